@@ -1,0 +1,19 @@
+"""nnlite: a small NumPy/CuPy autograd and convolution library, written to be read.
+
+    import nnlite
+    import nnlite.functional as F
+    x = nnlite.Tensor(numpy_array, requires_grad=True)
+    y = F.elu(x).sum()
+    y.backward()            # x.grad
+    (g,) = nnlite.grad(y, x, create_graph=True)   # differentiable gradient
+
+Files: ``backend`` (NumPy/CuPy), ``autograd`` (Function, backward engine,
+grad, no_grad), ``tensor`` (Tensor), ``functional`` (ops), ``nn`` (modules),
+``optim`` (SGD, Adam), ``testing`` (gradcheck, gradgradcheck), ``serialization``.
+"""
+from . import backend, functional  # noqa: F401
+from .autograd import DoubleBackwardError, Function, enable_grad, grad, is_grad_enabled, no_grad  # noqa: F401
+from .backend import cuda_available, default_device  # noqa: F401
+from .tensor import Tensor, as_tensor  # noqa: F401
+
+__version__ = "0.1.0"

@@ -1,0 +1,12 @@
+"""``nnlite.functional`` (import as ``F``): every differentiable op, PyTorch names.
+
+* ``basic``      — arithmetic, broadcasting, reductions
+* ``shape``      — reshape, transpose, indexing, concat, stack, pad, matmul
+* ``activation`` — relu, leaky_relu, elu, tanh, sigmoid, softmax, losses
+"""
+from .basic import (abs, add, broadcast_to, cast, clip, div, exp, log, max, maximum, mean,  # noqa: F401
+                    minimum, mul, neg, pow, sqrt, sub, sum, sum_to, where)
+from .shape import (concat, flatten, getitem, matmul, pad, permute, reshape, stack,  # noqa: F401
+                    transpose)
+from .activation import (elu, l1_loss, leaky_relu, log_softmax, mse_loss, relu, sigmoid,  # noqa: F401
+                         softmax, tanh)
