@@ -1,0 +1,257 @@
+"""Tests for inpainting.imageio and inpainting.data: file formats, flists, crops, resumable order."""
+import warnings
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from inpainting.data import (BatchSampler, ImageFolder, demo_corpus, list_images, procedural_texture,
+                             random_crop_transform)
+from inpainting.imageio import (ImageReadError, from_uint8, load_image, load_mask,
+                                read_rgb_uint8, save_image, to_uint8)
+
+
+def _write(path, array, mode=None):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array, mode=mode).save(path)
+    return path
+
+
+def _pixels(rng, h, w, c=3):
+    return rng.integers(0, 256, size=(h, w, c) if c else (h, w), dtype=np.uint8)
+
+
+# ----------------------------------------------------------------------------- imageio
+
+def test_uint8_conversions_follow_the_release():
+    u = np.arange(256, dtype=np.uint8)
+    y = from_uint8(u)
+    assert y.dtype == np.float32 and y[0] == -1.0 and y[255] == 1.0
+    np.testing.assert_allclose(y, u / 127.5 - 1, atol=1e-6)
+    # saturate + truncate: (0 + 1) * 127.5 = 127.5 -> 127; out of range saturates
+    np.testing.assert_array_equal(to_uint8(np.array([-3.0, -1.0, 0.0, 0.999, 1.0, 2.0])),
+                                  [0, 0, 127, 254, 255, 255])
+    truncated = to_uint8(y)
+    assert np.array_equal(truncated[64:], u[64:]) and np.array_equal(truncated[1:64], u[1:64] - 1)
+    np.testing.assert_array_equal(to_uint8(y, rounding="nearest"), u)
+    with pytest.raises(ValueError, match="NaN"):
+        to_uint8(np.array([np.nan]))
+    with pytest.raises(TypeError):
+        to_uint8(u)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "RGBA", "P", "LA", "1", "I;16"])
+def test_load_image_converts_modes_to_rgb(tmp_path, mode):
+    rgb = _pixels(np.random.default_rng(0), 5, 7)
+    if mode == "I;16":  # 16-bit gray: scaled by 1/257 to 8 bits
+        image = Image.fromarray(rgb[:, :, 0].astype(np.uint16) * 257)
+        expected = np.repeat(rgb[:, :, :1], 3, axis=2)
+    else:
+        image = Image.fromarray(rgb).convert(mode)
+        expected = np.asarray(image.convert("RGB"))  # gray replicated, alpha dropped
+    path = tmp_path / f"x_{mode.replace(';', '')}.png"
+    image.save(path)
+    out = load_image(path)
+    assert out.shape == (3, 5, 7) and out.dtype == np.float32
+    np.testing.assert_array_equal(to_uint8(out, "nearest").transpose(1, 2, 0), expected)
+
+
+def test_load_image_errors_name_the_path(tmp_path):
+    with pytest.raises(ImageReadError, match="missing.png.*no such file"):
+        load_image(tmp_path / "missing.png")
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image at all")
+    with pytest.raises(ImageReadError, match="bad.png") as info:
+        load_image(bad)
+    assert isinstance(info.value, ValueError)
+    truncated = tmp_path / "cut.png"
+    _write(truncated, _pixels(np.random.default_rng(1), 32, 32))
+    truncated.write_bytes(truncated.read_bytes()[:60])
+    with pytest.raises(ImageReadError, match="cut.png"):
+        load_image(truncated)
+
+
+def test_save_image_round_trip_and_atomic(tmp_path):
+    rng = np.random.default_rng(2)
+    rgb = _pixels(rng, 6, 9)
+    path = tmp_path / "out.png"
+    save_image(path, from_uint8(rgb).transpose(2, 0, 1), rounding="nearest")
+    np.testing.assert_array_equal(read_rgb_uint8(path), rgb)
+    save_image(path, np.full((3, 6, 9), 5.0))  # overwrite; saturates to white
+    assert (read_rgb_uint8(path) == 255).all()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]  # no temp file left
+    with pytest.raises(ValueError, match="extension"):
+        save_image(tmp_path / "out.xyz", np.zeros((3, 4, 4)))
+    with pytest.raises(ValueError, match="shape"):
+        save_image(path, np.zeros((4, 4)))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
+
+
+def test_load_mask_threshold_and_size(tmp_path):
+    gray = np.array([[0, 127, 128], [255, 200, 1]], np.uint8)
+    expected = (gray > 127.5).astype(np.float32)[None]
+    np.testing.assert_array_equal(load_mask(_write(tmp_path / "m.png", gray)), expected)
+    rgb = np.stack([gray, 255 - gray, 255 - gray], axis=2)  # only channel 0 counts
+    np.testing.assert_array_equal(load_mask(_write(tmp_path / "c.png", rgb)), expected)
+    rgba = np.dstack([rgb, np.zeros_like(gray)])
+    np.testing.assert_array_equal(load_mask(_write(tmp_path / "a.png", rgba), size=(2, 3)), expected)
+    with pytest.raises(ValueError, match=r"\(2, 3\).*\(4, 4\)"):
+        load_mask(tmp_path / "m.png", size=(4, 4))
+
+
+# ----------------------------------------------------------------------------- sources
+
+def test_folder_listing_is_recursive_sorted_and_filtered(tmp_path):
+    rng = np.random.default_rng(3)
+    for name in ["b.png", "a.JPG", "sub/c.bmp", "sub/deeper/d.png"]:
+        _write(tmp_path / name, _pixels(rng, 8, 8))
+    (tmp_path / "notes.txt").write_text("not an image")
+    names = [p.relative_to(tmp_path).as_posix() for p in list_images(tmp_path)]
+    assert names == ["a.JPG", "b.png", "sub/c.bmp", "sub/deeper/d.png"]
+
+
+def test_flist_comments_blank_lines_and_relative_paths(tmp_path):
+    rng = np.random.default_rng(4)
+    _write(tmp_path / "imgs" / "one.png", _pixels(rng, 8, 8))
+    absolute = _write(tmp_path / "elsewhere" / "two.png", _pixels(rng, 8, 8))
+    flist = tmp_path / "lists" / "train.flist"
+    flist.parent.mkdir()
+    flist.write_text(f"# training images\n\n../imgs/one.png\n   \n{absolute}\n")
+    paths = list_images(flist)
+    assert [p.resolve() for p in paths] == [(tmp_path / "imgs/one.png").resolve(), absolute.resolve()]
+    assert ImageFolder(flist, 8).next_batch(2).shape == (2, 3, 8, 8)
+
+
+def test_empty_or_missing_source_is_an_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no images found"):
+        ImageFolder(tmp_path / "empty")
+    (tmp_path / "empty.flist").write_text("# nothing\n\n")
+    with pytest.raises(ValueError, match="no images found"):
+        ImageFolder(tmp_path / "empty.flist")
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        ImageFolder(tmp_path / "nowhere")
+
+
+def test_bad_file_is_warned_once_and_skipped(tmp_path):
+    rng = np.random.default_rng(5)
+    for i in range(3):
+        _write(tmp_path / f"good{i}.png", _pixels(rng, 10, 10))
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG garbage")
+    data = ImageFolder(tmp_path, 8, seed=1)
+    with pytest.warns(RuntimeWarning, match="broken.png") as record:
+        batch = data.next_batch(12)  # four epochs over 4 files, one bad
+    assert batch.shape == (12, 3, 8, 8) and len(record) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        data.next_batch(3)  # known bad: skipped silently
+    (tmp_path / "good0.png").unlink()
+    (tmp_path / "good1.png").unlink()
+    (tmp_path / "good2.png").write_bytes(b"")
+    with pytest.warns(RuntimeWarning), pytest.raises(ValueError, match="none of the 4 images"):
+        data.next_batch(1)
+
+
+# ----------------------------------------------------------------------------- transform
+
+def test_crop_upscales_small_images_keeping_aspect():
+    rng = np.random.default_rng(6)
+    pixels = _pixels(rng, 10, 40)
+    out = random_crop_transform(pixels, 20, np.random.default_rng(0))
+    assert out.shape == (3, 20, 20)
+    # scale = max(20/10, 20/40) = 2 -> 20 x 80; the crop is one of its 61 windows
+    big = np.asarray(Image.fromarray(pixels).resize((80, 20), Image.BILINEAR))
+    windows = [to_uint8(from_uint8(big[:, left:left + 20]).transpose(2, 0, 1)) for left in range(61)]
+    assert any(np.array_equal(to_uint8(out), w) for w in windows)
+
+
+def test_crop_without_upscale_is_an_exact_window_and_covers_all_corners():
+    pixels = _pixels(np.random.default_rng(7), 6, 5)
+    seen = set()
+    for seed in range(200):
+        out = to_uint8(random_crop_transform(pixels, 4, np.random.default_rng(seed)), "nearest")
+        corners = [(t, l) for t in range(3) for l in range(2)
+                   if np.array_equal(out.transpose(1, 2, 0), pixels[t:t + 4, l:l + 4])]
+        assert corners
+        seen.update(corners)
+    assert seen == {(t, l) for t in range(3) for l in range(2)}  # inclusive upper bound
+
+
+def test_resize_and_flip_options():
+    pixels = _pixels(np.random.default_rng(8), 12, 30)
+    out = random_crop_transform(pixels, 8, np.random.default_rng(0), resize=True)
+    expected = np.asarray(Image.fromarray(pixels).resize((8, 8), Image.BILINEAR))
+    np.testing.assert_array_equal(to_uint8(out, "nearest").transpose(1, 2, 0), expected)
+    square = _pixels(np.random.default_rng(9), 8, 8)
+    flips = {to_uint8(random_crop_transform(square, 8, np.random.default_rng(s), random_flip=True),
+                      "nearest").tobytes() for s in range(20)}
+    assert flips == {square.transpose(2, 0, 1).tobytes(),
+                     square[:, ::-1].transpose(2, 0, 1).tobytes()}
+
+
+# ----------------------------------------------------------------------------- order and resume
+
+def _folder(tmp_path, count=5):
+    rng = np.random.default_rng(10)
+    for i in range(count):
+        _write(tmp_path / f"{i:02d}.png", _pixels(rng, 12, 14))
+    return tmp_path
+
+
+def test_sampler_visits_each_item_once_per_epoch_and_reshuffles():
+    sampler = BatchSampler(7, seed=3)
+    epochs = [[sampler.next_index() for _ in range(7)] for _ in range(3)]
+    orders = [[index for _, index in epoch] for epoch in epochs]
+    assert all(sorted(order) == list(range(7)) for order in orders)
+    assert [e for e, _ in epochs[2]] == [2] * 7
+    assert orders[0] != orders[1]
+    assert orders[0] != [i for _, i in (BatchSampler(7, seed=4).next_index() for _ in range(7))]
+
+
+def test_same_seed_same_batches(tmp_path):
+    source = _folder(tmp_path)
+    first, second = ImageFolder(source, 8, seed=11), ImageFolder(source, 8, seed=11)
+    for size in (3, 4, 2):
+        np.testing.assert_array_equal(first.next_batch(size), second.next_batch(size))
+    assert not np.array_equal(ImageFolder(source, 8, seed=12).next_batch(5),
+                              ImageFolder(source, 8, seed=11).next_batch(5))
+
+
+def test_resume_mid_epoch_reproduces_the_uninterrupted_run(tmp_path):
+    source = _folder(tmp_path)
+    reference = ImageFolder(source, 8, seed=5, random_flip=True)
+    expected = [reference.next_batch(3) for _ in range(6)]
+    interrupted = ImageFolder(source, 8, seed=5, random_flip=True)
+    for batch in expected[:2]:
+        np.testing.assert_array_equal(interrupted.next_batch(3), batch)
+    state = interrupted.state_dict()
+    assert state["epoch"] == 1 and state["position"] == 1  # 6 images drawn of 5 per epoch
+    resumed = ImageFolder(source, 8, seed=5, random_flip=True)
+    resumed.load_state_dict(dict(state))
+    for batch in expected[2:]:
+        np.testing.assert_array_equal(resumed.next_batch(3), batch)
+    with pytest.raises(ValueError, match="seed"):
+        ImageFolder(source, 8, seed=6).load_state_dict(state)
+
+
+# ----------------------------------------------------------------------------- demo corpus
+
+def test_demo_corpus_split_and_batches():
+    train, heldout = demo_corpus("train", 32), demo_corpus("heldout", 32, seed=1)
+    assert {"skimage:astronaut", "skimage:coffee"} <= set(heldout.names)
+    assert not set(train.names) & set(heldout.names)
+    assert len(train) == 29 and len(heldout) == 6
+    batch = heldout.next_batch(4)
+    assert batch.shape == (4, 3, 32, 32) and batch.dtype == np.float32
+    assert -1.0 <= batch.min() and batch.max() <= 1.0
+    again = demo_corpus("heldout", 32, seed=1)
+    np.testing.assert_array_equal(again.next_batch(4), batch)
+    with pytest.raises(ValueError, match="split"):
+        demo_corpus("test")
+
+
+def test_procedural_textures_are_seeded():
+    for kind in ("stripes", "checker", "gradient", "blobs"):
+        a, b = procedural_texture(kind, 0, 32), procedural_texture(kind, 0, 32)
+        assert a.shape == (32, 32, 3) and a.dtype == np.uint8 and np.array_equal(a, b)
+        assert not np.array_equal(a, procedural_texture(kind, 1, 32))

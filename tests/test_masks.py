@@ -1,0 +1,134 @@
+"""Tests for inpainting.masks: the release's bbox rule (spec §6), the centred box, free-form strokes."""
+import numpy as np
+import pytest
+
+from inpainting.masks import (bbox_to_mask, centered_bbox_mask, free_form_mask, random_bbox,
+                              random_bbox_mask)
+
+
+def _hole_extent(mask2d):
+    """(top, left, h, w) of the hole's bounding rectangle, asserting the hole is that rectangle."""
+    rows, cols = np.nonzero(mask2d)
+    top, left = rows.min(), cols.min()
+    h, w = rows.max() - top + 1, cols.max() - left + 1
+    assert mask2d.sum() == h * w, "the hole must be one filled rectangle"
+    return top, left, h, w
+
+
+def test_random_bbox_corner_is_uniform_over_0_to_127():
+    rng = np.random.default_rng(0)
+    boxes = np.array([random_bbox(rng=rng) for _ in range(4000)])
+    assert (boxes[:, 2:] == 128).all()
+    assert boxes[:, :2].min() == 0 and boxes[:, :2].max() == 127  # [0, 128): 128 excluded
+    counts = np.bincount(boxes[:, 0] // 32, minlength=4)  # four equal bins of the 128 values
+    assert counts.min() > 850 and counts.max() < 1150
+
+
+def test_random_bbox_margin_and_rectangular_sizes():
+    rng = np.random.default_rng(1)
+    boxes = np.array([random_bbox((64, 80), (16, 24), (4, 6), rng=rng) for _ in range(2000)])
+    assert boxes[:, 0].min() == 4 and boxes[:, 0].max() == 64 - 4 - 16 - 1
+    assert boxes[:, 1].min() == 6 and boxes[:, 1].max() == 80 - 6 - 24 - 1
+    assert (boxes[:, 2] == 16).all() and (boxes[:, 3] == 24).all()
+
+
+def test_random_bbox_errors():
+    rng = np.random.default_rng(2)
+    with pytest.raises(ValueError, match="no room"):
+        random_bbox(128, 128, rng=rng)
+    with pytest.raises(TypeError, match="Generator"):
+        random_bbox(rng=np.random.RandomState(0))
+    with pytest.raises(ValueError, match="bbox_size"):
+        random_bbox(256, -3, rng=rng)
+
+
+def test_bbox_to_mask_shrinks_by_0_to_16_on_every_side():
+    rng = np.random.default_rng(3)
+    shrinks = set()
+    for _ in range(300):
+        bbox = random_bbox(rng=rng)
+        mask = bbox_to_mask(bbox, rng=rng)
+        assert mask.shape == (1, 1, 256, 256) and mask.dtype == np.float32
+        assert set(np.unique(mask)) == {0.0, 1.0}
+        top, left, h, w = _hole_extent(mask[0, 0])
+        dh, dw = top - bbox[0], left - bbox[1]
+        assert (h, w) == (128 - 2 * dh, 128 - 2 * dw)  # symmetric: (128 - 2dh) x (128 - 2dw)
+        shrinks.update((dh, dw))
+    assert shrinks == set(range(17))  # every value 0..16, nothing else: holes 96..128 wide
+
+
+def test_bbox_to_mask_without_shrink_is_the_box_and_checks_inputs():
+    rng = np.random.default_rng(4)
+    mask = bbox_to_mask((3, 5, 4, 6), (10, 12), max_delta=0, rng=rng)
+    expected = np.zeros((10, 12), np.float32)
+    expected[3:7, 5:11] = 1
+    np.testing.assert_array_equal(mask[0, 0], expected)
+    with pytest.raises(ValueError, match="inside"):
+        bbox_to_mask((8, 0, 4, 4), 10, max_delta=0, rng=rng)
+    with pytest.raises(ValueError, match="max_delta"):
+        bbox_to_mask((0, 0, 8, 8), 10, max_delta=4, rng=rng)
+
+
+def test_random_bbox_mask_batch_modes():
+    rng = np.random.default_rng(5)
+    mask, bboxes = random_bbox_mask(8, 64, 32, max_delta=(4, 4), rng=rng)
+    assert mask.shape == (1, 1, 64, 64) and bboxes.shape == (1, 4)  # one per batch (release)
+    masks, bboxes = random_bbox_mask(8, 64, 32, max_delta=(4, 4), per_sample=True, rng=rng)
+    assert masks.shape == (8, 1, 64, 64) and bboxes.shape == (8, 4)
+    for m, (top, left, h, w) in zip(masks, bboxes):
+        hole = m[0]
+        assert hole[top:top + h, left:left + w].sum() == hole.sum()  # hole inside its bbox
+        assert (24 * 24) <= hole.sum() <= 32 * 32
+    assert len({tuple(b) for b in bboxes}) > 1
+    again = random_bbox_mask(8, 64, 32, max_delta=(4, 4), rng=np.random.default_rng(5))
+    np.testing.assert_array_equal(again[0], mask)
+
+
+def test_centered_bbox_mask_matches_the_release_box():
+    mask, bboxes = centered_bbox_mask()
+    np.testing.assert_array_equal(bboxes, [[64, 64, 128, 128]])
+    assert _hole_extent(mask[0, 0]) == (64, 64, 128, 128)
+    mask, bboxes = centered_bbox_mask((9, 12), (4, 5))
+    assert _hole_extent(mask[0, 0]) == (2, 3, 4, 5) and tuple(bboxes[0]) == (2, 3, 4, 5)
+    with pytest.raises(ValueError, match="fit"):
+        centered_bbox_mask(16, 32)
+
+
+def test_free_form_mask_statistics_and_determinism():
+    rng = np.random.default_rng(6)
+    fractions = []
+    for _ in range(40):
+        mask = free_form_mask(64, rng=rng)
+        assert mask.shape == (1, 1, 64, 64) and mask.dtype == np.float32
+        assert set(np.unique(mask)) <= {0.0, 1.0}
+        fractions.append(mask.mean())
+    fractions = np.array(fractions)
+    assert fractions.min() > 0 and fractions.max() < 0.8  # never empty, never the whole image
+    assert 0.02 < fractions.mean() < 0.4
+    a = free_form_mask((48, 40), rng=np.random.default_rng(7))
+    b = free_form_mask((48, 40), rng=np.random.default_rng(7))
+    assert a.shape == (1, 1, 48, 40) and np.array_equal(a, b)
+
+
+def test_free_form_single_segment_is_a_capsule():
+    # one stroke of one horizontal segment (max_angle tiny), width 9: round ends, 9 px tall
+    checked = 0
+    for seed in range(30):
+        mask = free_form_mask(64, rng=np.random.default_rng(seed), max_strokes=1, max_vertex=1,
+                              max_angle=1e-9, min_brush_width=9, max_brush_width=9,
+                              max_length=30)[0, 0]
+        rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+        if rows[0] == 0 or rows[-1] == 63 or cols[0] == 0 or cols[-1] == 63 or len(cols) < 14:
+            continue  # touches the border (clipped) or too short to have a middle
+        checked += 1
+        assert 8 <= len(rows) <= 11
+        heights = mask[:, cols].sum(axis=0)
+        assert heights[0] < heights[len(cols) // 2] and heights[-1] < heights[len(cols) // 2]
+    assert checked >= 5
+
+
+def test_free_form_mask_errors():
+    with pytest.raises(ValueError, match="brush"):
+        free_form_mask(64, rng=np.random.default_rng(0), min_brush_width=10, max_brush_width=5)
+    with pytest.raises(TypeError):
+        free_form_mask(64, rng=0)
