@@ -22,8 +22,9 @@ The index block maps a separator key to the BlockHandle (varint64 offset, varint
 each data block. Protobuf messages are decoded by hand from the wire format.
 
 Every block and every tensor read is checked with crc32c (Castagnoli) in TensorFlow's masked
-form (inpainting/crc32c.py). What this module does not do: compressed (snappy) blocks, string tensors, partitioned
-(sliced) variables and the old single-file V1 format — each gives a clear CheckpointError.
+form (inpainting/crc32c.py). What this module does not do: compressed (snappy) blocks, string
+tensors, partitioned (sliced) variables and the old single-file V1 format — each gives a clear
+CheckpointError.
 """
 from __future__ import annotations
 
