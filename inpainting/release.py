@@ -1,4 +1,4 @@
-"""Map the authors' released DeepFill v1 TensorFlow variables to this project's parameters (spec §8).
+"""Map the authors' released DeepFill v1 TensorFlow variables to our parameters (spec §8).
 
 The release (JiahuiYu/generative_inpainting, v1 branch) is NHWC, HWIO and was trained on BGR
 images; this project is NCHW, OIHW and RGB. Conversions, each its own inverse's mirror:
@@ -129,6 +129,32 @@ def _check_bias(bias: np.ndarray, out_channels: int, name: str) -> None:
                                   f"{bias.shape}")
 
 
+def _check_generator_chain(state: dict) -> None:
+    """Check that each layer's input channels equal what feeds it (spec §2 wiring).
+
+    Catches checkpoints of another architecture with the same variable names, notably
+    DeepFill v2 (gated convolutions: a layer's output is split in two, so the next layer's
+    input is half of it).
+    """
+    def channels(layer):
+        o, i = state[f"{layer}.weight"].shape[:2]
+        return i, o
+
+    feeds = {"conv1": 5, "xconv1": 5, "pmconv1": 5,
+             "allconv11": channels("xconv10_atrous")[1] + channels("pmconv10")[1]}
+    branches = (GENERATOR_LAYERS[:17], GENERATOR_LAYERS[17:27], GENERATOR_LAYERS[27:35],
+                GENERATOR_LAYERS[35:])
+    for branch in branches:
+        for previous, layer in zip(branch, branch[1:]):
+            feeds[layer] = channels(previous)[1]
+    wrong = [f"{layer} has {channels(layer)[0]} input channels, fed {feeds[layer]}"
+             for layer in GENERATOR_LAYERS if channels(layer)[0] != feeds[layer]]
+    if wrong:
+        raise ReleaseMappingError(
+            "not the DeepFill v1 generator (a DeepFill v2 / gated-convolution checkpoint has "
+            "the same names but halves each layer's output): " + "; ".join(wrong))
+
+
 def release_generator_state(tensors: dict) -> dict[str, np.ndarray]:
     """Release tensors {TF name: HWIO / bias array} -> generator state {'<layer>.weight': OIHW}.
 
@@ -148,6 +174,7 @@ def release_generator_state(tensors: dict) -> dict[str, np.ndarray]:
             weight, bias = _reverse_outputs(weight, bias, name)
         state[f"{layer}.weight"] = np.ascontiguousarray(weight)
         state[f"{layer}.bias"] = np.ascontiguousarray(bias)
+    _check_generator_chain(state)
     return state
 
 

@@ -146,6 +146,9 @@ class _Entry:
 _TABLE_MAGIC = 0xDB4775248B80FB57
 _FOOTER_SIZE = 48
 _BLOCK_TRAILER_SIZE = 5
+_LFS_POINTER = b"version https://git-lfs"
+_LFS_HINT = ("a Git LFS pointer file, not the checkpoint data (the repository was cloned "
+             "without LFS); download the real file (e.g. `git lfs pull`)")
 
 
 def _read_block(data: bytes, handle: tuple[int, int], path: str, what: str) -> bytes:
@@ -194,6 +197,8 @@ def _read_table(path: str) -> dict[bytes, bytes]:
     """Read every (key, value) of the SSTable at `path`."""
     with open(path, "rb") as f:
         data = f.read()
+    if data.startswith(_LFS_POINTER):
+        raise CheckpointError(f"{path}: {_LFS_HINT}")
     if len(data) < _FOOTER_SIZE:
         raise CheckpointError(f"{path}: not a TensorFlow checkpoint index ({len(data)} bytes, "
                               f"shorter than the {_FOOTER_SIZE}-byte table footer)")
@@ -335,6 +340,9 @@ class CheckpointReader:
             raise CheckpointNotFoundError(f"{shard}: missing data shard (needed for "
                                           f"{name!r})") from None
         if len(raw) != entry.size:
+            with open(shard, "rb") as f:
+                if f.read(len(_LFS_POINTER)) == _LFS_POINTER:
+                    raise CheckpointError(f"{shard}: {_LFS_HINT}")
             raise CheckpointError(f"{shard}: truncated — {name!r} needs bytes "
                                   f"{entry.offset}..{entry.offset + entry.size}, the file ends "
                                   f"at {entry.offset + len(raw)}")

@@ -172,7 +172,8 @@ def test_critic_dense_reorder_matches_a_loop_over_hwc(which):
     for y in range(h):
         for x in range(w):
             for k in range(c):
-                assert state["dense.weight"][0, (k * h + y) * w + x] == kernel[(y * w + x) * c + k, 0]
+                ours = state["dense.weight"][0, (k * h + y) * w + x]    # NCHW flatten (c, h, w)
+                assert ours == kernel[(y * w + x) * c + k, 0]            # TF flatten (h, w, c)
     # the same features give the same logit: NHWC flatten . TF kernel == NCHW flatten . ours
     features = np.random.default_rng(2).standard_normal((c, h, w))
     np.testing.assert_allclose(features.reshape(-1) @ state["dense.weight"][0],
@@ -227,6 +228,17 @@ def test_bad_shapes_are_refused():
     tensors = synthetic_release()
     tensors["inpaint_net/conv3/bias"] = tensors["inpaint_net/conv3/bias"][:-1]
     with pytest.raises(ReleaseMappingError, match="conv3/bias: expected bias shape"):
+        release_generator_state(tensors)
+
+
+def test_deepfill_v2_style_gated_widths_are_refused():
+    """v2 names match v1, but gated convs output twice what the next layer reads."""
+    tensors = synthetic_release(cnum=4)
+    for kind, axis in (("kernel", 3), ("bias", 0)):
+        value = tensors[f"inpaint_net/conv1/{kind}"]
+        tensors[f"inpaint_net/conv1/{kind}"] = np.concatenate([value, value], axis)
+    with pytest.raises(ReleaseMappingError, match="DeepFill v2.*conv2_downsample has 4 input "
+                                                  "channels, fed 8"):
         release_generator_state(tensors)
 
 

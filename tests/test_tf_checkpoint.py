@@ -135,6 +135,16 @@ def test_truncated_data_file(copy):
     assert reader.get("extra/int32_var").shape == (4,)   # bytes before the cut still read
 
 
+def test_git_lfs_pointer_files_are_named(copy):
+    pointer = b"version https://git-lfs.github.com/spec/v1\noid sha256:0123\nsize 86466\n"
+    (copy / DATA).write_bytes(pointer)
+    with pytest.raises(CheckpointError, match="Git LFS pointer"):
+        CheckpointReader(copy).get("inpaint_net/conv1/kernel")
+    (copy / (PREFIX + ".index")).write_bytes(pointer)
+    with pytest.raises(CheckpointError, match="Git LFS pointer"):
+        CheckpointReader(copy)
+
+
 def test_flipped_data_byte_fails_that_variables_checksum(copy, expected):
     name = "inpaint_net/conv2_downsample/kernel"          # large: vectorised crc path
     reader = CheckpointReader(copy)
