@@ -32,7 +32,8 @@ from PIL import Image
 from .imageio import ImageReadError, as_rgb_uint8, from_uint8, read_rgb_uint8
 
 __all__ = ["DEMO_HELDOUT_PHOTOS", "DEMO_TRAIN_PHOTOS", "IMAGE_EXTENSIONS", "BatchSampler",
-           "ImageDataset", "ImageFolder", "demo_corpus", "list_images", "procedural_texture",
+           "ImageDataset", "ImageFolder", "TEXTURE_KINDS", "demo_corpus", "list_images",
+           "procedural_texture",
            "random_crop_transform", "read_flist"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",

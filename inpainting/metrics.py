@@ -1,0 +1,146 @@
+"""Image quality metrics of the paper's Table 1, on the whole image and inside the hole.
+
+Inputs are float arrays (C, H, W) in [0, 1] (``to_unit`` converts the project's [-1, 1]); the
+mask is (1, H, W) or (H, W) with 1 = hole. For a mask M, "inside the hole" means a mean weighted
+by M over pixels and channels. With e = pred - target, over the K = C * H * W values
+(or the C * sum(M) hole values):
+
+* mean L1 error (%)  = 100 * mean |e|
+* mean L2 error (%)  = 100 * mean e^2           (the mean squared error, as a percentage)
+* PSNR (dB)          = 10 * log10(1 / mean e^2) (data range 1); identical images give +inf
+* TV (%)             = 100 * mean over neighbouring pixel pairs (p, q) and channels of |x_p - x_q|,
+  the pairs being the (H-1)*W vertical and H*(W-1) horizontal 4-neighbours, each counted once;
+  inside the hole a pair counts when at least one of its pixels is in the hole (so the seam
+  along the hole's border is included). It measures how smooth the *prediction* is; the
+  paper reports a "TV loss" without a formula, so this definition is ours and its absolute
+  values are not comparable with the paper's column. ``evaluate_pair`` also reports the
+  target's TV as a reference.
+* SSIM: ``skimage.metrics.structural_similarity(..., channel_axis=0, data_range=1)``: its mean
+  (skimage's value) on the whole image, the mean of its SSIM map over hole pixels inside.
+
+A batch score is the mean of per-image scores (PSNR is averaged in dB, per image, as is usual).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from skimage.metrics import structural_similarity
+
+__all__ = ["evaluate_pair", "l1_error", "l2_error", "psnr", "ssim", "to_unit", "total_variation"]
+
+
+def to_unit(image: np.ndarray) -> np.ndarray:
+    """[-1, 1] -> [0, 1]: ``(y + 1) / 2``, float64."""
+    return (np.asarray(image, dtype=np.float64) + 1.0) / 2.0
+
+
+def _check_image(image: np.ndarray, name: str) -> np.ndarray:
+    image = np.asarray(image, dtype=np.float64)
+    if image.ndim != 3:
+        raise ValueError(f"{name} must be a (C, H, W) image, got shape {image.shape}")
+    if image.size and (image.min() < -1e-6 or image.max() > 1 + 1e-6):
+        raise ValueError(f"{name} has values in [{image.min():.3g}, {image.max():.3g}]; metrics "
+                         "expect [0, 1] (convert [-1, 1] images with to_unit)")
+    return image
+
+
+def _check_pair(pred, target):
+    pred, target = _check_image(pred, "pred"), _check_image(target, "target")
+    if pred.shape != target.shape:
+        raise ValueError(f"pred and target shapes differ: {pred.shape} vs {target.shape}")
+    return pred, target
+
+
+def _hole_weights(mask, shape: tuple[int, ...]) -> np.ndarray | None:
+    """Mask (1, H, W) or (H, W) -> (1, H, W) float64 weights matching ``shape`` (C, H, W)."""
+    if mask is None:
+        return None
+    mask = np.asarray(mask, dtype=np.float64)
+    if mask.ndim == 2:
+        mask = mask[None]
+    if mask.ndim != 3 or mask.shape[0] != 1 or mask.shape[1:] != tuple(shape[1:]):
+        raise ValueError(f"mask must be (1, H, W) or (H, W) with (H, W) = {tuple(shape[1:])}, "
+                         f"got shape {mask.shape}")
+    if mask.sum() <= 0:
+        raise ValueError("mask has no hole pixels: hole metrics are undefined")
+    return mask
+
+
+def _mean(values: np.ndarray, weights: np.ndarray | None) -> float:
+    """Mean of (C, H, W) values, weighted by (1, H, W) weights over pixels when given."""
+    if weights is None:
+        return float(values.mean())
+    weights = np.broadcast_to(weights, values.shape)
+    return float((values * weights).sum() / weights.sum())
+
+
+def l1_error(pred, target, mask=None) -> float:
+    """Mean L1 error in percent: ``100 * mean |pred - target|`` (hole-weighted if mask given)."""
+    pred, target = _check_pair(pred, target)
+    return 100.0 * _mean(np.abs(pred - target), _hole_weights(mask, pred.shape))
+
+
+def l2_error(pred, target, mask=None) -> float:
+    """Mean L2 error in percent: ``100 * mean (pred - target)^2`` (hole-weighted if mask given)."""
+    pred, target = _check_pair(pred, target)
+    return 100.0 * _mean((pred - target) ** 2, _hole_weights(mask, pred.shape))
+
+
+def psnr(pred, target, mask=None) -> float:
+    """PSNR in dB with data range 1: ``10 log10(1 / MSE)``; ``inf`` when MSE is 0."""
+    mse = l2_error(pred, target, mask) / 100.0
+    return math.inf if mse == 0.0 else 10.0 * math.log10(1.0 / mse)
+
+
+def total_variation(image, mask=None) -> float:
+    """TV in percent: ``100 * mean |x_p - x_q|`` over 4-neighbour pairs (p, q) and channels.
+
+    With a mask, the pair (p, q) has weight ``max(M_p, M_q)`` (pairs touching the hole).
+    """
+    image = _check_image(image, "image")
+    weights = _hole_weights(mask, image.shape)
+    vertical = np.abs(image[:, 1:, :] - image[:, :-1, :])
+    horizontal = np.abs(image[:, :, 1:] - image[:, :, :-1])
+    if vertical.size + horizontal.size == 0:
+        raise ValueError(f"total_variation needs at least two pixels, got shape {image.shape}")
+    if weights is None:
+        total, count = vertical.sum() + horizontal.sum(), vertical.size + horizontal.size
+        return 100.0 * float(total / count)
+    weight_v = np.maximum(weights[:, 1:, :], weights[:, :-1, :])
+    weight_h = np.maximum(weights[:, :, 1:], weights[:, :, :-1])
+    total = (vertical * weight_v).sum() + (horizontal * weight_h).sum()
+    count = image.shape[0] * (weight_v.sum() + weight_h.sum())
+    return 100.0 * float(total / count)
+
+
+def ssim(pred, target, mask=None) -> float:
+    """SSIM (skimage defaults: 7x7 uniform window; data_range 1, channel_axis 0).
+
+    Without a mask: skimage's mean SSIM. With a mask: the SSIM map averaged over hole pixels.
+    Both sides must be at least 7 pixels.
+    """
+    pred, target = _check_pair(pred, target)
+    if min(pred.shape[1:]) < 7:
+        raise ValueError(f"ssim needs images of at least 7x7 pixels, got {pred.shape[1:]}")
+    weights = _hole_weights(mask, pred.shape)
+    mean_ssim, ssim_map = structural_similarity(pred, target, channel_axis=0, data_range=1.0,
+                                                full=True)
+    return float(mean_ssim) if weights is None else _mean(ssim_map, weights)
+
+
+def evaluate_pair(pred, target, mask) -> dict[str, float]:
+    """All metrics for one (C, H, W) pair in [0, 1] and its hole mask.
+
+    Keys: ``l1``, ``l2``, ``psnr``, ``tv``, ``tv_target``, ``ssim``, each suffixed ``_all``
+    (whole image) or ``_hole`` (inside the hole); l1 / l2 / tv in percent, psnr in dB.
+    """
+    scores = {}
+    for region, region_mask in (("all", None), ("hole", mask)):
+        scores[f"l1_{region}"] = l1_error(pred, target, region_mask)
+        scores[f"l2_{region}"] = l2_error(pred, target, region_mask)
+        scores[f"psnr_{region}"] = psnr(pred, target, region_mask)
+        scores[f"tv_{region}"] = total_variation(pred, region_mask)
+        scores[f"tv_target_{region}"] = total_variation(target, region_mask)
+        scores[f"ssim_{region}"] = ssim(pred, target, region_mask)
+    return scores
