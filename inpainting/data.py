@@ -29,12 +29,11 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image
 
-from .imageio import ImageReadError, as_rgb_uint8, from_uint8, read_rgb_uint8
+from .imageio import ImageReadError, as_rgb_uint8, hwc_uint8_to_chw, read_rgb_uint8
 
-__all__ = ["DEMO_HELDOUT_PHOTOS", "DEMO_TRAIN_PHOTOS", "IMAGE_EXTENSIONS", "BatchSampler",
-           "ImageDataset", "ImageFolder", "TEXTURE_KINDS", "demo_corpus", "list_images",
-           "procedural_texture",
-           "random_crop_transform", "read_flist"]
+__all__ = ["DEMO_HELDOUT_PHOTOS", "DEMO_TRAIN_PHOTOS", "IMAGE_EXTENSIONS", "TEXTURE_KINDS",
+           "BatchSampler", "ImageDataset", "ImageFolder", "demo_corpus", "list_images",
+           "procedural_texture", "random_crop_transform", "read_flist"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
                     ".pgm")
@@ -101,7 +100,7 @@ def random_crop_transform(pixels: np.ndarray, image_size: int, rng: np.random.Ge
     array = np.asarray(image)
     if random_flip and rng.random() < 0.5:
         array = array[:, ::-1]
-    return from_uint8(array).transpose(2, 0, 1).copy()
+    return hwc_uint8_to_chw(array)
 
 
 class BatchSampler:
@@ -176,7 +175,7 @@ class ImageDataset:
 
     def load(self, index: int) -> np.ndarray:
         """Image ``index`` whole, untransformed: float32 (3, H, W) in [-1, 1]."""
-        return from_uint8(self._loaders[index]()).transpose(2, 0, 1).copy()
+        return hwc_uint8_to_chw(self._loaders[index]())
 
     def sample(self, index: int, epoch: int = 0) -> np.ndarray:
         """Image ``index`` as drawn in ``epoch``: float32 (3, S, S) after the training transform."""

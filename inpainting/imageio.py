@@ -26,6 +26,7 @@ __all__ = [
     "ImageReadError",
     "as_rgb_uint8",
     "from_uint8",
+    "hwc_uint8_to_chw",
     "load_image",
     "load_mask",
     "read_rgb_uint8",
@@ -47,6 +48,11 @@ def from_uint8(array: np.ndarray) -> np.ndarray:
     if array.dtype != np.uint8:
         raise TypeError(f"from_uint8 expects a uint8 array, got dtype {array.dtype}")
     return array.astype(np.float32) / np.float32(127.5) - np.float32(1.0)
+
+
+def hwc_uint8_to_chw(pixels: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 pixels -> the project's image layout, float32 (3, H, W) in [-1, 1]."""
+    return np.ascontiguousarray(from_uint8(pixels).transpose(2, 0, 1))
 
 
 def to_uint8(array: np.ndarray, rounding: str = "truncate") -> np.ndarray:
@@ -133,7 +139,7 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     Raises ImageReadError (a ValueError) naming the path and the reason when the file is missing
     or cannot be decoded.
     """
-    return from_uint8(read_rgb_uint8(path)).transpose(2, 0, 1).copy()
+    return hwc_uint8_to_chw(read_rgb_uint8(path))
 
 
 def load_mask(path: str | os.PathLike, size: tuple[int, int] | None = None) -> np.ndarray:
