@@ -16,7 +16,7 @@ import numpy as np
 
 from . import backend
 from .autograd import grad as autograd_grad
-from .autograd import enable_grad, no_grad
+from .autograd import enable_grad
 from .tensor import Tensor
 
 __all__ = ["gradcheck", "gradgradcheck", "GradcheckError"]
@@ -88,10 +88,9 @@ def gradcheck(fn, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=Tru
     analytic = autograd_grad(outputs, [x for _, x in checked], vs, allow_unused=True)
 
     def objective():
-        with no_grad():
-            ys = [y for y in _as_tuple(fn(*inputs)) if isinstance(y, Tensor)]
-            ys = ys[:len(vs)]
-            return sum(float((y.data * v.data).sum()) for y, v in zip(ys, vs))
+        # Not under no_grad: fn may itself take gradients (a gradient penalty does).
+        ys = [y for y in _as_tuple(fn(*inputs)) if isinstance(y, Tensor) and y.requires_grad]
+        return sum(float((y.data * v.data).sum()) for y, v in zip(ys, vs))
 
     ok = True
     for (index, x), g in zip(checked, analytic):
@@ -146,7 +145,7 @@ def gradgradcheck(fn, inputs, grad_outputs=None, *, eps=1e-6, atol=1e-5, rtol=1e
 
     def first_derivative(*values):
         xs, v = values[:count], list(values[count:])
-        with enable_grad():  # gradcheck evaluates its objective under no_grad
+        with enable_grad():
             ys = [y for y in _as_tuple(fn(*xs)) if isinstance(y, Tensor) and y.requires_grad]
             wanted = [xs[i] for i in differentiable]
             grads = autograd_grad(ys, wanted, v, create_graph=True, allow_unused=True)
