@@ -284,6 +284,8 @@ class CheckpointReader:
         self.byte_order = "<" if header.get(2, 0) == 0 else ">"
         self._entries: dict[str, _Entry] = {}
         for key, value in table.items():
+            if key.startswith(b"\x00"):          # slices of a partitioned variable, not names
+                continue
             name = key.decode("utf-8", errors="replace")
             self._entries[name] = _Entry(value, f"{self.index_path} (entry {name!r})")
 
@@ -309,15 +311,16 @@ class CheckpointReader:
         return entry.dtype_enum in _DTYPES and not entry.sliced
 
     def dtype(self, name: str) -> np.dtype:
-        """The NumPy dtype of variable `name`; CheckpointError for types NumPy cannot hold."""
+        """The NumPy dtype `get(name)` returns; CheckpointError for types NumPy cannot hold."""
         entry = self._entry(name)
         if entry.dtype_enum not in _DTYPES:
             kind = _DTYPE_NAMES.get(entry.dtype_enum, f"DataType enum {entry.dtype_enum}")
             raise CheckpointError(f"{self.index_path}: variable {name!r} has dtype {kind}, "
                                   f"which this reader does not support")
-        return np.dtype(_DTYPES[entry.dtype_enum]).newbyteorder(self.byte_order)
+        return np.dtype(_DTYPES[entry.dtype_enum])
 
     def shard_path(self, shard_id: int) -> str:
+        """Path of data shard `shard_id`: ``<prefix>.data-SSSSS-of-NNNNN``."""
         return f"{self.prefix}.data-{shard_id:05d}-of-{self.num_shards:05d}"
 
     def get(self, name: str) -> np.ndarray:
@@ -349,8 +352,8 @@ class CheckpointReader:
         if entry.crc32c is not None and unmask_crc(entry.crc32c) != crc32c(raw):
             raise CheckpointError(f"{shard}: crc32c mismatch for {name!r} (the data file is "
                                   f"corrupted)")
-        array = np.frombuffer(raw, dtype=dtype).reshape(entry.shape)
-        return array.astype(dtype.newbyteorder("="), copy=True)
+        array = np.frombuffer(raw, dtype=dtype.newbyteorder(self.byte_order))
+        return array.reshape(entry.shape).astype(dtype, copy=True)
 
 
 def read_checkpoint(path: str | os.PathLike, names=None) -> dict[str, np.ndarray]:

@@ -292,7 +292,8 @@ def _write_bundle(tmp_path, big_endian=False, kind=0):
         data += raw
     items.append((b"d/text", _entry(7, (1,), 0, b"")))
     header = _field(1, 0, 1) + _field(2, 0, int(big_endian))
-    _write_table(tmp_path / "hand.index", [(b"", header)] + items, kind=kind)
+    slice_key = (b"\x00\x01c/double", b"")          # how TF keys a partitioned slice
+    _write_table(tmp_path / "hand.index", [(b"", header), slice_key] + items, kind=kind)
     (tmp_path / "hand.data-00000-of-00001").write_bytes(bytes(data))
     return {k.decode(): v for k, v in arrays.items()}
 
@@ -302,6 +303,8 @@ def test_hand_built_multi_block_bundle(tmp_path, big_endian):
     arrays = _write_bundle(tmp_path, big_endian=big_endian)
     reader = CheckpointReader(tmp_path / "hand")
     assert reader.names() == sorted(list(arrays) + ["d/text"])
+    assert reader.byte_order == (">" if big_endian else "<")
+    assert reader.dtype("a/kernel") == np.float32 and reader.dtype("a/kernel").isnative
     tensors = read_checkpoint(tmp_path / "hand")         # skips the undecodable string entry
     assert sorted(tensors) == sorted(arrays)
     for name, array in arrays.items():
