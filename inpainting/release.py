@@ -1,7 +1,7 @@
 """Map the authors' released DeepFill v1 TensorFlow variables to our parameters (spec §8).
 
 The release (JiahuiYu/generative_inpainting, v1 branch) is NHWC, HWIO and was trained on BGR
-images; this project is NCHW, OIHW and RGB. Conversions, each its own inverse's mirror:
+images; this project is NCHW, OIHW and RGB. Conversions (each undone by an inverse below):
 
 * kernels: HWIO (KH, KW, C_in, C_out) -> OIHW (C_out, C_in, KH, KW) = transpose(3, 2, 0, 1);
 * BGR -> RGB: reverse input channels 0..2 of conv1, xconv1 and pmconv1 (their input is
@@ -17,7 +17,8 @@ upsample layers `inpaint_net/<layer>/<layer>_conv/kernel|bias`; ours are `<layer
 Critics: `discriminator/discriminator_{local,global}/conv1..4/kernel|bias` and
 `discriminator/dout_{local,global}_fc/kernel|bias` -> `conv1..4.weight|bias`, `dense.weight|bias`.
 Optimizer slots (`.../Adam`, `.../Adam_1`), `beta*_power` and `global_step` are never read.
-This module works on arrays only; reading the files is inpainting/tf_checkpoint.py.
+The conversions work on arrays; `read_release_states` and `load_release_checkpoint` read the
+files with inpainting/tf_checkpoint.py.
 """
 from __future__ import annotations
 
