@@ -15,6 +15,7 @@ from . import backend, functional  # noqa: F401
 from .autograd import DoubleBackwardError, Function, enable_grad, grad, is_grad_enabled, no_grad  # noqa: F401
 from .backend import cuda_available, default_device  # noqa: F401
 from .tensor import Tensor, as_tensor  # noqa: F401
-from . import nn  # noqa: F401,E402  (after Tensor: nn builds on it)
+from . import nn, optim, testing  # noqa: F401,E402  (after Tensor: they build on it)
+from .serialization import load, save  # noqa: F401,E402
 
 __version__ = "0.1.0"

@@ -1,0 +1,113 @@
+"""``nnlite.save`` / ``nnlite.load``: nested dicts of arrays in ``.npz`` files, without pickle.
+
+A file written here holds only plain arrays (``numpy.lib.format``), so opening
+one from a stranger cannot run code: ``load`` reads with ``allow_pickle=False``.
+
+* Nested dicts are flattened with '/' between levels: ``{"model": {"w": a}}`` is
+  stored as the entry ``model/w`` and comes back nested. Keys may not contain '/'.
+* Leaves may be NumPy or CuPy arrays, Tensors (their data), Python numbers,
+  booleans or strings; scalars and strings are stored as 0-d arrays and come
+  back as 0-d arrays (``int(x)``, ``float(x)``, ``str(x)`` read them).
+* Writes are atomic: the file is written under a temporary name in the same
+  folder and renamed into place with ``os.replace``, so a crash leaves either the
+  old file or the new one, never half of one.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from . import backend
+from .tensor import Tensor
+
+__all__ = ["save", "load", "flatten", "unflatten", "SerializationError"]
+
+
+class SerializationError(ValueError):
+    """A file is not a readable pickle-free ``.npz`` archive, or a value cannot be stored."""
+
+
+def flatten(tree, prefix: str = "") -> dict:
+    """``{"a": {"b": x}}`` -> ``{"a/b": array(x)}``, host NumPy arrays, insertion order kept."""
+    if not hasattr(tree, "items"):
+        raise TypeError(f"save: expected a dict of arrays, got {type(tree).__name__}")
+    flat = {}
+    for key, value in tree.items():
+        key = str(key)
+        if not key or "/" in key:
+            raise ValueError(f"save: key {prefix + key!r} is empty or contains '/', which "
+                             "separates nesting levels")
+        name = prefix + key
+        if hasattr(value, "items"):
+            flat.update(flatten(value, name + "/"))
+            continue
+        array = np.asarray(backend.to_device(value.data if isinstance(value, Tensor) else value,
+                                             "cpu"))
+        if array.dtype == object:
+            raise SerializationError(f"save: {name!r} is a {type(value).__name__} that is not "
+                                     "a plain array, number or string (it would need pickle)")
+        flat[name] = array
+    return flat
+
+
+def unflatten(flat) -> dict:
+    """Inverse of ``flatten``."""
+    tree = {}
+    for name, value in flat.items():
+        node = tree
+        *parents, leaf = name.split("/")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return tree
+
+
+def save(path, tree) -> None:
+    """Write the nested dict ``tree`` to ``path`` (an ``.npz`` archive), atomically."""
+    flat = flatten(tree)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            # What numpy.savez does, minus its reserved keyword names ('file', 'allow_pickle').
+            with zipfile.ZipFile(stream, "w", compression=zipfile.ZIP_STORED) as archive:
+                for name, array in flat.items():
+                    with archive.open(name + ".npy", "w", force_zip64=True) as entry:
+                        np.lib.format.write_array(entry, array, allow_pickle=False)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def load(path, *, nested: bool = True) -> dict:
+    """Read a file written by ``save``: a nested dict (or the flat one with ``nested=False``)
+    of NumPy arrays. Never unpickles.
+
+    Raises FileNotFoundError for a missing file and ``SerializationError`` for one
+    that is truncated, not an ``.npz`` archive, or holds pickled objects.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"load: no such file {str(path)!r}")
+    try:
+        archive = np.load(path, allow_pickle=False)
+        if not hasattr(archive, "files"):
+            raise SerializationError(f"load: {str(path)!r} holds a single .npy array, not "
+                                     "an .npz archive of named arrays")
+        with archive:
+            flat = {name: archive[name] for name in archive.files}
+    except SerializationError:
+        raise
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as error:
+        raise SerializationError(f"load: {str(path)!r} is not a readable pickle-free .npz "
+                                 f"file ({type(error).__name__}: {error})") from error
+    return unflatten(flat) if nested else flat
