@@ -129,7 +129,8 @@ class Module:
             yield module
 
     def named_parameters(self, prefix: str = ""):
-        """``(dotted name, Parameter)`` in registration order, depth first.
+        """``(dotted name, Parameter)``: a module's own parameters in registration order,
+        then each child's in registration order, depth first (PyTorch's order).
 
         A parameter shared by two sub-modules is yielded once, under its first name.
         """
@@ -235,7 +236,7 @@ class Module:
 
     def __repr__(self):
         lines = [f"  ({name}): " + repr(child).replace("\n", "\n  ")
-                 for name, child in self._modules.items()]
+                 for name, child in self.__dict__.get("_modules", {}).items()]
         if not lines:
             return f"{type(self).__name__}({self.extra_repr()})"
         extra = f"  {self.extra_repr()}\n" if self.extra_repr() else ""
