@@ -35,6 +35,8 @@ import heapq
 import itertools
 import weakref
 
+import numpy as np
+
 from . import backend
 
 __all__ = ["Function", "no_grad", "enable_grad", "is_grad_enabled", "grad", "run_backward",
@@ -100,14 +102,16 @@ class Function:
 
         tensors = [as_tensor(x) for x in inputs]
         arrays = [t.data for t in tensors]
-        backend.get_array_module(*arrays, op=type(self).__name__)
-        xp = backend.get_array_module(*arrays)
+        xp = backend.get_array_module(*arrays, op=type(self).__name__)
         outputs = self.forward(*arrays)
         if not isinstance(outputs, tuple):
             outputs = (outputs,)
         from .tensor import Tensor
 
-        results = [Tensor(xp.asarray(y)) for y in outputs]
+        # Arrays are kept as they are (ToDevice returns the other backend's array on
+        # purpose); NumPy scalars from full reductions become 0-d arrays.
+        results = [Tensor(y if isinstance(y, np.ndarray) or backend.is_cupy_array(y)
+                          else xp.asarray(y)) for y in outputs]
         self.needs_input_grad = tuple(t.requires_grad for t in tensors)
         if is_grad_enabled() and any(self.needs_input_grad):
             self.generation = max(t.generation for t in tensors)
@@ -117,6 +121,9 @@ class Function:
                 y.requires_grad = True
                 y.generation = self.generation + 1
             self.outputs = [weakref.ref(y) for y in results]
+            # enough to make a zero gradient for an output that is no longer alive
+            self.output_specs = [(backend.get_array_module(y.data), y.shape, y.dtype)
+                                 for y in results]
         return results[0] if len(results) == 1 else tuple(results)
 
     def forward(self, *arrays):
@@ -184,12 +191,12 @@ def run_backward(outputs, grad_outputs, *, create_graph=False, inputs=None):
                 f"{type(function).__name__} has no differentiable backward; "
                 "create_graph=True through it would give a wrong higher-order gradient")
         output_grads = []
-        for ref in function.outputs:
-            y = ref()
+        for ref, (xp, shape, dtype) in zip(function.outputs, function.output_specs):
+            y = ref()   # an unused output (dead, or alive but off the path) gets zeros
             g = grads.get(id(y)) if y is not None else None
-            if g is None and y is not None:
-                from .tensor import zeros_like
-                g = zeros_like(y)
+            if g is None:
+                from .tensor import Tensor
+                g = Tensor(xp.zeros(shape, dtype=dtype))
             output_grads.append(g)
         with _set_grad_enabled(create_graph):
             input_grads = function.backward(*output_grads)

@@ -109,6 +109,7 @@ def gradcheck(fn, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=Tru
                            raise_exception)
             continue
         numeric = np.zeros(x.shape)
+        x.data = original.copy()   # C-contiguous, so the flat view below writes into x.data
         flat = x.data.reshape(-1)
         for k in range(flat.size):
             saved = flat[k].item()

@@ -84,9 +84,13 @@ def test_unused_output_of_a_two_output_function_gets_zero_gradient(xp):
             return g_first * 2 + g_second * 3
 
     x = Tensor(xp.asarray([1.0, 2.0]), requires_grad=True)
-    first, second = Split()(x)
+    first, second = Split()(x)          # second alive but unused
     first.sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), [2.0, 2.0])
+    x.grad = None
+    only_second = Split()(x)[1]         # first already garbage: zeros of its recorded shape
+    only_second.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [3.0, 3.0])
 
 
 def test_only_needed_input_gradients_are_requested(xp):
@@ -213,6 +217,18 @@ def test_mixed_backends_are_rejected_naming_the_op(monkeypatch):
         F.add(host, device)
     with pytest.raises(backend.BackendMismatchError, match="in MatMul"):
         F.matmul(host.reshape(1, 2), Tensor(_FakeDeviceArray((2, 1))))
+
+
+def test_a_function_may_return_an_array_of_the_other_backend(monkeypatch):
+    # What ToDevice does: host input, device output. The engine must not convert it back.
+    monkeypatch.setattr(backend, "is_cupy_array", lambda a: isinstance(a, _FakeDeviceArray))
+
+    class Upload(Function):
+        def forward(self, x):
+            return _FakeDeviceArray(x.shape)
+
+    y = Upload()(Tensor(np.zeros(2), requires_grad=True))
+    assert isinstance(y.data, _FakeDeviceArray) and y.device == "cuda"
 
 
 @pytest.mark.skipif(not nnlite.cuda_available(), reason="needs a CUDA device for real CuPy arrays")

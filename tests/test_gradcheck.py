@@ -154,3 +154,10 @@ def test_fast_mode_checks_one_direction_per_input(rng):
     x = _x(rng, (20, 20))
     assert gradcheck(fn, x, fast_mode=True)
     assert len(calls) <= 4
+
+
+def test_non_contiguous_inputs_are_perturbed_correctly(rng):
+    x = Tensor(rng.standard_normal((3, 2)).T, requires_grad=True)   # a transposed view
+    assert not x.data.flags.c_contiguous
+    assert gradcheck(F.tanh, x)
+    assert gradgradcheck(F.tanh, x)
