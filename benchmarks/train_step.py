@@ -1,0 +1,127 @@
+"""Seconds per training iteration and per inference, with FLOPs and the fraction of sgemm peak.
+
+    python benchmarks/train_step.py                      # release widths, CPU
+    python benchmarks/train_step.py --quick              # cnum 16, 128x128, batch 2
+    python benchmarks/train_step.py --device cuda        # through CuPy on a GPU
+
+Measures, in one process (NumPy only — never time another BLAS library here):
+
+* the float32 sgemm peak of this machine (one large matmul), GFLOP/s;
+* inference of ``InpaintGenerator`` at 256x256 and 512x512 (batch 1), seconds and
+  GFLOP/s (FLOPs counted from the layer table: 2 * MACs of every conv plus the
+  attention's two matrix products);
+* one training iteration (``critic_steps`` critic updates + 1 generator update)
+  at the chosen batch and size, seconds.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+
+def conv_flops(cnum, size):
+    """2 * multiply-adds of every generator conv at a square input of ``size``."""
+    from inpainting.networks import gen_conv_table
+
+    total, side = 0, size
+    for name, cin, cout, k, s, d, _ in gen_conv_table(cnum):
+        if name in ("xconv1", "pmconv1"):
+            side = size
+        if name.endswith("_upsample"):
+            side *= 2
+        side = -(-side // s)
+        total += 2 * cin * cout * k * k * side * side
+    return total
+
+
+def attention_flops(cnum, size):
+    """Scores (L x L x 9C) and reconstruction (L x L x 16C) matrix products, L = (size/8)^2."""
+    positions = (size // 8) ** 2
+    channels = 4 * cnum
+    return 2 * positions * positions * channels * (9 + 16)
+
+
+def sgemm_peak(xp, seconds=1.0):
+    n = 2048
+    a = xp.ones((n, n), np.float32)
+    b = xp.ones((n, n), np.float32)
+    a @ b
+    _sync(xp)
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        a @ b
+        count += 1
+    _sync(xp)
+    return 2 * n ** 3 * count / (time.perf_counter() - start) / 1e9
+
+
+def _sync(xp):
+    if xp.__name__ == "cupy":
+        xp.cuda.Device().synchronize()
+
+
+def best_time(fn, repeat, xp):
+    fn()
+    _sync(xp)
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        _sync(xp)
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cnum", type=int, default=32)
+    parser.add_argument("--size", type=int, default=256, help="training image size")
+    parser.add_argument("--batch", type=int, default=16, help="training batch")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="cnum 16, 128x128, batch 2")
+    parser.add_argument("--skip-train", action="store_true")
+    args = parser.parse_args()
+    if args.quick:
+        args.cnum, args.size, args.batch, args.repeat = 16, 128, 2, 1
+
+    import nnlite
+    from inpainting.config import TrainConfig
+    from inpainting.inference import inpaint
+    from inpainting.networks import InpaintGenerator
+    from inpainting.train import Trainer
+
+    xp = np if args.device == "cpu" else nnlite.backend.cupy
+    peak = sgemm_peak(xp)
+    print(f"device {args.device}; float32 sgemm peak {peak:.1f} GFLOP/s")
+    generator = InpaintGenerator(args.cnum).to(args.device)
+    rng = np.random.default_rng(0)
+    for size in ((256, 512) if not args.quick else (128, 256)):
+        image = xp.asarray(rng.uniform(-1, 1, (1, 3, size, size)).astype(np.float32))
+        mask = xp.zeros((1, 1, size, size), np.float32)
+        mask[..., size // 4:3 * size // 4, size // 4:3 * size // 4] = 1
+        seconds = best_time(lambda: inpaint(generator, image, mask), args.repeat, xp)
+        flops = conv_flops(args.cnum, size) + attention_flops(args.cnum, size)
+        print(f"inference {size}x{size} cnum {args.cnum}: {seconds:.3f} s, "
+              f"{flops / 1e9:.1f} GFLOP, {flops / seconds / 1e9:.1f} GFLOP/s = "
+              f"{flops / seconds / 1e9 / peak:.0%} of sgemm peak")
+    if args.skip_train:
+        return
+    config = TrainConfig(data="demo", image_size=args.size, bbox_size=args.size // 2,
+                         max_delta=args.size // 16, batch_size=args.batch, cnum=args.cnum,
+                         device=args.device, out_dir="/tmp/deepfill_bench")
+    trainer = Trainer(config)
+    seconds = best_time(trainer.iteration, args.repeat, xp)
+    g = conv_flops(args.cnum, args.size) + attention_flops(args.cnum, args.size)
+    # critic steps: 5 generator forwards; generator step: forward + backward (~3x forward).
+    generator_flops = args.batch * g * (config.critic_steps + 3)
+    print(f"training iteration (5 critic + 1 generator updates), batch {args.batch}, "
+          f"{args.size}x{args.size}, cnum {args.cnum}: {seconds:.2f} s; generator FLOPs alone "
+          f"{generator_flops / 1e9:.0f} GFLOP -> at least {generator_flops / seconds / 1e9:.1f} "
+          f"GFLOP/s = {generator_flops / seconds / 1e9 / peak:.0%} of peak (critics not counted)")
+
+
+if __name__ == "__main__":
+    main()

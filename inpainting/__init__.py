@@ -1,0 +1,60 @@
+"""inpainting: DeepFill v1 (Yu et al., CVPR 2018) built on nnlite.
+
+Where each part lives:
+
+* ``attention`` / ``attention_steps`` — contextual attention (fused and step by step)
+* ``flow``        — colour coding of attention offsets (spec §4)
+* ``networks``    — ``InpaintGenerator``, ``LocalCritic``, ``GlobalCritic``
+* ``losses``      — spatially discounted L1, known-region L1, WGAN-GP
+* ``inference``   — ``inpaint`` for any image size
+* ``data``, ``masks``, ``imageio`` — images, training masks, files
+* ``train``, ``config``, ``checkpoint`` — the release's training recipe, resumable
+* ``metrics``, ``baselines``, ``evaluate`` — Table-1 style evaluation
+* ``tf_checkpoint``, ``release`` — the authors' TensorFlow checkpoints, without TensorFlow
+* ``cli`` — the ``inpainting`` command
+
+Names are imported lazily, so ``import inpainting`` is cheap.
+"""
+import importlib
+
+_EXPORTS = {
+    "contextual_attention": "attention",
+    "flow_to_image": "flow",
+    "InpaintGenerator": "networks",
+    "LocalCritic": "networks",
+    "GlobalCritic": "networks",
+    "inpaint": "inference",
+    "InpaintResult": "inference",
+    "load_release_checkpoint": "release",
+    "read_checkpoint": "tf_checkpoint",
+    "CheckpointReader": "tf_checkpoint",
+    "load_generator": "model_io",
+    "save_generator": "model_io",
+    "ImageFolder": "data",
+    "demo_corpus": "data",
+    "load_image": "imageio",
+    "load_mask": "imageio",
+    "save_image": "imageio",
+    "random_bbox_mask": "masks",
+    "centered_bbox_mask": "masks",
+    "free_form_mask": "masks",
+    "TrainConfig": "config",
+    "Trainer": "train",
+    "losses": None,
+    "metrics": None,
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'inpainting' has no attribute {name!r}")
+    module = _EXPORTS[name]
+    if module is None:
+        return importlib.import_module(f".{name}", __name__)
+    return getattr(importlib.import_module(f".{module}", __name__), name)
+
+
+def __dir__():
+    return __all__

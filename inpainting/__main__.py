@@ -1,0 +1,6 @@
+"""``python -m inpainting`` = the ``inpainting`` command."""
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,236 @@
+"""The ``inpainting`` command line (also ``python -m inpainting``).
+
+    inpainting demo                      # the README's main job, bundled defaults
+    inpainting inpaint IMAGE MASK -o OUT # one image, or folders of images and masks
+    inpainting train --data FOLDER       # the release's recipe on your images
+    inpainting evaluate                  # Table-1 metrics against classical baselines
+    inpainting convert-release CKPT OUT  # the authors' TensorFlow weights -> .npz
+
+User mistakes (missing files, wrong sizes, bad options) print one line and exit
+with status 2, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+__all__ = ["main"]
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def _weights(args):
+    from .model_io import load_generator, shipped_model_path
+
+    path = args.weights or shipped_model_path()
+    return load_generator(path, device=args.device)
+
+
+def cmd_demo(args):
+    """Inpaint a held-out bundled photograph with the shipped model and save a figure."""
+    from nnlite.backend import to_device
+
+    from .data import demo_corpus
+    from .inference import inpaint
+    from .masks import centered_bbox_mask
+    from .viz import save_demo_figure
+
+    generator = _weights(args)
+    dataset = demo_corpus("heldout", args.size, resize=True)
+    index = dataset.names.index(f"skimage:{args.image}") if f"skimage:{args.image}" in \
+        dataset.names else 0
+    image = dataset.sample(index, 0)
+    mask, _ = centered_bbox_mask(args.size, args.size // 2)
+    result = inpaint(generator, to_device(image[None], args.device),
+                     to_device(mask, args.device))
+    path = save_demo_figure(args.out, image, mask[0], result)
+    from .metrics import evaluate_pair, to_unit
+    scores = evaluate_pair(to_unit(to_device(result.output, "cpu")[0]), to_unit(image), mask[0])
+    print(f"inpainted {dataset.names[index]} ({args.size}x{args.size}, centred "
+          f"{args.size // 2}x{args.size // 2} hole): L1 in hole {scores['l1_hole']:.2f}%, "
+          f"PSNR in hole {scores['psnr_hole']:.2f} dB")
+    print(f"figure written to {path}")
+
+
+def _pairs(image, mask):
+    image, mask = Path(image), Path(mask)
+    if image.is_dir():
+        if not mask.is_dir():
+            raise ValueError(f"{image} is a folder, so the mask {mask} must be a folder too")
+        pairs = []
+        for path in sorted(p for p in image.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+            matches = [m for m in mask.iterdir() if m.stem == path.stem]
+            if not matches:
+                raise FileNotFoundError(f"no mask named {path.stem}.* in {mask} for {path}")
+            pairs.append((path, matches[0]))
+        if not pairs:
+            raise ValueError(f"no images in {image}")
+        return pairs
+    return [(image, mask)]
+
+
+def cmd_inpaint(args):
+    from nnlite.backend import to_device
+
+    from .imageio import load_image, load_mask, save_image
+    from .inference import inpaint
+    from .viz import attention_rgb
+
+    generator = _weights(args)
+    pairs = _pairs(args.image, args.mask)
+    out = Path(args.output)
+    many = len(pairs) > 1 or Path(args.image).is_dir()
+    if many:
+        out.mkdir(parents=True, exist_ok=True)
+    for image_path, mask_path in pairs:
+        image = load_image(image_path)
+        mask = load_mask(mask_path, size=image.shape[1:])
+        result = inpaint(generator, to_device(image, args.device), to_device(mask, args.device))
+        target = out / f"{image_path.stem}.png" if many else out
+        save_image(target, to_device(result.output, "cpu")[0])
+        if args.coarse:
+            coarse_path = Path(args.coarse) / f"{image_path.stem}.png" if many else args.coarse
+            save_image(coarse_path, to_device(result.coarse, "cpu")[0])
+        if args.attention:
+            from PIL import Image
+            colours = attention_rgb(to_device(result.offsets, "cpu"), *image.shape[1:])[0]
+            attention_path = (Path(args.attention) / f"{image_path.stem}.png" if many
+                              else args.attention)
+            Image.fromarray(colours).save(attention_path)
+        print(f"{image_path} -> {target}")
+
+
+def cmd_train(args):
+    from .config import load_config
+    from .train import Trainer
+
+    overrides = {key: getattr(args, key) for key in
+                 ("data", "image_size", "batch_size", "cnum", "critic_cnum", "iterations",
+                  "seed", "device", "out_dir", "checkpoint_every", "sample_every", "log_every",
+                  "mask", "lr", "bbox_size", "max_delta")}
+    config = load_config(args.config, **overrides)
+    trainer = Trainer(config)
+    if args.resume:
+        found = trainer.resume()
+        print(f"resumed from {found} at step {trainer.step}" if found else
+              f"no checkpoint in {config.out_dir}/checkpoints; starting from step 0")
+    try:
+        last = trainer.run(progress=not args.quiet)
+    except KeyboardInterrupt:
+        return 130
+    from .model_io import save_generator
+    path = save_generator(Path(config.out_dir) / "generator.npz", trainer.generator,
+                          command=" ".join(sys.argv), step=trainer.step)
+    print(f"done at step {trainer.step}: " + ", ".join(f"{k} {v:.4f}" for k, v in last.items()))
+    print(f"generator written to {path}")
+    return 0
+
+
+def cmd_evaluate(args):
+    from nnlite.backend import to_device
+
+    from .evaluate import baseline_methods, evaluate_methods, evaluation_images, format_markdown
+    from .evaluate import write_table
+    from .inference import inpaint
+    from .masks import centered_bbox_mask
+
+    images, names = evaluation_images(args.data, args.size)
+    mask, _ = centered_bbox_mask(args.size, args.hole or args.size // 2)
+    methods = baseline_methods()
+    if not args.baselines_only:
+        generator = _weights(args)
+
+        def model(batch, hole):
+            result = inpaint(generator, to_device(batch, args.device), to_device(hole, args.device))
+            return to_device(result.output, "cpu")
+        methods = {"DeepFill v1 (this model)": model, **methods}
+    table = evaluate_methods(methods, images, mask)
+    print(f"{len(images)} images from {args.data}, {args.size}x{args.size}, centred hole "
+          f"{mask[0, 0].sum():.0f} px")
+    print(format_markdown(table))
+    for path in args.out or []:
+        write_table(table, path)
+        print(f"written {path}")
+
+
+def cmd_convert_release(args):
+    from .model_io import save_generator
+    from .release import load_release_checkpoint
+
+    generator = load_release_checkpoint(args.checkpoint)
+    path = save_generator(args.output, generator, source=str(args.checkpoint))
+    print(f"converted {args.checkpoint} (cnum={generator.cnum}, "
+          f"{generator.num_parameters():,} parameters) -> {path}")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="inpainting", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def common(p, weights=True):
+        if weights:
+            p.add_argument("--weights", help="model file, training checkpoint or released TF "
+                           "checkpoint (default: the shipped demo model)")
+        p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+
+    demo = commands.add_parser("demo", help="inpaint a held-out bundled photo and save a figure")
+    common(demo)
+    demo.add_argument("--out", default="demo.png", help="figure path (default: demo.png)")
+    demo.add_argument("--image", default="astronaut", help="held-out photo (astronaut, coffee)")
+    demo.add_argument("--size", type=int, default=256, help="image size (default: 256)")
+    demo.set_defaults(run=cmd_demo)
+
+    paint = commands.add_parser("inpaint", help="fill the holes of images (white mask = hole)")
+    common(paint)
+    paint.add_argument("image", help="image file or folder")
+    paint.add_argument("mask", help="mask file or folder (same stems); white = hole")
+    paint.add_argument("-o", "--output", required=True, help="output PNG (or folder)")
+    paint.add_argument("--coarse", help="also save the coarse result here")
+    paint.add_argument("--attention", help="also save the colour-coded attention map here")
+    paint.set_defaults(run=cmd_inpaint)
+
+    train = commands.add_parser("train", help="train with the release's WGAN-GP recipe")
+    common(train, weights=False)
+    train.add_argument("--config", help="TOML file overriding the release defaults")
+    train.add_argument("--data", help="'demo', an image folder or an flist file")
+    train.add_argument("--out-dir", dest="out_dir", help="run folder (checkpoints, logs, samples)")
+    train.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    for name, kind in (("image-size", int), ("batch-size", int), ("cnum", int),
+                       ("critic-cnum", int), ("iterations", int), ("seed", int),
+                       ("checkpoint-every", int), ("sample-every", int), ("log-every", int),
+                       ("mask", str), ("lr", float), ("bbox-size", int), ("max-delta", int)):
+        train.add_argument(f"--{name}", dest=name.replace("-", "_"), type=kind)
+    train.set_defaults(run=cmd_train, device=None)
+
+    evaluate = commands.add_parser("evaluate", help="metrics against mean-fill and biharmonic")
+    common(evaluate)
+    evaluate.add_argument("--data", default="heldout", help="'heldout' (bundled) or a folder")
+    evaluate.add_argument("--size", type=int, default=256)
+    evaluate.add_argument("--hole", type=int, help="centred hole size (default: size / 2)")
+    evaluate.add_argument("--out", nargs="*", help="write the table (.md or .csv)")
+    evaluate.add_argument("--baselines-only", action="store_true")
+    evaluate.set_defaults(run=cmd_evaluate)
+
+    convert = commands.add_parser("convert-release", help="released TF checkpoint -> .npz model")
+    convert.add_argument("checkpoint", help="checkpoint directory, prefix or .index file")
+    convert.add_argument("output", help="output .npz")
+    convert.set_defaults(run=cmd_convert_release)
+    return parser
+
+
+def main(argv=None):
+    from nnlite.nn import StateDictError
+
+    args = build_parser().parse_args(argv)
+    try:
+        code = args.run(args)
+    except (ValueError, OSError, StateDictError, RuntimeError) as error:
+        print(f"inpainting {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    return code or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

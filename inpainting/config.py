@@ -1,0 +1,155 @@
+"""Training configuration: every constant of the release's recipe in one place (spec §6).
+
+``TrainConfig()`` reproduces the release (256x256 images, 128x128 bbox, batch
+16, Adam(1e-4, 0.5, 0.9), 5 critic updates per generator update, loss weights
+0.001 / 1.2 / 1.2, gradient-penalty weight 10). A TOML file can override any
+field, and the command line can override the file:
+
+    # my.toml
+    data = "/data/places2/train.flist"
+    batch_size = 8
+    [losses]
+    gan_loss_alpha = 0.001
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .losses import LossWeights
+
+__all__ = ["TrainConfig", "load_config"]
+
+
+@dataclass
+class LossConfig:
+    coarse_l1_alpha: float = LossWeights.coarse_l1_alpha
+    l1_loss_alpha: float = LossWeights.l1_loss_alpha
+    ae_loss_alpha: float = LossWeights.ae_loss_alpha
+    gan_loss_alpha: float = LossWeights.gan_loss_alpha
+    wgan_gp_lambda: float = LossWeights.wgan_gp_lambda
+    gamma: float = LossWeights.gamma
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run depends on. Defaults = the released recipe."""
+
+    # data
+    data: str = "demo"              # "demo" (bundled corpus), a folder, or an flist file
+    image_size: int = 256
+    resize: bool = False            # resize instead of random crop
+    random_flip: bool = False       # the release does not flip
+    batch_size: int = 16
+    # masks (spec §6)
+    mask: str = "bbox"              # "bbox" (release) or "free_form"
+    bbox_size: int = 128            # local critic input size = bbox size
+    max_delta: int = 16             # the hole is the bbox shrunk by 0..max_delta per side
+    per_sample_mask: bool = False   # the release uses one mask per batch
+    # model
+    cnum: int = 32                  # generator width
+    critic_cnum: int = 64           # critic width
+    # optimiser (both networks)
+    lr: float = 1e-4
+    beta1: float = 0.5
+    beta2: float = 0.9
+    adam_eps: float = 1e-8
+    critic_steps: int = 5           # critic updates per generator update
+    losses: LossConfig = field(default_factory=LossConfig)
+    # run
+    iterations: int = 150_000       # generator updates (the release trained ~150k)
+    seed: int = 0
+    device: str = "cpu"
+    out_dir: str = "runs/deepfill"
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 3
+    log_every: int = 10
+    sample_every: int = 500
+
+    def validate(self):
+        """Raise ValueError naming the field when a value cannot work."""
+        if self.image_size % 16:
+            raise ValueError(f"image_size must be a multiple of 16 (critics), got {self.image_size}")
+        if self.bbox_size % 16 or not 16 <= self.bbox_size <= self.image_size:
+            raise ValueError(f"bbox_size must be a multiple of 16 in [16, image_size], "
+                             f"got {self.bbox_size}")
+        if 2 * self.max_delta >= self.bbox_size:
+            raise ValueError(f"max_delta {self.max_delta} would shrink the {self.bbox_size} "
+                             "bbox to nothing")
+        if self.mask not in ("bbox", "free_form"):
+            raise ValueError(f"mask must be 'bbox' or 'free_form', got {self.mask!r}")
+        for name in ("batch_size", "critic_steps", "iterations", "checkpoint_every",
+                     "keep_checkpoints", "log_every", "sample_every", "cnum", "critic_cnum"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.cnum % 2:
+            raise ValueError(f"cnum must be even, got {self.cnum}")
+        return self
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values):
+        values = dict(values)
+        unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown configuration keys: {sorted(unknown)}")
+        losses = values.pop("losses", {})
+        unknown = set(losses) - {f.name for f in dataclasses.fields(LossConfig)}
+        if unknown:
+            raise ValueError(f"unknown [losses] keys: {sorted(unknown)}")
+        config = cls(**values)
+        config.losses = LossConfig(**losses)
+        return config
+
+    def replace(self, **overrides):
+        """A copy with fields overridden (``losses.<name>`` keys reach the loss weights)."""
+        values = self.to_dict()
+        for key, value in overrides.items():
+            if value is None:
+                continue
+            if key.startswith("losses."):
+                values["losses"][key.split(".", 1)[1]] = value
+            else:
+                values[key] = value
+        return type(self).from_dict(values)
+
+
+def load_config(path=None, **overrides) -> TrainConfig:
+    """Defaults, then the TOML file at ``path`` (if any), then ``overrides``."""
+    config = TrainConfig()
+    if path is not None:
+        import tomllib
+
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"configuration file {path} does not exist")
+        try:
+            values = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as error:
+            raise ValueError(f"{path} is not valid TOML: {error}") from None
+        config = TrainConfig.from_dict({**config.to_dict(), **values,
+                                        "losses": {**config.to_dict()["losses"],
+                                                   **values.get("losses", {})}})
+    return config.replace(**overrides).validate()
+
+
+def dump_toml(config: TrainConfig) -> str:
+    """The configuration as TOML text (written next to every run)."""
+    lines, losses = [], []
+    for key, value in config.to_dict().items():
+        if key == "losses":
+            losses = [f"{k} = {_toml_value(v)}" for k, v in value.items()]
+            continue
+        lines.append(f"{key} = {_toml_value(value)}")
+    return "\n".join(lines + ["", "[losses]"] + losses) + "\n"
+
+
+def _toml_value(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return repr(value)

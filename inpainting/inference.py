@@ -1,0 +1,90 @@
+"""Inpainting an image of any size with a generator (spec §7, improved at the borders).
+
+The release crops the image to a multiple of 8 and loses the border pixels.
+``inpaint`` pads instead (reflect padding of the image, the padding counted as
+known pixels) and crops the result back, so every pixel of the input is kept.
+The output is the composite ``x2 * M + x * (1 - M)``: known pixels are the
+input's own.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import nnlite
+from nnlite.backend import get_array_module
+
+__all__ = ["InpaintResult", "inpaint", "pad_to_multiple"]
+
+
+class InpaintResult(NamedTuple):
+    """Arrays on the generator's device: ``output`` = composite, ``coarse`` = x1,
+    ``refined`` = x2, all (N, 3, H, W) in [-1, 1]; ``offsets`` (N, 2, h, w) integers."""
+    output: object
+    coarse: object
+    refined: object
+    offsets: object
+
+
+def pad_to_multiple(array, multiple=8, mode="reflect"):
+    """Pad the last two axes of ``array`` at the bottom/right to multiples of ``multiple``.
+
+    Returns ``(padded, (height, width))`` with the original size for cropping back.
+    Reflect padding needs the image to be larger than the padding; tiny images
+    fall back to edge padding.
+    """
+    xp = get_array_module(array)
+    height, width = array.shape[-2:]
+    pad_h, pad_w = (-height) % multiple, (-width) % multiple
+    if pad_h == 0 and pad_w == 0:
+        return array, (height, width)
+    if mode == "reflect" and (pad_h >= height or pad_w >= width):
+        mode = "edge"
+    widths = [(0, 0)] * (array.ndim - 2) + [(0, pad_h), (0, pad_w)]
+    if mode == "constant":
+        return xp.pad(array, widths, mode="constant"), (height, width)
+    return xp.pad(array, widths, mode=mode), (height, width)
+
+
+def _as_batch(array, name, channels):
+    array = array.data if isinstance(array, nnlite.Tensor) else array
+    if array.ndim == 3:
+        array = array[None]
+    if array.ndim != 4 or array.shape[1] != channels:
+        raise ValueError(f"inpaint: {name} must be ({channels}, H, W) or (N, {channels}, H, W), "
+                         f"got {tuple(array.shape)}")
+    return array
+
+
+def inpaint(generator, image, mask):
+    """Fill the hole of ``image`` with ``generator``; any H, W.
+
+    Args:
+        generator: an ``InpaintGenerator`` (its device decides where this runs).
+        image: (3, H, W) or (N, 3, H, W) float array or Tensor in [-1, 1].
+        mask: (1, H, W) or (1 or N, 1, H, W), 1 = hole (values are thresholded at 0.5).
+
+    Returns an ``InpaintResult`` of arrays cropped back to (H, W).
+    """
+    image = _as_batch(image, "image", 3)
+    mask = _as_batch(mask, "mask", 1)
+    xp = get_array_module(image, mask)
+    if image.shape[2:] != mask.shape[2:]:
+        raise ValueError(f"inpaint: the mask is {tuple(mask.shape[2:])} but the image is "
+                         f"{tuple(image.shape[2:])}; they must be the same size")
+    if mask.shape[0] not in (1, image.shape[0]):
+        raise ValueError(f"inpaint: {mask.shape[0]} masks for {image.shape[0]} images")
+    dtype = generator.conv1.weight.dtype
+    image = image.astype(dtype, copy=False)
+    mask = (mask > 0.5).astype(dtype)
+    padded_image, (height, width) = pad_to_multiple(image, 8, mode="reflect")
+    padded_mask, _ = pad_to_multiple(mask, 8, mode="constant")
+    incomplete = padded_image * (1 - padded_mask)
+    with nnlite.no_grad():
+        x1, x2, offsets = generator(nnlite.Tensor(incomplete), nnlite.Tensor(padded_mask))
+    x1, x2 = x1.data[..., :height, :width], x2.data[..., :height, :width]
+    output = x2 * mask + image * (1 - mask)
+    rows = -(-height // 8)
+    cols = -(-width // 8)
+    offsets = xp.asarray(offsets)[..., :rows, :cols]
+    return InpaintResult(output, x1, x2, offsets)
+

@@ -1,0 +1,282 @@
+"""The release's WGAN-GP training recipe (spec §6), resumable and observable.
+
+One *iteration* = ``critic_steps`` (5) critic updates, each on a fresh batch,
+bbox and mask, then one generator update on another fresh batch:
+
+    critic:    d_total = (mean D(fake) - mean D(real))_local + (...)_global
+                         + 10 * (gp_local + gp_global)
+    generator: g_total = 0.001 * (g_local + g_global) + 1.2 * l1 + 1.2 * ae
+
+``fake`` is the composite ``x2 * M + x * (1 - M)``; the local critic sees the
+bbox crops. Everything random (data order, crops, boxes, holes, gradient-penalty
+alphas) comes from seeded generators whose state is saved in every checkpoint,
+so ``Trainer.resume`` continues exactly where a run stopped.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+import nnlite
+import nnlite.functional as F
+from nnlite.backend import to_device
+
+from . import checkpoint as ckpt
+from .config import TrainConfig, dump_toml
+from .losses import (discounted_l1, gradient_penalty, known_region_l1, spatial_discount_mask,
+                     wgan_critic_loss, wgan_generator_loss)
+from .masks import free_form_mask, random_bbox_mask
+from .networks import GlobalCritic, InpaintGenerator, LocalCritic
+
+__all__ = ["Trainer", "TrainingDiverged", "make_dataset"]
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+def make_dataset(config: TrainConfig):
+    """The training images named by ``config.data``: 'demo', a folder or an flist."""
+    from .data import ImageFolder, demo_corpus
+
+    if config.data == "demo":
+        return demo_corpus("train", config.image_size, resize=config.resize,
+                           random_flip=config.random_flip, seed=config.seed)
+    return ImageFolder(config.data, config.image_size, resize=config.resize,
+                       random_flip=config.random_flip, seed=config.seed)
+
+
+def crop(x, bboxes):
+    """Local patches: (N, C, h, w) crops of ``x`` at ``bboxes`` (one row, or one per sample)."""
+    if len(bboxes) == 1:
+        top, left, h, w = (int(v) for v in bboxes[0])
+        return x[:, :, top:top + h, left:left + w]
+    patches = [x[i:i + 1, :, int(t):int(t) + int(h), int(l):int(l) + int(w)]
+               for i, (t, l, h, w) in enumerate(bboxes)]
+    return F.concat(patches, axis=0)
+
+
+class Trainer:
+    """Holds the networks, optimisers, data and random state of one training run."""
+
+    def __init__(self, config: TrainConfig, dataset=None):
+        self.config = config.validate()
+        seeds = np.random.SeedSequence(config.seed).spawn(4)
+        self.generator = InpaintGenerator(config.cnum, rng=np.random.default_rng(seeds[0]))
+        self.local_critic = LocalCritic(config.critic_cnum, config.bbox_size,
+                                        rng=np.random.default_rng(seeds[1]))
+        self.global_critic = GlobalCritic(config.critic_cnum, config.image_size,
+                                          rng=np.random.default_rng(seeds[2]))
+        self.rng = np.random.default_rng(seeds[3])   # masks and gradient-penalty alphas
+        self.device = config.device
+        for module in (self.generator, self.local_critic, self.global_critic):
+            module.to(self.device)
+        adam = dict(lr=config.lr, betas=(config.beta1, config.beta2), eps=config.adam_eps)
+        self.critic_params = (list(self.local_critic.parameters())
+                              + list(self.global_critic.parameters()))
+        self.g_optimizer = nnlite.optim.Adam(list(self.generator.parameters()), **adam)
+        self.d_optimizer = nnlite.optim.Adam(self.critic_params, **adam)
+        self.dataset = make_dataset(config) if dataset is None else dataset
+        weights = spatial_discount_mask(config.bbox_size, config.bbox_size, config.losses.gamma)
+        self.discount = to_device(weights, self.device)
+        self.step = 0                  # completed generator updates
+        self.out_dir = Path(config.out_dir)
+
+    # ------------------------------------------------------------------ batches
+    def _batch(self):
+        """A fresh batch with its masks and boxes, on the training device."""
+        c = self.config
+        real = self.dataset.next_batch(c.batch_size)
+        if c.mask == "free_form":
+            count = c.batch_size if c.per_sample_mask else 1
+            masks = np.concatenate([free_form_mask(c.image_size, rng=self.rng)
+                                    for _ in range(count)])
+            masks, bboxes = _free_form_boxes(masks, c)
+        else:
+            masks, bboxes = random_bbox_mask(c.batch_size, c.image_size, c.bbox_size, 0,
+                                             c.max_delta, per_sample=c.per_sample_mask,
+                                             rng=self.rng)
+        real = nnlite.Tensor(to_device(real, self.device))
+        mask = to_device(masks, self.device)
+        return real, mask, bboxes
+
+    def _complete(self, real, mask):
+        incomplete = real * (1.0 - mask)
+        x1, x2, offsets = self.generator(incomplete, mask)
+        fake = x2 * mask + incomplete * (1.0 - mask)
+        return x1, x2, offsets, fake
+
+    # ------------------------------------------------------------------ updates
+    def critic_step(self):
+        """One critic update (spec §6); returns its loss terms as floats."""
+        c = self.config
+        real, mask, bboxes = self._batch()
+        with nnlite.no_grad():
+            _, _, _, fake = self._complete(real, mask)
+        fake = fake.detach()
+        real_local, fake_local = crop(real, bboxes), crop(fake, bboxes)
+        mask_local = crop(nnlite.Tensor(mask), bboxes).data
+        d_local = wgan_critic_loss(self.local_critic(real_local), self.local_critic(fake_local))
+        d_global = wgan_critic_loss(self.global_critic(real), self.global_critic(fake))
+        alphas = self.rng.random(c.batch_size), self.rng.random(c.batch_size)
+        gp_local = gradient_penalty(self.local_critic, real_local, fake_local, mask_local,
+                                    alpha=alphas[0])
+        gp_global = gradient_penalty(self.global_critic, real, fake, mask, alpha=alphas[1])
+        total = d_local + d_global + (gp_local + gp_global) * c.losses.wgan_gp_lambda
+        terms = {"d_local": d_local, "d_global": d_global, "gp_local": gp_local,
+                 "gp_global": gp_global, "d_loss": total}   # components first: blame them
+        values = self._check_finite(terms)
+        _apply(self.d_optimizer, self.critic_params, total)
+        return values
+
+    def generator_step(self):
+        """One generator update (spec §6); returns its loss terms as floats."""
+        w = self.config.losses
+        real, mask, bboxes = self._batch()
+        x1, x2, _, fake = self._complete(real, mask)
+        l1 = discounted_l1(crop(real, bboxes), crop(x1, bboxes), crop(x2, bboxes),
+                           self.discount, coarse_alpha=w.coarse_l1_alpha)
+        ae = known_region_l1(real, x1, x2, mask, coarse_alpha=w.coarse_l1_alpha)
+        g_local = wgan_generator_loss(self.local_critic(crop(fake, bboxes)))
+        g_global = wgan_generator_loss(self.global_critic(fake))
+        total = ((g_local + g_global) * w.gan_loss_alpha + l1 * w.l1_loss_alpha
+                 + ae * w.ae_loss_alpha)
+        terms = {"g_local": g_local, "g_global": g_global, "l1": l1, "ae": ae, "g_loss": total}
+        values = self._check_finite(terms)
+        _apply(self.g_optimizer, list(self.generator.parameters()), total)
+        return values
+
+    def iteration(self):
+        """``critic_steps`` critic updates, then one generator update."""
+        log = {}
+        for _ in range(self.config.critic_steps):
+            log = self.critic_step()
+        log.update(self.generator_step())
+        self.step += 1
+        return log
+
+    def _check_finite(self, terms):
+        values = {}
+        for name, tensor in terms.items():
+            value = float(tensor.item())
+            if not math.isfinite(value):
+                raise TrainingDiverged(
+                    f"loss term {name!r} is {value} at generator step {self.step + 1}; "
+                    f"stopping. The last good checkpoint in {self.out_dir / 'checkpoints'} "
+                    "is kept; try a lower learning rate or check the data.")
+            values[name] = value
+        return values
+
+    # ------------------------------------------------------------------ state
+    def state(self):
+        """Everything needed to continue exactly: weights, optimisers, RNG, data position."""
+        return {
+            "step": np.asarray(self.step),
+            "generator": self.generator.state_dict(),
+            "local_critic": self.local_critic.state_dict(),
+            "global_critic": self.global_critic.state_dict(),
+            "g_optimizer": self.g_optimizer.state_dict(),
+            "d_optimizer": self.d_optimizer.state_dict(),
+            "rng": np.asarray(json.dumps(self.rng.bit_generator.state)),
+            "data": self.dataset.state_dict(),
+            "config": np.asarray(json.dumps(self.config.to_dict())),
+        }
+
+    def load_state(self, state):
+        self.step = int(state["step"])
+        self.generator.load_state_dict(state["generator"])
+        self.local_critic.load_state_dict(state["local_critic"])
+        self.global_critic.load_state_dict(state["global_critic"])
+        self.g_optimizer.load_state_dict(state["g_optimizer"])
+        self.d_optimizer.load_state_dict(state["d_optimizer"])
+        self.rng.bit_generator.state = json.loads(str(state["rng"]))
+        self.dataset.load_state_dict({k: int(v) for k, v in state["data"].items()})
+
+    def save_checkpoint(self):
+        path = ckpt.save(self.out_dir / "checkpoints", self.step, self.state(),
+                         keep=self.config.keep_checkpoints)
+        return path
+
+    def resume(self):
+        """Load the newest checkpoint of ``out_dir``; returns its path (None if none)."""
+        found = ckpt.latest(self.out_dir / "checkpoints")
+        if found is None:
+            return None
+        self.load_state(ckpt.load(found))
+        return found
+
+    # ------------------------------------------------------------------ loop
+    def run(self, iterations=None, *, progress=True, on_log=None):
+        """Train until ``iterations`` generator steps in total (default: the config's).
+
+        Writes ``config.toml``, ``log.jsonl``, checkpoints every
+        ``checkpoint_every`` steps and on Ctrl-C, and sample/loss figures every
+        ``sample_every`` steps. Returns the last logged losses.
+        """
+        from .viz import save_loss_plot, save_sample_grid
+
+        c = self.config
+        target = c.iterations if iterations is None else iterations
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        (self.out_dir / "config.toml").write_text(dump_toml(c))
+        log_path = self.out_dir / "log.jsonl"
+        bar = _progress(self.step, target, progress)
+        last, started, done_at_start = {}, time.perf_counter(), self.step
+        try:
+            while self.step < target:
+                last = self.iteration()
+                rate = (self.step - done_at_start) / max(time.perf_counter() - started, 1e-9)
+                last["steps_per_s"] = rate
+                if self.step % c.log_every == 0 or self.step == target:
+                    with open(log_path, "a") as handle:
+                        handle.write(json.dumps({"step": self.step, **last}) + "\n")
+                    if on_log is not None:
+                        on_log(self.step, last)
+                bar.update(1)
+                bar.set_postfix(d=f"{last['d_loss']:.3f}", g=f"{last['g_loss']:.3f}",
+                                l1=f"{last['l1']:.3f}", it_s=f"{rate:.2f}")
+                if self.step % c.checkpoint_every == 0 or self.step == target:
+                    self.save_checkpoint()
+                if self.step % c.sample_every == 0 or self.step == target:
+                    save_sample_grid(self, self.out_dir / f"samples_{self.step:07d}.png")
+                    save_loss_plot(log_path, self.out_dir / "losses.png")
+        except KeyboardInterrupt:
+            path = self.save_checkpoint()
+            bar.close()
+            print(f"\ninterrupted: checkpoint saved to {path}; continue with --resume")
+            raise
+        bar.close()
+        return last
+
+
+def _apply(optimizer, params, loss):
+    """Gradients by ``nnlite.grad`` (no graph is kept in ``.grad``), then one update."""
+    grads = nnlite.grad(loss, params, allow_unused=True)
+    for param, g in zip(params, grads):
+        param.grad = g
+    optimizer.step()
+    optimizer.zero_grad()
+
+
+def _free_form_boxes(masks, config):
+    """Free-form masks have no bbox; the local critic sees the centred box around the hole."""
+    boxes = []
+    size, box = config.image_size, config.bbox_size
+    for mask in masks:
+        rows, cols = np.nonzero(mask[0])
+        cy = int(rows.mean()) if rows.size else size // 2
+        cx = int(cols.mean()) if cols.size else size // 2
+        top = min(max(cy - box // 2, 0), size - box)
+        left = min(max(cx - box // 2, 0), size - box)
+        boxes.append((top, left, box, box))
+    return masks, np.asarray(boxes, np.int64)
+
+
+def _progress(start, total, enabled):
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=start, disable=not enabled, unit="it", dynamic_ncols=True)

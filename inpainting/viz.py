@@ -1,0 +1,136 @@
+"""Figures for people: sample grids, loss curves, the demo figure (matplotlib + Pillow).
+
+* ``sample_grid``: rows of [input with hole | coarse x1 | refined result | attention map | truth].
+* ``save_loss_plot``: the training losses of a ``log.jsonl`` over generator steps.
+* ``attention_rgb``: the colour-coded offsets (spec §4) upsampled to image size.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["to_display", "attention_rgb", "sample_grid", "save_sample_grid", "save_loss_plot",
+           "save_demo_figure"]
+
+
+def to_display(chw):
+    """(3, H, W) in [-1, 1] (NumPy or CuPy) -> (H, W, 3) uint8, saturated as the release (§7)."""
+    from nnlite.backend import to_device
+
+    array = to_device(chw.data if hasattr(chw, "creator") else chw, "cpu")
+    return np.clip((array.transpose(1, 2, 0) + 1.0) * 127.5, 0, 255).astype(np.uint8)
+
+
+def attention_rgb(offsets, height, width):
+    """Colour-coded attention offsets (N, 2, h, w) -> (N, height, width, 3) uint8 by nearest
+    upsampling of ``flow_to_image`` (the release shows it the same way)."""
+    from nnlite.backend import to_device
+
+    from .flow import flow_to_image
+
+    colours = flow_to_image(np.asarray(to_device(offsets, "cpu")))
+    rows = (np.arange(height) * colours.shape[1]) // height
+    cols = (np.arange(width) * colours.shape[2]) // width
+    return colours[:, rows][:, :, cols]
+
+
+def _hole_overlay(image_u8, mask):
+    shown = image_u8.copy()
+    shown[mask > 0.5] = 255
+    return shown
+
+
+def sample_grid(images, masks, coarse, output, offsets):
+    """One uint8 picture: a row per sample of [input | coarse | result | attention | truth].
+
+    All arrays are NumPy: images/coarse/output (N, 3, H, W) in [-1, 1], masks
+    (1 or N, 1, H, W), offsets (N, 2, h, w).
+    """
+    n, _, height, width = images.shape
+    attention = attention_rgb(offsets, height, width)
+    rows = []
+    for i in range(n):
+        mask = masks[min(i, masks.shape[0] - 1), 0]
+        truth = to_display(images[i])
+        rows.append(np.concatenate([_hole_overlay(truth, mask), to_display(coarse[i]),
+                                    to_display(output[i]), attention[i], truth], axis=1))
+    return np.concatenate(rows, axis=0)
+
+
+def save_sample_grid(trainer, path, count=4):
+    """Inpaint ``count`` fixed training images (centred hole) and save the grid PNG."""
+    from PIL import Image
+
+    from nnlite.backend import to_device
+
+    from .inference import inpaint
+    from .masks import centered_bbox_mask
+
+    if not hasattr(trainer, "_sample_images"):
+        dataset = trainer.dataset
+        picks = [dataset.sample(i % len(dataset), 0) for i in range(count)]
+        trainer._sample_images = np.stack(picks)
+    images = trainer._sample_images
+    size = images.shape[-1]
+    mask, _ = centered_bbox_mask(size, trainer.config.bbox_size)
+    result = inpaint(trainer.generator, to_device(images, trainer.device),
+                     to_device(mask, trainer.device))
+    grid = sample_grid(images, mask, to_device(result.coarse, "cpu"),
+                       to_device(result.output, "cpu"), to_device(result.offsets, "cpu"))
+    Image.fromarray(grid).save(path)
+    return path
+
+
+def save_loss_plot(log_path, path):
+    """Plot every loss term of a ``log.jsonl`` against the generator step."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = [json.loads(line) for line in Path(log_path).read_text().splitlines() if line]
+    if not records:
+        return None
+    steps = [r["step"] for r in records]
+    groups = [("critic", ["d_loss", "d_local", "d_global"]), ("penalty", ["gp_local", "gp_global"]),
+              ("generator", ["g_local", "g_global"]), ("reconstruction", ["l1", "ae"])]
+    figure, axes = plt.subplots(1, len(groups), figsize=(4 * len(groups), 3))
+    for axis, (title, keys) in zip(axes, groups):
+        for key in keys:
+            axis.plot(steps, [r[key] for r in records], label=key)
+        axis.set_title(title)
+        axis.set_xlabel("generator step")
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=80)
+    plt.close(figure)
+    return path
+
+
+def save_demo_figure(path, image, mask, result, titles=None):
+    """The README figure: [input with hole | result | attention map | ground truth]."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from nnlite.backend import to_device
+
+    height, width = image.shape[-2:]
+    output = to_device(result.output, "cpu")[0]
+    attention = attention_rgb(to_device(result.offsets, "cpu"), height, width)[0]
+    truth = to_display(image)
+    panels = [_hole_overlay(truth, mask[0] if mask.ndim == 3 else mask[0, 0]),
+              to_display(output), attention, truth]
+    titles = titles or ["input (white = hole)", "inpainted", "attention offsets", "ground truth"]
+    figure, axes = plt.subplots(1, 4, figsize=(13, 3.6))
+    for axis, panel, title in zip(axes, panels, titles):
+        axis.imshow(panel)
+        axis.set_title(title)
+        axis.axis("off")
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return path

@@ -1,0 +1,127 @@
+"""The generator and critics: sizes, parameter counts, padding rule, masks, inference."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nnlite
+import nnlite.functional as F
+from inpainting import inference, networks
+from inpainting.networks import GlobalCritic, InpaintGenerator, LocalCritic
+
+
+def test_parameter_counts_match_the_release():
+    assert InpaintGenerator(32).num_parameters() == 3_601_542
+    local, global_ = LocalCritic(64, 128), GlobalCritic(64, 256)
+    assert local.num_parameters() + global_.num_parameters() == 7_072_770
+
+
+def test_parameter_names_are_the_release_layer_names():
+    names = [name for name, _ in InpaintGenerator(4).named_parameters()]
+    assert names[:4] == ["conv1.weight", "conv1.bias", "conv2_downsample.weight",
+                         "conv2_downsample.bias"]
+    assert "conv13_upsample.weight" in names and "pmconv6.weight" in names
+    assert "allconv17.bias" == names[-1]
+    assert len(names) == 2 * 42
+    critic = [name for name, _ in LocalCritic(4, 32).named_parameters()]
+    assert critic == [f"conv{i}.{k}" for i in range(1, 5) for k in ("weight", "bias")] + \
+        ["dense.weight", "dense.bias"]
+
+
+def test_architecture_doc_is_generated_from_the_code():
+    doc = (Path(__file__).parent.parent / "docs" / "architecture.md").read_text()
+    assert networks.architecture_table(32) in doc
+    assert "3,601,542" in doc
+
+
+def _inputs(rng, n=2, size=32, per_sample=False):
+    image = rng.uniform(-1, 1, (n, 3, size, size)).astype(np.float32)
+    mask = np.zeros((n if per_sample else 1, 1, size, size), np.float32)
+    mask[..., 8:20, 10:24] = 1
+    return image, mask
+
+
+def test_generator_shapes_range_and_paste_back():
+    rng = np.random.default_rng(0)
+    g = InpaintGenerator(4, rng=rng)
+    image, mask = _inputs(rng)
+    x1, x2, offsets = g(nnlite.Tensor(image * (1 - mask)), nnlite.Tensor(mask))
+    assert x1.shape == x2.shape == (2, 3, 32, 32)
+    assert x1.dtype == np.float32 and x2.dtype == np.float32
+    assert offsets.shape == (2, 2, 4, 4)
+    assert np.abs(x1.data).max() <= 1 and np.abs(x2.data).max() <= 1
+
+
+def test_batch_one_mask_equals_the_same_mask_per_sample():
+    rng = np.random.default_rng(1)
+    g = InpaintGenerator(4, rng=rng)
+    image, mask = _inputs(rng)
+    shared = g(nnlite.Tensor(image * (1 - mask)), nnlite.Tensor(mask))
+    repeated = np.repeat(mask, 2, axis=0)
+    each = g(nnlite.Tensor(image * (1 - repeated)), nnlite.Tensor(repeated))
+    np.testing.assert_allclose(shared[1].data, each[1].data, atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(shared[2]), np.asarray(each[2]))
+
+
+def test_generator_rejects_bad_inputs():
+    g = InpaintGenerator(4)
+    with pytest.raises(ValueError, match="multiples of 8"):
+        g(np.zeros((1, 3, 30, 32), np.float32), np.zeros((1, 1, 30, 32), np.float32))
+    with pytest.raises(ValueError, match="mask must be"):
+        g(np.zeros((2, 3, 32, 32), np.float32), np.zeros((3, 1, 32, 32), np.float32))
+    with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
+        g(np.zeros((1, 4, 32, 32), np.float32), np.zeros((1, 1, 32, 32), np.float32))
+    with pytest.raises(ValueError, match="cnum"):
+        InpaintGenerator(3)
+
+
+def test_stride_two_convs_use_tensorflow_same_padding():
+    """conv2_downsample on an even size pads 0 before and 1 after (spec §1)."""
+    rng = np.random.default_rng(2)
+    g = InpaintGenerator(4, rng=rng)
+    x = rng.standard_normal((1, 4, 16, 16)).astype(np.float32)
+    conv = g.conv2_downsample
+    got = conv(nnlite.Tensor(x)).data
+    padded = np.pad(x, ((0, 0), (0, 0), (0, 1), (0, 1)))
+    expected = F.conv2d(nnlite.Tensor(padded), conv.weight, conv.bias, stride=2).data
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_critics_flatten_in_chw_order_and_check_their_input():
+    rng = np.random.default_rng(3)
+    critic = LocalCritic(2, 32, rng=rng)
+    x = rng.standard_normal((2, 3, 32, 32)).astype(np.float32)
+    out = critic(nnlite.Tensor(x))
+    assert out.shape == (2, 1)
+    h = nnlite.Tensor(x)
+    for i in range(1, 5):
+        h = F.leaky_relu(getattr(critic, f"conv{i}")(h), 0.2)
+    features = h.data.reshape(2, -1)           # (C, H, W) order
+    expected = features @ critic.dense.weight.data.T + critic.dense.bias.data
+    np.testing.assert_allclose(out.data, expected, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="must be"):
+        critic(np.zeros((1, 3, 48, 48), np.float32))
+    with pytest.raises(ValueError, match="multiple of 16"):
+        GlobalCritic(2, 40)
+
+
+@pytest.mark.parametrize("size", [(32, 32), (29, 37)])
+def test_inpaint_any_size_keeps_known_pixels(size):
+    rng = np.random.default_rng(4)
+    g = InpaintGenerator(4, rng=rng)
+    image = rng.uniform(-1, 1, (3,) + size).astype(np.float32)
+    mask = np.zeros((1,) + size, np.float32)
+    mask[:, 5:15, 6:20] = 1
+    result = inference.inpaint(g, image, mask)
+    assert result.output.shape == (1, 3) + size
+    known = mask[0] == 0
+    np.testing.assert_array_equal(result.output[0][:, known], image[:, known])
+    assert result.offsets.shape == (1, 2, -(-size[0] // 8), -(-size[1] // 8))
+
+
+def test_inpaint_errors_are_clear():
+    g = InpaintGenerator(4)
+    with pytest.raises(ValueError, match="same size"):
+        inference.inpaint(g, np.zeros((3, 32, 32), np.float32), np.zeros((1, 16, 32), np.float32))
+    with pytest.raises(ValueError, match="image must be"):
+        inference.inpaint(g, np.zeros((32, 32), np.float32), np.zeros((1, 32, 32), np.float32))

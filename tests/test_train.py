@@ -1,0 +1,140 @@
+"""The training recipe: one critic and one generator step, resume after SIGKILL, config."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from inpainting import checkpoint as ckpt
+from inpainting.config import TrainConfig, dump_toml, load_config
+from inpainting.train import Trainer, TrainingDiverged
+
+TINY = dict(image_size=32, bbox_size=16, max_delta=2, batch_size=2, cnum=4, critic_cnum=4,
+            checkpoint_every=2, sample_every=1000, log_every=1)
+
+
+def _snapshot(module):
+    return {name: value.copy() for name, value in module.state_dict().items()}
+
+
+def test_one_critic_and_one_generator_step_change_every_parameter(tmp_path):
+    trainer = Trainer(TrainConfig(out_dir=str(tmp_path), **TINY))
+    g0, l0, w0 = (_snapshot(m) for m in (trainer.generator, trainer.local_critic,
+                                          trainer.global_critic))
+    critic = trainer.critic_step()
+    assert all(np.isfinite(v) for v in critic.values())
+    for before, module in ((l0, trainer.local_critic), (w0, trainer.global_critic)):
+        after = module.state_dict()
+        unchanged = [k for k in before if np.array_equal(before[k], after[k])]
+        # The WGAN critic loss mean D(fake) - mean D(real) has zero gradient w.r.t. the
+        # final bias, and the penalty does not depend on it: only that bias may stay put.
+        assert unchanged in ([], ["dense.bias"])
+    assert all(np.array_equal(g0[k], v) for k, v in trainer.generator.state_dict().items())
+    generator = trainer.generator_step()
+    assert all(np.isfinite(v) for v in generator.values())
+    after = trainer.generator.state_dict()
+    assert [k for k in g0 if np.array_equal(g0[k], after[k])] == []
+    assert set(generator) == {"g_loss", "g_local", "g_global", "l1", "ae"}
+    assert set(critic) == {"d_loss", "d_local", "d_global", "gp_local", "gp_global"}
+
+
+def test_non_finite_loss_stops_with_the_step_and_term(tmp_path, monkeypatch):
+    trainer = Trainer(TrainConfig(out_dir=str(tmp_path), **TINY))
+    import inpainting.train as train_module
+
+    monkeypatch.setattr(train_module, "known_region_l1",
+                        lambda *a, **k: train_module.nnlite.Tensor(np.float32(np.nan)))
+    with pytest.raises(TrainingDiverged, match="'ae' is nan at generator step 1"):
+        trainer.run(2, progress=False)
+    assert ckpt.list_checkpoints(tmp_path / "checkpoints") == []
+
+
+def _train_command(out_dir, iterations):
+    args = [sys.executable, "-m", "inpainting", "train", "--out-dir", str(out_dir),
+            "--iterations", str(iterations), "--quiet"]
+    for key, value in TINY.items():
+        args += [f"--{key.replace('_', '-')}", str(value)]
+    return args
+
+
+def test_resume_after_sigkill_reaches_the_uninterrupted_weights(tmp_path):
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(_train_command(killed, 1000), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+    deadline = time.time() + 240
+    try:
+        while ckpt.latest(killed / "checkpoints") is None:
+            assert process.poll() is None, process.stderr.read().decode()
+            assert time.time() < deadline, "no checkpoint written in time"
+            time.sleep(0.05)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    saved = ckpt.latest(killed / "checkpoints")
+    resumed = Trainer(TrainConfig(out_dir=str(killed), **TINY))
+    assert resumed.resume() == ckpt.latest(killed / "checkpoints")
+    start = resumed.step
+    assert start >= 2 and start % 2 == 0, saved
+    resumed.run(start + 2, progress=False)
+
+    reference = Trainer(TrainConfig(out_dir=str(tmp_path / "reference"), **TINY))
+    reference.run(start + 2, progress=False)
+    for name, value in reference.generator.state_dict().items():
+        np.testing.assert_array_equal(resumed.generator.state_dict()[name], value, err_msg=name)
+    for name, value in reference.global_critic.state_dict().items():
+        np.testing.assert_array_equal(resumed.global_critic.state_dict()[name], value)
+    assert resumed.dataset.state_dict() == reference.dataset.state_dict()
+
+
+def test_checkpoints_keep_the_last_k_and_reject_corrupt_files(tmp_path):
+    state = {"step": np.asarray(1), "w": {"a": np.ones(3)}}
+    for step in range(1, 6):
+        ckpt.save(tmp_path, step, state, keep=2)
+    assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == ["step_0000004.npz",
+                                                                 "step_0000005.npz"]
+    assert not list(tmp_path.glob(".tmp_*"))
+    loaded = ckpt.load(tmp_path / "step_0000005.npz")
+    np.testing.assert_array_equal(loaded["w"]["a"], np.ones(3))
+    bad = tmp_path / "step_0000009.npz"
+    bad.write_bytes((tmp_path / "step_0000005.npz").read_bytes()[:50])
+    with pytest.raises(ckpt.CheckpointError, match="corrupt or truncated"):
+        ckpt.load(bad)
+
+
+def test_config_defaults_toml_and_overrides(tmp_path):
+    default = TrainConfig()
+    assert (default.lr, default.beta1, default.beta2, default.critic_steps) == (1e-4, 0.5, 0.9, 5)
+    assert (default.batch_size, default.image_size, default.bbox_size) == (16, 256, 128)
+    assert default.losses.gan_loss_alpha == 0.001 and default.losses.wgan_gp_lambda == 10.0
+    path = tmp_path / "run.toml"
+    path.write_text('batch_size = 4\ncnum = 8\n[losses]\nl1_loss_alpha = 2.0\n')
+    config = load_config(path, cnum=16)
+    assert (config.batch_size, config.cnum, config.losses.l1_loss_alpha) == (4, 16, 2.0)
+    assert load_config(_write(tmp_path / "again.toml", dump_toml(config))) == config
+    with pytest.raises(ValueError, match="unknown configuration keys"):
+        load_config(_write(tmp_path / "bad.toml", "batchsize = 3\n"))
+    with pytest.raises(ValueError, match="multiple of 16"):
+        load_config(image_size=40)
+    with pytest.raises(FileNotFoundError):
+        load_config(tmp_path / "missing.toml")
+
+
+def _write(path, text):
+    Path(path).write_text(text)
+    return path
+
+
+def test_cli_reports_user_errors_in_one_line(tmp_path):
+    env = dict(os.environ)
+    result = subprocess.run([sys.executable, "-m", "inpainting", "inpaint",
+                             str(tmp_path / "nope.png"), str(tmp_path / "nope_mask.png"),
+                             "-o", str(tmp_path / "out.png"), "--weights",
+                             str(tmp_path / "missing.npz")],
+                            capture_output=True, text=True, env=env)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "missing.npz" in result.stderr and len(result.stderr.strip().splitlines()) == 1
