@@ -8,3 +8,4 @@
 from . import init  # noqa: F401
 from .layers import ELU, Flatten, LeakyReLU, Linear, ReLU, Sequential, Sigmoid, Tanh  # noqa: F401
 from .module import IncompatibleKeys, Module, Parameter, StateDictError  # noqa: F401
+from .conv import Conv2d, ConvTranspose2d  # noqa: F401,E402

@@ -1,0 +1,178 @@
+"""conv2d and conv_transpose2d: a family of three ops closed under differentiation.
+
+With ``<a, b>`` the sum of elementwise products, the three linear maps are
+
+* ``Conv2d``:          y  = conv(x, W)            (N, C, H, W) -> (N, O, OH, OW)
+* ``ConvTranspose2d``: x' = conv^T(y, W)          the adjoint in x:  <conv(x, W), y> = <x, conv^T(y, W)>
+* ``Conv2dGradWeight``: G = gradW(x, y)           the adjoint in W:  <conv(x, W), y> = <W, gradW(x, y)>
+
+and each one's backward is written with the other two, always consuming the
+incoming gradient ``g``:
+
+| op | d/d(first input) | d/d(second input) |
+|---|---|---|
+| conv(x, W)     | conv^T(g, W) | gradW(x, g) |
+| conv^T(y, W)   | conv(g, W)   | gradW(g, y) |
+| gradW(x, y)    | conv^T(y, g) | conv(x, g)  |
+
+so derivatives of any order come out right (the WGAN-GP penalty needs the
+second). All three share one ``ConvGeometry`` (shapes, stride, padding,
+dilation: see ``conv_utils``) and one im2col/col2im (``im2col.py``).
+Weight layouts are PyTorch's: conv2d (O, C, KH, KW); conv_transpose2d
+(C_in, C_out, KH, KW) — the very same array as the conv it is the adjoint of.
+"""
+from __future__ import annotations
+
+from ..autograd import Function
+from ..backend import get_array_module
+from ..tensor import as_tensor
+from .conv_utils import ConvGeometry, conv_geometry, parse_padding, pair, transposed_input_size
+from .im2col import col2im, im2col
+from .shape import reshape
+
+__all__ = ["conv2d", "conv_transpose2d", "conv2d_grad_weight", "Conv2d", "ConvTranspose2d",
+           "Conv2dGradWeight"]
+
+
+def _as_matrix(y):
+    """(N, O, OH, OW) -> (O, N*OH*OW), the right operand layout of the GEMMs."""
+    n, o = y.shape[:2]
+    return y.transpose(1, 0, 2, 3).reshape(o, -1)
+
+
+class Conv2d(Function):
+    """y = conv(x, W): one im2col and one GEMM, (O, C*KH*KW) @ (C*KH*KW, N*OH*OW)."""
+
+    def __init__(self, g: ConvGeometry):
+        self.g = g
+
+    def forward(self, x, w):
+        g = self.g
+        cols = im2col(x, g)
+        y = w.reshape(w.shape[0], -1) @ cols.reshape(-1, x.shape[0] * g.OH * g.OW)
+        return y.reshape(w.shape[0], x.shape[0], g.OH, g.OW).transpose(1, 0, 2, 3).copy()
+
+    def backward(self, gy):
+        x, w = self.inputs
+        gx = ConvTranspose2d(self.g)(gy, w) if self.needs_input_grad[0] else None
+        gw = Conv2dGradWeight(self.g)(x, gy) if self.needs_input_grad[1] else None
+        return gx, gw
+
+
+class ConvTranspose2d(Function):
+    """x' = conv^T(y, W): GEMM W^T @ y, then col2im (the adjoint of ``Conv2d``)."""
+
+    def __init__(self, g: ConvGeometry):
+        self.g = g
+
+    def forward(self, y, w):
+        g = self.g
+        cols = w.reshape(w.shape[0], -1).T @ _as_matrix(y)
+        cols = cols.reshape(w.shape[1], g.KH, g.KW, y.shape[0], g.OH, g.OW)
+        return col2im(cols, g)
+
+    def backward(self, gx):
+        y, w = self.inputs
+        gy = Conv2d(self.g)(gx, w) if self.needs_input_grad[0] else None
+        gw = Conv2dGradWeight(self.g)(gx, y) if self.needs_input_grad[1] else None
+        return gy, gw
+
+
+class Conv2dGradWeight(Function):
+    """G = gradW(x, y) = sum over batch and positions of y * im2col(x): (O, C, KH, KW)."""
+
+    def __init__(self, g: ConvGeometry):
+        self.g = g
+
+    def forward(self, x, y):
+        g = self.g
+        cols = im2col(x, g).reshape(-1, x.shape[0] * g.OH * g.OW)
+        gw = _as_matrix(y) @ cols.T
+        return gw.reshape(y.shape[1], x.shape[1], g.KH, g.KW)
+
+    def backward(self, gg):
+        x, y = self.inputs
+        gx = ConvTranspose2d(self.g)(y, gg) if self.needs_input_grad[0] else None
+        gy = Conv2d(self.g)(x, gg) if self.needs_input_grad[1] else None
+        return gx, gy
+
+
+def _add_bias(y, bias, channels, op):
+    if bias is None:
+        return y
+    bias = as_tensor(bias)
+    if bias.shape != (channels,):
+        raise ValueError(f"{op}: bias must have shape ({channels},), got {bias.shape}")
+    return y + reshape(bias, (1, channels, 1, 1))
+
+
+def _check_dtypes(op, x, w):
+    if x.dtype != w.dtype:
+        raise TypeError(f"{op}: input is {x.dtype} but weight is {w.dtype}; cast one of them")
+    get_array_module(x.data, w.data, op=op)
+
+
+def conv2d(input, weight, bias=None, *, stride=1, padding=0, dilation=1):
+    """2-D convolution (cross-correlation, as PyTorch and TensorFlow), NCHW / OIHW.
+
+    Args:
+        input: (N, C, H, W). weight: (O, C, KH, KW). bias: (O,) or None.
+        stride, dilation: int or (h, w).
+        padding: int, (PH, PW), (PT, PB, PL, PR), or "same" (TensorFlow SAME for any
+            stride and dilation: the odd pixel of padding goes to the bottom/right).
+
+    Returns (N, O, OH, OW) with OH = (H + PT + PB - DH*(KH-1) - 1) // SH + 1.
+    """
+    x, w = as_tensor(input), as_tensor(weight)
+    g = conv_geometry(x.shape, w.shape, stride, padding, dilation, "conv2d")
+    if w.shape[1] != x.shape[1]:
+        raise ValueError(f"conv2d: input has {x.shape[1]} channels but weight {w.shape} "
+                         f"expects {w.shape[1]} (weight is (O, C, KH, KW))")
+    _check_dtypes("conv2d", x, w)
+    return _add_bias(Conv2d(g)(x, w), bias, w.shape[0], "conv2d")
+
+
+def conv_transpose2d(input, weight, bias=None, *, stride=1, padding=0, output_padding=0,
+                     dilation=1):
+    """Transposed convolution: the adjoint of ``conv2d`` with the same weight and arguments.
+
+    Args:
+        input: (N, C_in, H, W). weight: (C_in, C_out, KH, KW) (PyTorch layout). bias: (C_out,).
+        padding: int, (PH, PW) or (PT, PB, PL, PR) — the conv2d padding it undoes.
+        output_padding: extra rows/columns at the bottom/right, each < stride.
+
+    Returns (N, C_out, OH, OW) with OH = (H - 1)*SH - PT - PB + DH*(KH-1) + 1 + output_padding.
+    """
+    y, w = as_tensor(input), as_tensor(weight)
+    if y.ndim != 4 or w.ndim != 4:
+        raise ValueError(f"conv_transpose2d: input (N, C_in, H, W) and weight "
+                         f"(C_in, C_out, KH, KW) must be 4-d, got {y.shape} and {w.shape}")
+    if w.shape[0] != y.shape[1]:
+        raise ValueError(f"conv_transpose2d: input has {y.shape[1]} channels but weight "
+                         f"{w.shape} expects {w.shape[0]} (weight is (C_in, C_out, KH, KW))")
+    if isinstance(padding, str):
+        raise ValueError("conv_transpose2d: padding='same' is ambiguous for a transposed conv; "
+                         "pass the explicit (top, bottom, left, right) of the conv it undoes")
+    _check_dtypes("conv_transpose2d", y, w)
+    KH, KW = w.shape[2:]
+    SH, SW = pair(stride, "stride")
+    DH, DW = pair(dilation, "dilation")
+    OPH, OPW = (output_padding, output_padding) if isinstance(output_padding, int) \
+        else tuple(output_padding)
+    PT, PB, PL, PR = parse_padding(padding, 1, 1, KH, KW, SH, SW, DH, DW)
+    H = transposed_input_size(y.shape[2], KH, SH, PT, PB, DH, OPH, "H")
+    W = transposed_input_size(y.shape[3], KW, SW, PL, PR, DW, OPW, "W")
+    g = ConvGeometry(KH, KW, SH, SW, DH, DW, PT, PB, PL, PR, H, W,
+                     y.shape[2], y.shape[3])
+    return _add_bias(ConvTranspose2d(g)(y, w), bias, w.shape[1], "conv_transpose2d")
+
+
+def conv2d_grad_weight(input, grad_output, weight_shape, *, stride=1, padding=0, dilation=1):
+    """The gradient of ``conv2d`` w.r.t. its weight, as a differentiable op of its own."""
+    x, gy = as_tensor(input), as_tensor(grad_output)
+    g = conv_geometry(x.shape, weight_shape, stride, padding, dilation, "conv2d_grad_weight")
+    if gy.shape != (x.shape[0], weight_shape[0], g.OH, g.OW):
+        raise ValueError(f"conv2d_grad_weight: grad_output must be "
+                         f"{(x.shape[0], weight_shape[0], g.OH, g.OW)}, got {gy.shape}")
+    return Conv2dGradWeight(g)(x, gy)
+
