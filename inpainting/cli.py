@@ -37,6 +37,7 @@ def cmd_demo(args):
     from .viz import save_demo_figure
 
     generator = _weights(args)
+    args.size = args.size or int(getattr(generator, "meta", {}).get("image_size", 256))
     dataset = demo_corpus("heldout", args.size, resize=True)
     index = dataset.names.index(f"skimage:{args.image}") if f"skimage:{args.image}" in \
         dataset.names else 0
@@ -121,7 +122,8 @@ def cmd_train(args):
         return 130
     from .model_io import save_generator
     path = save_generator(Path(config.out_dir) / "generator.npz", trainer.generator,
-                          command=" ".join(sys.argv), step=trainer.step)
+                          command=" ".join(["inpainting"] + sys.argv[1:]), step=trainer.step,
+                          image_size=config.image_size, config=config.to_dict())
     print(f"done at step {trainer.step}: " + ", ".join(f"{k} {v:.4f}" for k, v in last.items()))
     print(f"generator written to {path}")
     return 0
@@ -178,7 +180,7 @@ def build_parser():
     common(demo)
     demo.add_argument("--out", default="demo.png", help="figure path (default: demo.png)")
     demo.add_argument("--image", default="astronaut", help="held-out photo (astronaut, coffee)")
-    demo.add_argument("--size", type=int, default=256, help="image size (default: 256)")
+    demo.add_argument("--size", type=int, help="image size (default: the model's training size)")
     demo.set_defaults(run=cmd_demo)
 
     paint = commands.add_parser("inpaint", help="fill the holes of images (white mask = hole)")

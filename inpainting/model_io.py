@@ -11,6 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+import nnlite
+from nnlite.serialization import SerializationError
+
 from . import checkpoint as ckpt
 from .networks import InpaintGenerator
 
@@ -30,34 +33,30 @@ def shipped_model_path():
 def save_generator(path, generator, **meta):
     """Write ``generator`` (and string/number ``meta`` such as the training command) atomically."""
     import json
-    import os
-    import tempfile
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    flat = ckpt.flatten({"generator": generator.state_dict(),
-                         "cnum": np.asarray(generator.cnum),
-                         "meta": np.asarray(json.dumps(meta))})
-    handle, temporary = tempfile.mkstemp(prefix=".tmp_", suffix=".npz", dir=path.parent)
-    with os.fdopen(handle, "wb") as stream:
-        np.savez(stream, **flat)
-    os.replace(temporary, path)
-    return path
+    nnlite.save(path, {"generator": generator.state_dict(), "cnum": np.asarray(generator.cnum),
+                       "meta": np.asarray(json.dumps(meta))})
+    return Path(path)
 
 
 def load_generator(path, *, device="cpu", dtype=np.float32):
     """An ``InpaintGenerator`` from a model file, a training checkpoint, or a released
-    TensorFlow checkpoint (prefix, ``.index`` file or directory)."""
+    TensorFlow checkpoint (prefix, ``.index`` file or directory).
+
+    ``generator.meta`` holds what the file says about the model (e.g. ``image_size``,
+    the training command); it is empty for released checkpoints.
+    """
     path = Path(path)
     if path.is_dir() or path.suffix == ".index" or Path(str(path) + ".index").exists():
         from .release import load_release_checkpoint
-        return load_release_checkpoint(path, dtype=dtype).to(device)
+        generator = load_release_checkpoint(path, dtype=dtype).to(device)
+        generator.meta = {"image_size": 256, "source": str(path)}
+        return generator
     if not path.is_file():
         raise FileNotFoundError(f"model file {path} does not exist")
     try:
-        with np.load(path, allow_pickle=False) as data:
-            tree = ckpt.unflatten({name: data[name] for name in data.files})
-    except Exception as error:  # zip or format errors: one clear line for users
+        tree = nnlite.load(path)
+    except SerializationError as error:
         raise ckpt.CheckpointError(f"{path} is not a readable model file ({error})") from None
     if "generator" not in tree:
         raise ckpt.CheckpointError(f"{path} holds no generator weights")
@@ -70,4 +69,8 @@ def load_generator(path, *, device="cpu", dtype=np.float32):
         cnum = int(tree["generator"]["conv1.weight"].shape[0])
     generator = InpaintGenerator(cnum, dtype=dtype)
     generator.load_state_dict(tree["generator"], strict=True)
+    import json
+    generator.meta = json.loads(str(tree["meta"])) if "meta" in tree else {}
+    if "config" in tree:
+        generator.meta.setdefault("image_size", json.loads(str(tree["config"]))["image_size"])
     return generator.to(device)

@@ -96,7 +96,8 @@ def test_checkpoints_keep_the_last_k_and_reject_corrupt_files(tmp_path):
         ckpt.save(tmp_path, step, state, keep=2)
     assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == ["step_0000004.npz",
                                                                  "step_0000005.npz"]
-    assert not list(tmp_path.glob(".tmp_*"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step_0000004.npz",
+                                                          "step_0000005.npz"]  # no temp files
     loaded = ckpt.load(tmp_path / "step_0000005.npz")
     np.testing.assert_array_equal(loaded["w"]["a"], np.ones(3))
     bad = tmp_path / "step_0000009.npz"
