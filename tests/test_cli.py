@@ -1,0 +1,117 @@
+"""The command line: inpaint (file and folder), evaluate, convert-release, demo, errors."""
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from inpainting import cli
+from inpainting.model_io import SHIPPED_MODEL, load_generator, save_generator
+from inpainting.networks import InpaintGenerator
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "tiny.npz"
+    save_generator(path, InpaintGenerator(4, rng=np.random.default_rng(0)), image_size=32)
+    return path
+
+
+def _write_pair(folder, stem, size=(30, 44)):
+    rng = np.random.default_rng(len(stem))
+    image = rng.integers(0, 256, size + (3,), dtype=np.uint8)
+    mask = np.zeros(size, np.uint8)
+    mask[8:20, 10:30] = 255
+    Image.fromarray(image).save(folder / f"{stem}.png")
+    Image.fromarray(mask).save(folder / f"{stem}_mask.png")
+    return image, mask
+
+
+def test_inpaint_one_file_keeps_known_pixels_and_writes_extras(tmp_path, tiny_model):
+    image, mask = _write_pair(tmp_path, "photo")
+    out = tmp_path / "out.png"
+    code = cli.main(["inpaint", str(tmp_path / "photo.png"), str(tmp_path / "photo_mask.png"),
+                     "-o", str(out), "--weights", str(tiny_model),
+                     "--coarse", str(tmp_path / "coarse.png"),
+                     "--attention", str(tmp_path / "attention.png")])
+    assert code == 0
+    result = np.asarray(Image.open(out))
+    assert result.shape == image.shape
+    known = mask == 0
+    # known pixels survive the [-1, 1] round trip up to the release's truncation (<= 1 level)
+    assert np.abs(result[known].astype(int) - image[known].astype(int)).max() <= 1
+    assert Image.open(tmp_path / "coarse.png").size == (44, 30)
+    assert Image.open(tmp_path / "attention.png").size == (44, 30)
+
+
+def test_inpaint_a_folder(tmp_path, tiny_model):
+    images, masks, out = tmp_path / "images", tmp_path / "masks", tmp_path / "out"
+    images.mkdir()
+    masks.mkdir()
+    for stem in ("a", "b"):
+        _write_pair(images, stem)
+        os.replace(images / f"{stem}_mask.png", masks / f"{stem}.png")
+    assert cli.main(["inpaint", str(images), str(masks), "-o", str(out),
+                     "--weights", str(tiny_model)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png"]
+
+
+def test_size_mismatch_and_missing_files_are_one_line_errors(tmp_path, tiny_model, capsys):
+    _write_pair(tmp_path, "photo", size=(30, 44))
+    Image.fromarray(np.zeros((16, 16), np.uint8)).save(tmp_path / "small_mask.png")
+    code = cli.main(["inpaint", str(tmp_path / "photo.png"), str(tmp_path / "small_mask.png"),
+                     "-o", str(tmp_path / "o.png"), "--weights", str(tiny_model)])
+    error = capsys.readouterr().err
+    assert code == 2 and "16" in error and "44" in error and len(error.strip().splitlines()) == 1
+    code = cli.main(["inpaint", str(tmp_path / "missing.png"), str(tmp_path / "small_mask.png"),
+                     "-o", str(tmp_path / "o.png"), "--weights", str(tiny_model)])
+    assert code == 2 and "missing.png" in capsys.readouterr().err
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a model")
+    code = cli.main(["inpaint", str(tmp_path / "photo.png"), str(tmp_path / "photo_mask.png"),
+                     "-o", str(tmp_path / "o.png"), "--weights", str(bad)])
+    assert code == 2 and "bad.npz" in capsys.readouterr().err
+
+
+def test_evaluate_writes_markdown_and_csv(tmp_path, tiny_model, capsys):
+    folder = tmp_path / "eval"
+    folder.mkdir()
+    for stem in ("x", "y"):
+        _write_pair(folder, stem, size=(40, 40))
+        os.remove(folder / f"{stem}_mask.png")
+    md, csv = tmp_path / "table.md", tmp_path / "table.csv"
+    assert cli.main(["evaluate", "--data", str(folder), "--size", "32", "--weights",
+                     str(tiny_model), "--out", str(md), str(csv)]) == 0
+    text = md.read_text()
+    for method in ("DeepFill v1 (this model)", "mean fill", "biharmonic"):
+        assert method in text
+    assert csv.read_text().startswith("method,l1_hole")
+    assert "psnr_hole" in capsys.readouterr().out
+
+
+def test_convert_release_round_trip(tmp_path):
+    out = tmp_path / "release.npz"
+    assert cli.main(["convert-release", os.path.join(FIXTURES, "tf_release_tiny"),
+                     str(out)]) == 0
+    generator = load_generator(out)
+    direct = load_generator(os.path.join(FIXTURES, "tf_release_tiny"))
+    for (name, a), (_, b) in zip(generator.named_parameters(), direct.named_parameters()):
+        np.testing.assert_array_equal(a.data, b.data, err_msg=name)
+
+
+@pytest.mark.skipif(not SHIPPED_MODEL.is_file(), reason="the shipped model is not installed")
+def test_demo_runs_on_the_bundled_defaults(tmp_path, capsys):
+    out = tmp_path / "demo.png"
+    assert cli.main(["demo", "--out", str(out)]) == 0
+    assert out.is_file() and Image.open(out).size[0] > 400
+    assert "PSNR in hole" in capsys.readouterr().out
+
+
+def test_every_command_has_help(capsys):
+    for command in ("demo", "inpaint", "train", "evaluate", "convert-release"):
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main([command, "--help"])
+        assert exit_info.value.code == 0
+        assert "usage: inpainting " + command in capsys.readouterr().out
