@@ -1,0 +1,217 @@
+"""Contextual attention: staged == fused, chunked == direct, gradients, meaning, errors."""
+import numpy as np
+import pytest
+
+import nnlite
+from inpainting.attention import chunk_plan, chunk_size_for_memory, contextual_attention
+from inpainting.attention_steps import contextual_attention_steps, propagate
+from nnlite import Tensor
+from nnlite.testing import gradcheck, gradgradcheck
+
+
+def _inputs(seed, n=2, c=2, height=12, width=12, scale=1.0):
+    rng = np.random.default_rng(seed)
+    return (Tensor(rng.standard_normal((n, c, height, width)) * scale),
+            Tensor(rng.standard_normal((n, c, height, width)) * scale))
+
+
+def _hole(n, height, width, top, left, size):
+    mask = np.zeros((n, 1, height, width))
+    mask[..., top:top + size, left:left + size] = 1
+    return mask
+
+
+# ---------------------------------------------------------------- staged form
+@pytest.mark.parametrize("fuse", [True, False])
+def test_staged_form_equals_fused_layer(fuse):
+    f, b = _inputs(0, height=16, width=12)
+    mask = _hole(1, 16, 12, 3, 2, 7)
+    steps = contextual_attention_steps(f, b, mask, rate=2, fuse=fuse)
+    y, offsets = contextual_attention(f, b, mask, rate=2, fuse=fuse)
+    np.testing.assert_allclose(steps.y.data, y.data, rtol=1e-12, atol=1e-14)
+    np.testing.assert_array_equal(steps.offsets, offsets)
+    length = 8 * 6
+    assert steps.raw.shape == (2, length, 2, 4, 4)
+    assert steps.f_small.shape == steps.b_small.shape == (2, 2, 8, 6)
+    assert steps.mask_small.shape == (1, 1, 8, 6)
+    assert steps.w.shape == (2, length, 2, 3, 3) and steps.mm.shape == (1, length)
+    assert steps.scores.shape == steps.propagated.shape == steps.attention.shape == \
+        (2, length, length)
+    # A puts no mass on invalid patches, and rows sum to at most 1.
+    valid = steps.mm[0] == 1
+    assert 0 < valid.sum() < length
+    np.testing.assert_allclose(steps.attention.data[..., ~valid], 0)
+    assert np.all(steps.attention.data.sum(-1) <= 1 + 1e-12)
+
+
+def test_invalid_patches_take_logit_zero_so_rows_sum_to_less_than_one():
+    # With tiny features every logit is ~0, invalid ones exactly 0: the softmax is ~uniform
+    # over all L patches and zeroing the invalid ones leaves (valid count) / L per row.
+    f, b = _inputs(0, height=16, width=12, scale=1e-4)
+    steps = contextual_attention_steps(f, b, _hole(1, 16, 12, 3, 2, 7))
+    fraction = steps.mm[0].mean()
+    np.testing.assert_allclose(steps.attention.data.sum(-1), fraction, rtol=1e-2)
+
+
+def test_propagation_is_the_neighbourhood_sum_away_from_the_edges():
+    # Away from row/column ends, the two passes add the 3x3 neighbourhood moved together:
+    # S'((i, j), (k, l)) = sum_{a, b in -1..1} S((i+a, j+b), (k+a, l+b)).
+    h, w = 5, 6
+    rng = np.random.default_rng(1)
+    scores = rng.standard_normal((1, h * w, h * w))
+    out = propagate(Tensor(scores), h, w).data[0]
+    grid = scores[0].reshape(h, w, h, w)
+    for (i, j, k, m) in [(2, 2, 2, 3), (1, 3, 3, 1), (3, 4, 1, 2)]:
+        expected = sum(grid[i + a, j + c, k + a, m + c] for a in (-1, 0, 1) for c in (-1, 0, 1))
+        assert out[i * w + j, k * w + m] == pytest.approx(expected)
+
+
+# ---------------------------------------------------------------- chunked == direct
+@pytest.mark.parametrize("fuse", [True, False])
+@pytest.mark.parametrize("chunk_size", [1, 5, 6, 13, 36, 100])
+def test_chunked_equals_direct(chunk_size, fuse):
+    f, b = _inputs(2, height=12, width=12)                   # h = w = 6, L = 36
+    mask = _hole(1, 12, 12, 0, 4, 6)
+    y, offsets = contextual_attention(f, b, mask, fuse=fuse)
+    with nnlite.no_grad():
+        yc, offsets_c = contextual_attention(f, b, mask, fuse=fuse, chunk_size=chunk_size)
+    np.testing.assert_allclose(yc.data, y.data, rtol=1e-12, atol=1e-14)
+    np.testing.assert_array_equal(offsets_c, offsets)
+
+
+def test_chunked_equals_direct_rectangular_rate1_per_sample_masks():
+    f, b = _inputs(3, n=3, height=7, width=10)
+    mask = np.concatenate([_hole(1, 7, 10, i, 2 * i, 4) for i in range(3)])
+    y, offsets = contextual_attention(f, b, mask, rate=1)
+    yc, offsets_c = contextual_attention(f, b, mask, rate=1, chunk_size=9)
+    np.testing.assert_allclose(yc.data, y.data, rtol=1e-12, atol=1e-14)
+    np.testing.assert_array_equal(offsets_c, offsets)
+
+
+def test_chunk_plan_halo_is_bounded():
+    h, w = 9, 7
+    for start in range(0, h * w, 10):
+        plan = chunk_plan(start, min(start + 10, h * w), h, w)
+        assert len(plan["rows1"]) <= 10 + 2 * w + 4
+        assert set(range(start, min(start + 10, h * w))) <= set(plan["rows2"].tolist())
+
+
+def test_chunked_gradients_equal_direct_gradients():
+    f, b = _inputs(4, n=1, height=8, width=8)
+    f.requires_grad = b.requires_grad = True
+    mask = _hole(1, 8, 8, 2, 2, 4)
+    v = Tensor(np.random.default_rng(0).standard_normal((1, 2, 8, 8)))
+    direct = nnlite.grad(contextual_attention(f, b, mask)[0], [f, b], v)
+    chunked = nnlite.grad(contextual_attention(f, b, mask, chunk_size=3)[0], [f, b], v)
+    for g, gc in zip(direct, chunked):
+        np.testing.assert_allclose(gc.data, g.data, rtol=1e-10, atol=1e-12)
+
+
+def test_chunk_size_for_memory():
+    # 128x128 features at rate 2: L = 4096, w = 64; 1 GiB float32 fits
+    # 2**30 / (8 * 4 * 4096) - 132 = 8060 rows, capped at L.
+    assert chunk_size_for_memory(2 ** 30, 128, 128) == 4096
+    assert chunk_size_for_memory(2 ** 28, 128, 128) == 2 ** 28 // (8 * 4 * 4096) - 132
+    with pytest.raises(ValueError, match="cannot hold"):
+        chunk_size_for_memory(1000, 128, 128)
+
+
+# ---------------------------------------------------------------- gradients
+def _attention_of(mask, **kwargs):
+    return lambda f, b: contextual_attention(f, b, mask, **kwargs)[0]
+
+
+def test_gradcheck_wrt_f_and_b():
+    f, b = _inputs(5, n=1, height=8, width=8, scale=0.3)
+    f.requires_grad = b.requires_grad = True
+    assert gradcheck(_attention_of(_hole(1, 8, 8, 0, 3, 4)), (f, b))
+
+
+def test_gradcheck_rate1_without_fuse_and_chunked():
+    f, b = _inputs(6, n=1, c=1, height=5, width=6, scale=0.3)
+    f.requires_grad = b.requires_grad = True
+    assert gradcheck(_attention_of(None, rate=1, fuse=False), (f, b))
+    assert gradcheck(_attention_of(_hole(1, 5, 6, 1, 1, 2), rate=1, chunk_size=7), (f, b))
+
+
+def test_gradgradcheck_wrt_f_and_b():
+    f, b = _inputs(7, n=1, c=2, height=4, width=4, scale=0.3)
+    f.requires_grad = b.requires_grad = True
+    assert gradgradcheck(_attention_of(_hole(1, 4, 4, 0, 0, 2)), (f, b))
+
+
+def test_gradient_of_an_all_zero_background_patch_is_finite():
+    f, b = _inputs(8, n=1, height=8, width=8)
+    b.data[...] = 0.0                    # every ||w_q|| = 0: the 1e-4 floor is active
+    f.requires_grad = b.requires_grad = True
+    y, _ = contextual_attention(f, b)
+    gf, gb = nnlite.grad(y.sum(), [f, b])
+    assert np.all(np.isfinite(gf.data)) and np.all(np.isfinite(gb.data))
+
+
+# ---------------------------------------------------------------- meaning of the result
+def test_identical_foreground_and_background_attend_to_themselves():
+    # s(p, q) = <f_p, f_q>/|f_q| <= |f_p| with equality at q = p (Cauchy-Schwarz), and the
+    # propagated sums inherit it: with f = b and no hole every offset is (0, 0).
+    f, _ = _inputs(9, height=16, width=16)
+    _, offsets = contextual_attention(f, f)
+    assert np.all(offsets == 0)
+
+
+def test_offsets_point_to_valid_patches_and_find_a_pure_shift():
+    # Inside a 6x6 hole, f is a copy of what lies 10 pixels to the right in b. Where the
+    # 5x5 neighbourhood of p is all copied, the 9 propagated terms all peak at q = p + 10
+    # (Cauchy-Schwarz equality), so the offset is exactly (0, +10) (rate 1: no resampling).
+    rng = np.random.default_rng(10)
+    b = rng.standard_normal((1, 4, 14, 24))
+    mask = _hole(1, 14, 24, 4, 2, 6)
+    f = b.copy()
+    f[..., 4:10, 2:8] = b[..., 4:10, 12:18]
+    _, offsets = contextual_attention(Tensor(f), Tensor(b), mask, rate=1)
+    steps = contextual_attention_steps(Tensor(f), Tensor(b), mask, rate=1)
+    target_rows = np.arange(14)[:, None] + offsets[0, 0]
+    target_cols = np.arange(24)[None, :] + offsets[0, 1]
+    assert np.all(steps.mm[0].reshape(14, 24)[target_rows, target_cols] == 1)
+    assert np.all(offsets[0, :, 6:8, 4:6] == np.array([0, 10])[:, None, None])
+
+
+def test_release_mask_semantics_batch1_vs_per_sample():
+    f, b = _inputs(11, n=2, height=12, width=12)
+    first = _hole(1, 12, 12, 0, 0, 6)
+    second = _hole(1, 12, 12, 6, 6, 6)
+    y_release, off_release = contextual_attention(f, b, first)
+    y_per, off_per = contextual_attention(f, b, np.concatenate([first, second]))
+    # Sample 0 uses the first mask either way; sample 1 only differs with its own mask.
+    np.testing.assert_allclose(y_per.data[0], y_release.data[0], rtol=1e-12)
+    np.testing.assert_array_equal(off_per[0], off_release[0])
+    y_alone, off_alone = contextual_attention(f[1:], b[1:], second)
+    np.testing.assert_allclose(y_per.data[1], y_alone.data[0], rtol=1e-12)
+    np.testing.assert_array_equal(off_per[1], off_alone[0])
+    assert not np.allclose(y_per.data[1], y_release.data[1])
+
+
+# ---------------------------------------------------------------- errors
+def test_size_validation_errors():
+    f, b = _inputs(12, n=2, height=12, width=12)
+    with pytest.raises(ValueError, match="multiples of rate=5"):
+        contextual_attention(f, b, rate=5)
+    odd, _ = _inputs(12, n=2, height=9, width=12)
+    with pytest.raises(ValueError, match=r"H and W \(9, 12\) must be multiples of rate=2"):
+        contextual_attention(odd, odd)
+    with pytest.raises(ValueError, match="same shape"):
+        contextual_attention(f, b[:, :1])
+    with pytest.raises(ValueError, match=r"mask must be \(1, 1, 12, 12\) or \(2, 1, 12, 12\)"):
+        contextual_attention(f, b, np.zeros((1, 1, 6, 6)))
+    with pytest.raises(ValueError, match="mask must be"):
+        contextual_attention(f, b, np.zeros((3, 1, 12, 12)))
+    with pytest.raises(ValueError, match="only stride=1"):
+        contextual_attention(f, b, stride=2)
+    with pytest.raises(ValueError, match="rate must be an integer >= 1"):
+        contextual_attention(f, b, rate=0)
+    with pytest.raises(ValueError, match="chunk_size must be a positive integer"):
+        contextual_attention(f, b, chunk_size=0)
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        contextual_attention(f[0], b[0])
+    with pytest.raises(TypeError, match="floating point"):
+        contextual_attention(np.zeros((1, 1, 4, 4), dtype=np.int64),
+                             np.zeros((1, 1, 4, 4), dtype=np.int64))
