@@ -211,7 +211,7 @@ def _attend_in_chunks(fg, bg, raw_matrix, mm, h, w, chunk_size, fuse, fuse_k, sc
 
 
 def chunk_size_for_memory(max_bytes, height, width, *, rate=2, itemsize=4):
-    """The largest ``chunk_size`` whose score buffers fit in ``max_bytes`` (no_grad).
+    """The largest ``chunk_size`` whose score buffers fit in ``max_bytes`` (no_grad, fuse_k=3).
 
     For features (H, W) at ``rate``: w = W/r, L = (H/r)(W/r); a chunk of R rows scores
     about R + 2w + 4 rows (the propagation halo) against L patches, and the peak is about

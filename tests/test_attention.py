@@ -88,6 +88,16 @@ def test_chunked_equals_direct_rectangular_rate1_per_sample_masks():
     np.testing.assert_array_equal(offsets_c, offsets)
 
 
+@pytest.mark.parametrize("kwargs", [dict(fuse_k=2, ksize=2), dict(fuse_k=5), dict(rate=3)])
+def test_chunked_equals_direct_other_hyperparameters(kwargs):
+    f, b = _inputs(13, n=1, height=12, width=18)
+    mask = _hole(1, 12, 18, 3, 3, 6)
+    y, offsets = contextual_attention(f, b, mask, **kwargs)
+    yc, offsets_c = contextual_attention(f, b, mask, chunk_size=4, **kwargs)
+    np.testing.assert_allclose(yc.data, y.data, rtol=1e-12, atol=1e-14)
+    np.testing.assert_array_equal(offsets_c, offsets)
+
+
 def test_chunk_plan_halo_is_bounded():
     h, w = 9, 7
     for start in range(0, h * w, 10):
