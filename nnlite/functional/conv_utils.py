@@ -85,13 +85,16 @@ def parse_padding(padding, H, W, KH, KW, SH, SW, DH, DW):
     return tuple(int(p) for p in pads)
 
 
-def conv_output_size(size, kernel, stride, pad_before, pad_after, dilation, axis="H"):
+def conv_output_size(size, kernel, stride, pad_before, pad_after, dilation, axis="H",
+                     op="conv2d"):
     """OH = (H + PT + PB - (DH*(KH-1)+1)) // SH + 1, with an error that shows the numbers."""
+    if size < 1:
+        raise ValueError(f"{op}: input size along {axis} is {size}; it must be >= 1")
     effective = dilation * (kernel - 1) + 1
     padded = size + pad_before + pad_after
-    if size < 1 or padded < effective:
+    if padded < effective:
         raise ValueError(
-            f"conv: the dilated kernel ({effective} = {dilation}*({kernel}-1)+1) is larger than "
+            f"{op}: the dilated kernel ({effective} = {dilation}*({kernel}-1)+1) is larger than "
             f"the padded input along {axis} ({padded} = {size} + {pad_before} + {pad_after}); "
             f"O{axis} = ({size} + {pad_before} + {pad_after} - {effective}) // {stride} + 1 "
             "would be < 1")
@@ -112,8 +115,8 @@ def conv_geometry(input_shape, weight_shape, stride, padding, dilation, op="conv
     SH, SW = pair(stride, "stride")
     DH, DW = pair(dilation, "dilation")
     PT, PB, PL, PR = parse_padding(padding, H, W, KH, KW, SH, SW, DH, DW)
-    OH = conv_output_size(H, KH, SH, PT, PB, DH, "H")
-    OW = conv_output_size(W, KW, SW, PL, PR, DW, "W")
+    OH = conv_output_size(H, KH, SH, PT, PB, DH, "H", op)
+    OW = conv_output_size(W, KW, SW, PL, PR, DW, "W", op)
     return ConvGeometry(KH, KW, SH, SW, DH, DW, PT, PB, PL, PR, H, W, OH, OW)
 
 

@@ -1,0 +1,312 @@
+"""conv2d, conv_transpose2d and conv2d_grad_weight: forward against the loop reference,
+the adjoint identities, first and second derivatives over a covering grid of
+stride / dilation / padding / kernel / size parity, TF SAME numbers, layers and errors.
+
+The default run uses a pairwise covering subset of the grid (every pair of values
+of any two factors occurs in some case); ``-m slow`` runs the full cross product in
+a reduced form, and with DEEPFILL_FULL_TESTS=1 the whole of it.
+"""
+import itertools
+import os
+
+import numpy as np
+import pytest
+
+import nnlite
+import nnlite.functional as F
+from nnlite import Tensor, nn
+from nnlite.functional import conv as conv_module
+from nnlite.functional.conv_reference import conv2d_reference, conv_transpose2d_reference
+from nnlite.functional.conv_utils import same_padding
+from nnlite.testing import gradcheck, gradgradcheck
+
+STRIDES = (1, 2, 3)
+DILATIONS = (1, 2, 4)
+PADDINGS = (0, 1, (0, 2, 1, 0), "same")        # (top, bottom, left, right) is the asymmetric one
+KERNELS = (1, 3, 4, 5)
+PARITIES = ("odd", "even")                      # of H; W = H + 1 has the other parity
+FACTORS = (STRIDES, DILATIONS, PADDINGS, KERNELS, PARITIES)
+FULL = os.environ.get("DEEPFILL_FULL_TESTS") == "1"
+
+
+def pairwise_cases(factors):
+    """A greedy covering array: rows of the cross product until every value pair occurs."""
+    def pairs(row):
+        return {(a, row[a], b, row[b]) for a, b in itertools.combinations(range(len(row)), 2)}
+
+    candidates = list(itertools.product(*(range(len(f)) for f in factors)))
+    uncovered = set().union(*(pairs(row) for row in candidates))
+    chosen = []
+    while uncovered:
+        best = max(candidates, key=lambda row: len(pairs(row) & uncovered))
+        uncovered -= pairs(best)
+        chosen.append(tuple(f[k] for f, k in zip(factors, best)))
+    return chosen
+
+
+def tf_same(size, kernel, stride, dilation):
+    """spec §1, written out again: out = ceil(n/s), total = max((out-1)s + (k-1)d + 1 - n, 0)."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+def explicit_pads(padding, h, w, k, s, d):
+    if padding == "same":
+        return tf_same(h, k, s, d) + tf_same(w, k, s, d)
+    if isinstance(padding, tuple):
+        return padding
+    return (padding,) * 4
+
+
+def case_arrays(rng, stride, dilation, padding, kernel, parity, n=2, c=2, o=3):
+    """Tensors (x, w, b) in float64 for one grid case, as small as the case allows."""
+    reach = dilation * (kernel - 1) + 1
+    pads = (0, 0, 0, 0) if padding == "same" else explicit_pads(padding, 1, 1, 1, 1, 1)
+    h = max(reach - min(pads[0] + pads[1], pads[2] + pads[3]), stride + 1, 3)
+    h += (h % 2 == 0) == (parity == "odd")
+    shape_x, shape_w = (n, c, h, h + 1), (o, c, kernel, kernel)
+    return (Tensor(rng.standard_normal(shape_x), requires_grad=True),
+            Tensor(rng.standard_normal(shape_w), requires_grad=True),
+            Tensor(rng.standard_normal(o), requires_grad=True))
+
+
+GRID = pairwise_cases(FACTORS)
+FULL_GRID = list(itertools.product(*FACTORS))
+
+
+def test_pairwise_grid_covers_every_pair():
+    assert len(GRID) < len(FULL_GRID) // 8
+    for (a, fa), (b, fb) in itertools.combinations(enumerate(FACTORS), 2):
+        seen = {(case[a], case[b]) for case in GRID}
+        assert seen == set(itertools.product(fa, fb)), (a, b)
+
+
+# ---------------------------------------------------------------- forward
+@pytest.mark.parametrize("case", GRID, ids=str)
+def test_conv2d_matches_loop_reference(case, rng):
+    x, w, b = case_arrays(rng, *case)
+    stride, dilation, padding, kernel, _ = case
+    pads = explicit_pads(padding, x.shape[2], x.shape[3], kernel, stride, dilation)
+    expected = conv2d_reference(x.data, w.data, b.data, stride, pads, dilation)
+    got = F.conv2d(x, w, b, stride=stride, padding=padding, dilation=dilation)
+    np.testing.assert_allclose(got.data, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("stride,padding,output_padding,dilation,kernel", [
+    (1, 0, 0, 1, 3), (2, 1, 1, 1, 3), (2, (1, 0, 2, 1), 0, 2, 3), (3, 2, 2, 1, 4),
+    (2, 1, 0, 1, 4), (1, 1, 0, 4, 2), (3, 0, (1, 2), 2, 5)])
+def test_conv_transpose2d_matches_loop_reference(stride, padding, output_padding, dilation,
+                                                 kernel, rng):
+    y = rng.standard_normal((2, 3, 4, 5))
+    w = rng.standard_normal((3, 2, kernel, kernel))
+    b = rng.standard_normal(2)
+    expected = conv_transpose2d_reference(y, w, b, stride, padding, output_padding, dilation)
+    got = F.conv_transpose2d(Tensor(y), Tensor(w), Tensor(b), stride=stride, padding=padding,
+                             output_padding=output_padding, dilation=dilation)
+    np.testing.assert_allclose(got.data, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_float32_stays_float32_and_matches_float64(rng):
+    x = rng.standard_normal((2, 4, 9, 8)).astype(np.float32)
+    w = rng.standard_normal((5, 4, 3, 3)).astype(np.float32)
+    y = F.conv2d(Tensor(x), Tensor(w), padding="same", stride=2)
+    assert y.dtype == np.float32
+    expected = F.conv2d(Tensor(x.astype(np.float64)), Tensor(w.astype(np.float64)),
+                        padding="same", stride=2)
+    np.testing.assert_allclose(y.data, expected.data, rtol=1e-5, atol=1e-5)
+
+
+# ---------------------------------------------------------------- adjoint identities
+@pytest.mark.parametrize("case", GRID[::2], ids=str)
+def test_adjoint_identities(case, rng):
+    """<conv(x, W), y> = <x, conv^T(y, W)> = <W, gradW(x, y)> (the three ops are one bilinear form)."""
+    x, w, _ = case_arrays(rng, *case)
+    stride, dilation, padding, kernel, _ = case
+    pads = explicit_pads(padding, x.shape[2], x.shape[3], kernel, stride, dilation)
+    y = F.conv2d(x, w, stride=stride, padding=padding, dilation=dilation)
+    v = rng.standard_normal(y.shape)
+    h, wd = x.shape[2:]
+    out_pad = [size - ((o - 1) * stride - p0 - p1 + dilation * (kernel - 1) + 1)
+               for size, o, p0, p1 in ((h, y.shape[2], pads[0], pads[1]),
+                                       (wd, y.shape[3], pads[2], pads[3]))]
+    xt = F.conv_transpose2d(Tensor(v), w, stride=stride, padding=pads,
+                            output_padding=tuple(out_pad), dilation=dilation)
+    gw = F.conv2d_grad_weight(x, Tensor(v), w.shape, stride=stride, padding=padding,
+                              dilation=dilation)
+    lhs = float(np.sum(y.data * v))
+    assert np.isclose(lhs, float(np.sum(x.data * xt.data)), rtol=1e-12, atol=1e-10)
+    assert np.isclose(lhs, float(np.sum(w.data * gw.data)), rtol=1e-12, atol=1e-10)
+
+
+# ---------------------------------------------------------------- derivatives
+def _conv_fn(stride, dilation, padding):
+    return lambda x, w, b: F.conv2d(x, w, b, stride=stride, padding=padding, dilation=dilation)
+
+
+@pytest.mark.parametrize("case", GRID, ids=str)
+def test_conv2d_gradcheck(case, rng):
+    x, w, b = case_arrays(rng, *case, n=1)
+    assert gradcheck(_conv_fn(*case[:3]), (x, w, b))
+
+
+@pytest.mark.parametrize("case", GRID, ids=str)
+def test_conv2d_gradgradcheck(case, rng):
+    x, w, b = case_arrays(rng, *case, n=1, o=2)
+    assert gradgradcheck(_conv_fn(*case[:3]), (x, w, b))
+
+
+@pytest.mark.parametrize("stride,padding,output_padding,dilation", [
+    (1, 0, 0, 1), (2, 1, 1, 1), (2, (0, 1, 1, 0), 0, 2), (3, 1, (2, 1), 1)])
+def test_conv_transpose2d_gradcheck_and_gradgradcheck(stride, padding, output_padding,
+                                                      dilation, rng):
+    y = Tensor(rng.standard_normal((1, 2, 3, 4)), requires_grad=True)
+    w = Tensor(rng.standard_normal((2, 2, 3, 3)), requires_grad=True)
+    b = Tensor(rng.standard_normal(2), requires_grad=True)
+
+    def fn(y, w, b):
+        return F.conv_transpose2d(y, w, b, stride=stride, padding=padding,
+                                  output_padding=output_padding, dilation=dilation)
+
+    assert gradcheck(fn, (y, w, b))
+    assert gradgradcheck(fn, (y, w, b))
+
+
+@pytest.mark.parametrize("stride,padding,dilation", [(1, "same", 1), (2, "same", 2),
+                                                     (3, (1, 0, 0, 2), 1)])
+def test_grad_weight_op_gradcheck_and_gradgradcheck(stride, padding, dilation, rng):
+    """The third member of the family, differentiated on its own (DeZero's bug lived here)."""
+    x = Tensor(rng.standard_normal((2, 2, 6, 5)), requires_grad=True)
+    w_shape = (3, 2, 3, 3)
+    y_shape = F.conv2d(x, Tensor(np.zeros(w_shape)), stride=stride, padding=padding,
+                       dilation=dilation).shape
+    gy = Tensor(rng.standard_normal(y_shape), requires_grad=True)
+
+    def fn(x, gy):
+        return F.conv2d_grad_weight(x, gy, w_shape, stride=stride, padding=padding,
+                                    dilation=dilation)
+
+    assert gradcheck(fn, (x, gy))
+    assert gradgradcheck(fn, (x, gy))
+
+
+def test_third_derivative_through_conv(rng):
+    """d/dW of a gradient-penalty-like quantity that itself contains a gradient w.r.t. x."""
+    x = Tensor(rng.standard_normal((1, 2, 5, 5)), requires_grad=True)
+    w = Tensor(rng.standard_normal((2, 2, 3, 3)), requires_grad=True)
+
+    def penalty(x, w):
+        y = F.conv2d(x, w, stride=2, padding="same")
+        (gx,) = nnlite.grad((y * y).sum(), [x], create_graph=True)
+        return (gx * gx).sum()
+
+    assert gradgradcheck(penalty, (x, w))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", FULL_GRID if FULL else FULL_GRID[::23], ids=str)
+def test_full_grid_gradients(case, rng):
+    x, w, b = case_arrays(rng, *case, n=1, c=1, o=2)
+    fn = _conv_fn(*case[:3])
+    assert gradcheck(fn, (x, w, b))
+    assert gradgradcheck(fn, (x, w, b), fast_mode=not FULL)
+    stride, dilation, padding, kernel, _ = case
+    pads = explicit_pads(padding, x.shape[2], x.shape[3], kernel, stride, dilation)
+    np.testing.assert_allclose(fn(x, w, b).data,
+                               conv2d_reference(x.data, w.data, b.data, stride, pads, dilation),
+                               rtol=1e-12, atol=1e-12)
+
+
+# ---------------------------------------------------------------- TF SAME padding (spec §1)
+@pytest.mark.parametrize("size,kernel,stride,dilation,expected", [
+    (256, 3, 2, 1, (0, 1)),     # stride 2, k3, even n: the odd pixel goes after
+    (64, 3, 2, 1, (0, 1)),
+    (256, 5, 2, 1, (1, 2)),     # the critics' 5x5 stride-2 convs
+    (7, 3, 2, 1, (1, 1)),       # odd n: symmetric
+    (64, 3, 1, 16, (16, 16)),   # conv10_atrous: stride 1 gives (k-1)d/2 on each side
+    (64, 5, 1, 1, (2, 2)),
+    (10, 4, 1, 1, (1, 2)),      # even kernel, stride 1
+    (5, 3, 3, 2, (1, 2)),       # stride 3 with dilation: out 2, total 3
+    (9, 1, 3, 1, (0, 0)),
+])
+def test_same_padding_numbers(size, kernel, stride, dilation, expected):
+    assert same_padding(size, kernel, stride, dilation) == expected
+    assert tf_same(size, kernel, stride, dilation) == expected
+
+
+def test_same_padding_gives_ceil_output_and_matches_explicit_pads(rng):
+    x = Tensor(rng.standard_normal((1, 2, 8, 7)))
+    w = Tensor(rng.standard_normal((3, 2, 3, 3)))
+    y = F.conv2d(x, w, stride=2, padding="same")
+    assert y.shape == (1, 3, 4, 4)
+    np.testing.assert_array_equal(y.data, F.conv2d(x, w, stride=2, padding=(0, 1, 1, 1)).data)
+    # The symmetric alternative differs: this is the error the spec warns about.
+    assert not np.allclose(y.data, F.conv2d(x, w, stride=2, padding=1).data)
+
+
+# ---------------------------------------------------------------- layers
+def test_conv2d_layer_init_and_forward(rng):
+    layer = nn.Conv2d(4, 6, 5, stride=2, padding="same", dilation=1, rng=rng)
+    assert layer.weight.shape == (6, 4, 5, 5) and layer.weight.dtype == np.float32
+    np.testing.assert_array_equal(layer.bias.data, np.zeros(6, np.float32))
+    limit = np.sqrt(6.0 / (4 * 25 + 6 * 25))            # Glorot uniform, fans of an OIHW kernel
+    assert np.abs(layer.weight.data).max() <= limit
+    assert np.abs(layer.weight.data).max() > 0.9 * limit
+    x = Tensor(rng.standard_normal((2, 4, 16, 16)).astype(np.float32))
+    y = layer(x)
+    assert y.shape == (2, 6, 8, 8)
+    np.testing.assert_allclose(y.data, F.conv2d(x, layer.weight, layer.bias, stride=2,
+                                                padding="same").data)
+    assert [name for name, _ in layer.named_parameters()] == ["weight", "bias"]
+    assert nn.Conv2d(4, 6, 3, bias=False, rng=rng).bias is None
+
+
+def test_conv2d_layer_same_seed_same_weights():
+    a = nn.Conv2d(3, 4, 3, rng=np.random.default_rng(5))
+    b = nn.Conv2d(3, 4, 3, rng=np.random.default_rng(5))
+    np.testing.assert_array_equal(a.weight.data, b.weight.data)
+
+
+def test_conv_transpose2d_layer(rng):
+    layer = nn.ConvTranspose2d(4, 2, 4, stride=2, padding=1, output_padding=1, rng=rng)
+    assert layer.weight.shape == (4, 2, 4, 4)
+    x = Tensor(rng.standard_normal((1, 4, 5, 5)).astype(np.float32))
+    assert layer(x).shape == (1, 2, 11, 11)              # (5-1)*2 - 2 + 3 + 1 + 1
+
+
+# ---------------------------------------------------------------- errors
+def _t(w):
+    """The (C_in, C_out, KH, KW) weight of the transposed conv that undoes conv2d with ``w``."""
+    return Tensor(w.data.transpose(1, 0, 2, 3).copy())
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda x, w: F.conv2d(x, w, padding=0, dilation=4),
+     r"dilated kernel \(9 = 4\*\(3-1\)\+1\) is larger than the padded input along H "
+     r"\(6 = 6 \+ 0 \+ 0\)"),
+    (lambda x, w: F.conv2d(x[:, :1], w), r"input has 1 channels but weight .* expects 2"),
+    (lambda x, w: F.conv2d(x, w, padding=-1), r"padding must be non-negative"),
+    (lambda x, w: F.conv2d(x, w, padding="valid"), r"'same'"),
+    (lambda x, w: F.conv2d(x, w, padding=(1, 2, 3)), r"\(top, bottom, left, right\)"),
+    (lambda x, w: F.conv2d(x, w, stride=0), r"stride must be positive"),
+    (lambda x, w: F.conv2d(x, w, dilation=(1, 2, 3)), r"dilation must be an int or a pair"),
+    (lambda x, w: F.conv2d(x[0], w), r"input must be \(N, C, H, W\)"),
+    (lambda x, w: F.conv2d(x, w, Tensor(np.zeros(2))), r"bias must have shape \(3,\)"),
+    (lambda x, w: F.conv2d(x, Tensor(w.data.astype(np.float32))), r"float64 but weight is float32"),
+    (lambda x, w: F.conv2d(x[:, :, :0], w, padding=1), r"input size along H is 0"),
+    (lambda x, w: F.conv_transpose2d(x, _t(w), stride=2, output_padding=2),
+     r"output_padding \(2\) must be smaller than the stride \(2\)"),
+    (lambda x, w: F.conv_transpose2d(x[:, :1], w), r"input has 1 channels but weight"),
+    (lambda x, w: F.conv_transpose2d(x, _t(w), padding="same"), r"ambiguous"),
+    (lambda x, w: F.conv_transpose2d(x[:, :, :1, :1], _t(w), padding=2),
+     r"output size along H would be -1 = \(1 - 1\) \* 1 - 2 - 2 \+ 1 \* \(3 - 1\) \+ 1 \+ 0"),
+])
+def test_bad_arguments_explain_themselves(call, match, rng):
+    x = Tensor(rng.standard_normal((1, 2, 6, 6)))
+    w = Tensor(rng.standard_normal((3, 2, 3, 3)))
+    with pytest.raises((ValueError, TypeError), match=match):
+        call(x, w)
+
+
+def test_conv_module_exports_the_family():
+    assert {"conv2d", "conv_transpose2d", "conv2d_grad_weight"} <= set(conv_module.__all__)
