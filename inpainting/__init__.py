@@ -19,7 +19,11 @@ import importlib
 
 _EXPORTS = {
     "contextual_attention": "attention",
+    "contextual_attention_steps": "attention_steps",
     "flow_to_image": "flow",
+    "overlay_flow": "flow",
+    "color_wheel_legend": "flow",
+    "read_release_states": "release",
     "InpaintGenerator": "networks",
     "LocalCritic": "networks",
     "GlobalCritic": "networks",

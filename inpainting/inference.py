@@ -55,13 +55,16 @@ def _as_batch(array, name, channels):
     return array
 
 
-def inpaint(generator, image, mask):
+def inpaint(generator, image, mask, *, attention_memory=None):
     """Fill the hole of ``image`` with ``generator``; any H, W.
 
     Args:
         generator: an ``InpaintGenerator`` (its device decides where this runs).
         image: (3, H, W) or (N, 3, H, W) float array or Tensor in [-1, 1].
         mask: (1, H, W) or (1 or N, 1, H, W), 1 = hole (values are thresholded at 0.5).
+        attention_memory: optional byte budget for contextual attention's scores; the
+            layer then runs in its memory-bounded (chunked) mode with the same result.
+            The release needs L x L scores (L = H*W/64): ~1e9 floats at 1080p.
 
     Returns an ``InpaintResult`` of arrays cropped back to (H, W).
     """
@@ -79,8 +82,17 @@ def inpaint(generator, image, mask):
     padded_image, (height, width) = pad_to_multiple(image, 8, mode="reflect")
     padded_mask, _ = pad_to_multiple(mask, 8, mode="constant")
     incomplete = padded_image * (1 - padded_mask)
-    with nnlite.no_grad():
-        x1, x2, offsets = generator(nnlite.Tensor(incomplete), nnlite.Tensor(padded_mask))
+    previous = generator.attention_chunk_size
+    if attention_memory is not None:
+        from .attention import chunk_size_for_memory
+        feature_h, feature_w = padded_image.shape[2] // 4, padded_image.shape[3] // 4
+        generator.attention_chunk_size = chunk_size_for_memory(
+            attention_memory, feature_h, feature_w, itemsize=padded_image.dtype.itemsize)
+    try:
+        with nnlite.no_grad():
+            x1, x2, offsets = generator(nnlite.Tensor(incomplete), nnlite.Tensor(padded_mask))
+    finally:
+        generator.attention_chunk_size = previous
     x1, x2 = x1.data[..., :height, :width], x2.data[..., :height, :width]
     output = x2 * mask + image * (1 - mask)
     rows = -(-height // 8)

@@ -107,6 +107,10 @@ class InpaintGenerator(nn.Module):
     * ``x1``: coarse result, ``x2``: refined result, both (N, 3, H, W) clipped to [-1, 1].
     * ``offsets``: (N, 2, H/8, W/8) integer attention offsets (dy, dx) from
       contextual attention, for ``flow_to_image``.
+
+    ``attention_chunk_size`` (None = the release's direct evaluation) switches
+    contextual attention to its memory-bounded mode for large images; the result
+    is the same. ``inpaint(..., attention_memory=...)`` sets it from a byte budget.
     """
 
     def __init__(self, cnum=32, *, rng=None, dtype=np.float32):
@@ -114,6 +118,7 @@ class InpaintGenerator(nn.Module):
         if cnum < 2 or cnum % 2:
             raise ValueError(f"InpaintGenerator: cnum must be an even number >= 2, got {cnum}")
         self.cnum = cnum
+        self.attention_chunk_size = None
         rng = np.random.default_rng(0) if rng is None else rng
         self._activations = {}
         for name, cin, cout, k, s, d, activation in gen_conv_table(cnum):
@@ -165,7 +170,8 @@ class InpaintGenerator(nn.Module):
         # Stage 2b: attention branch with contextual attention at 1/4 resolution.
         pm = self._stack(names[27:33], xnow)
         mask_small = F.interpolate_nearest(mask, size=pm.shape[2:], align_corners=True)
-        pm, offsets = contextual_attention(pm, pm, mask_small, ksize=3, stride=1, rate=2)
+        pm, offsets = contextual_attention(pm, pm, mask_small, ksize=3, stride=1, rate=2,
+                                           chunk_size=self.attention_chunk_size)
         pm = self._stack(names[33:35], pm)
 
         # Decoder on both branches.

@@ -24,16 +24,14 @@ def to_display(chw):
 
 
 def attention_rgb(offsets, height, width):
-    """Colour-coded attention offsets (N, 2, h, w) -> (N, height, width, 3) uint8 by nearest
-    upsampling of ``flow_to_image`` (the release shows it the same way)."""
+    """Colour-coded attention offsets (N, 2, h, w) -> (N, height, width, 3) uint8: the
+    release's ``flow_to_image`` upsampled with its align-corners nearest rule."""
     from nnlite.backend import to_device
 
-    from .flow import flow_to_image
+    from .flow import flow_to_image, upsample_nearest
 
     colours = flow_to_image(np.asarray(to_device(offsets, "cpu")))
-    rows = (np.arange(height) * colours.shape[1]) // height
-    cols = (np.arange(width) * colours.shape[2]) // width
-    return colours[:, rows][:, :, cols]
+    return upsample_nearest(colours, height, width, align_corners=True)
 
 
 def _hole_overlay(image_u8, mask):

@@ -125,3 +125,16 @@ def test_inpaint_errors_are_clear():
         inference.inpaint(g, np.zeros((3, 32, 32), np.float32), np.zeros((1, 16, 32), np.float32))
     with pytest.raises(ValueError, match="image must be"):
         inference.inpaint(g, np.zeros((32, 32), np.float32), np.zeros((1, 32, 32), np.float32))
+
+
+def test_inpaint_memory_bounded_attention_gives_the_same_result():
+    rng = np.random.default_rng(5)
+    g = InpaintGenerator(4, rng=rng)
+    image = rng.uniform(-1, 1, (2, 3, 64, 48)).astype(np.float32)
+    mask = np.zeros((1, 1, 64, 48), np.float32)
+    mask[..., 10:40, 12:30] = 1
+    direct = inference.inpaint(g, image, mask)
+    bounded = inference.inpaint(g, image, mask, attention_memory=40_000)
+    assert g.attention_chunk_size is None          # restored afterwards
+    np.testing.assert_allclose(bounded.output, direct.output, atol=1e-5)
+    np.testing.assert_array_equal(bounded.offsets, direct.offsets)
