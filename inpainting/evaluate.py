@@ -2,7 +2,8 @@
 
 Every method fills the same held-out images with the same centred hole; the
 metrics (``metrics.evaluate_pair``) are computed on the whole image and inside
-the hole. Baselines: mean fill and biharmonic inpainting (scikit-image).
+the hole. Baselines: mean fill, harmonic (diffusion) fill and biharmonic inpainting
+(scikit-image).
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .baselines import biharmonic_fill, mean_fill
+from .baselines import biharmonic_fill, harmonic_fill, mean_fill
 from .metrics import evaluate_pair, to_unit
 
 __all__ = ["evaluation_images", "evaluate_methods", "format_markdown", "write_table", "COLUMNS"]
@@ -49,7 +50,8 @@ def evaluate_methods(methods, images, mask):
 def baseline_methods():
     def per_image(fill):
         return lambda images, mask: np.stack([fill(image, mask[0]) for image in images])
-    return {"mean fill": per_image(mean_fill), "biharmonic": per_image(biharmonic_fill)}
+    return {"mean fill": per_image(mean_fill), "harmonic (diffusion)": per_image(harmonic_fill),
+            "biharmonic": per_image(biharmonic_fill)}
 
 
 def format_markdown(table, columns=COLUMNS):
