@@ -16,6 +16,7 @@ import nnlite
 import nnlite.functional as F
 from nnlite import Tensor, nn
 from nnlite.functional import conv as conv_module
+from nnlite.functional.conv_arrays import choose_strategy, use_strategy
 from nnlite.functional.conv_reference import conv2d_reference, conv_transpose2d_reference
 from nnlite.functional.conv_utils import same_padding
 from nnlite.testing import gradcheck, gradgradcheck
@@ -75,6 +76,13 @@ GRID = pairwise_cases(FACTORS)
 FULL_GRID = list(itertools.product(*FACTORS))
 
 
+@pytest.fixture(params=["wide", "strided"])
+def strategy(request):
+    """Run the test with each array strategy forced (conv_arrays.py)."""
+    with use_strategy(request.param):
+        yield request.param
+
+
 def test_pairwise_grid_covers_every_pair():
     assert len(GRID) < len(FULL_GRID) // 8
     for (a, fa), (b, fb) in itertools.combinations(enumerate(FACTORS), 2):
@@ -84,7 +92,7 @@ def test_pairwise_grid_covers_every_pair():
 
 # ---------------------------------------------------------------- forward
 @pytest.mark.parametrize("case", GRID, ids=str)
-def test_conv2d_matches_loop_reference(case, rng):
+def test_conv2d_matches_loop_reference(case, rng, strategy):
     x, w, b = case_arrays(rng, *case)
     stride, dilation, padding, kernel, _ = case
     pads = explicit_pads(padding, x.shape[2], x.shape[3], kernel, stride, dilation)
@@ -95,9 +103,9 @@ def test_conv2d_matches_loop_reference(case, rng):
 
 @pytest.mark.parametrize("stride,padding,output_padding,dilation,kernel", [
     (1, 0, 0, 1, 3), (2, 1, 1, 1, 3), (2, (1, 0, 2, 1), 0, 2, 3), (3, 2, 2, 1, 4),
-    (2, 1, 0, 1, 4), (1, 1, 0, 4, 2), (3, 0, (1, 2), 2, 5)])
+    (2, 1, 0, 1, 4), (1, 1, 0, 4, 2), (3, 0, (1, 2), 2, 5), (1, 1, 0, 1, 1), (1, (3, 0, 0, 1), 0, 1, 3)])
 def test_conv_transpose2d_matches_loop_reference(stride, padding, output_padding, dilation,
-                                                 kernel, rng):
+                                                 kernel, rng, strategy):
     y = rng.standard_normal((2, 3, 4, 5))
     w = rng.standard_normal((3, 2, kernel, kernel))
     b = rng.standard_normal(2)
@@ -105,6 +113,32 @@ def test_conv_transpose2d_matches_loop_reference(stride, padding, output_padding
     got = F.conv_transpose2d(Tensor(y), Tensor(w), Tensor(b), stride=stride, padding=padding,
                              output_padding=output_padding, dilation=dilation)
     np.testing.assert_allclose(got.data, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_strategy_choice_follows_the_waste_of_the_wide_grid():
+    from nnlite.functional.conv_utils import conv_geometry
+    big = conv_geometry((8, 128, 64, 64), (128, 128, 3, 3), 1, "same", 1)
+    dilated = conv_geometry((8, 128, 64, 64), (128, 128, 3, 3), 1, "same", 16)
+    tiny = conv_geometry((8, 256, 8, 8), (512, 256, 5, 5), 2, "same", 1)
+    assert choose_strategy(big, 8) == "wide"          # 66*66 grid for 64*64 pixels
+    assert choose_strategy(dilated, 8) == "strided"   # 96*96 grid for 64*64 pixels
+    assert choose_strategy(tiny, 8) == "strided"      # 6*6 grid for 4*4 pixels
+    with use_strategy("wide"):
+        assert choose_strategy(dilated, 8) == "wide"
+    with pytest.raises(ValueError, match="strategy must be"):
+        with use_strategy("fast"):
+            pass
+
+
+def test_workspace_never_leaks_into_results(rng):
+    """Outputs are fresh arrays even when the wide output view is contiguous (1x1, N=1)."""
+    x = Tensor(rng.standard_normal((1, 2, 3, 4)))
+    w = Tensor(rng.standard_normal((3, 2, 1, 1)))
+    with use_strategy("wide"):
+        first = F.conv2d(x, w)
+        kept = first.data.copy()
+        F.conv2d(Tensor(rng.standard_normal((1, 2, 3, 4))), w)
+    np.testing.assert_array_equal(first.data, kept)
 
 
 def test_float32_stays_float32_and_matches_float64(rng):
@@ -119,7 +153,7 @@ def test_float32_stays_float32_and_matches_float64(rng):
 
 # ---------------------------------------------------------------- adjoint identities
 @pytest.mark.parametrize("case", GRID[::2], ids=str)
-def test_adjoint_identities(case, rng):
+def test_adjoint_identities(case, rng, strategy):
     """<conv(x, W), y> = <x, conv^T(y, W)> = <W, gradW(x, y)> (the three ops are one bilinear form)."""
     x, w, _ = case_arrays(rng, *case)
     stride, dilation, padding, kernel, _ = case
@@ -145,13 +179,13 @@ def _conv_fn(stride, dilation, padding):
 
 
 @pytest.mark.parametrize("case", GRID, ids=str)
-def test_conv2d_gradcheck(case, rng):
+def test_conv2d_gradcheck(case, rng, strategy):
     x, w, b = case_arrays(rng, *case, n=1)
     assert gradcheck(_conv_fn(*case[:3]), (x, w, b))
 
 
 @pytest.mark.parametrize("case", GRID, ids=str)
-def test_conv2d_gradgradcheck(case, rng):
+def test_conv2d_gradgradcheck(case, rng, strategy):
     x, w, b = case_arrays(rng, *case, n=1, o=2)
     assert gradgradcheck(_conv_fn(*case[:3]), (x, w, b))
 
@@ -159,7 +193,7 @@ def test_conv2d_gradgradcheck(case, rng):
 @pytest.mark.parametrize("stride,padding,output_padding,dilation", [
     (1, 0, 0, 1), (2, 1, 1, 1), (2, (0, 1, 1, 0), 0, 2), (3, 1, (2, 1), 1)])
 def test_conv_transpose2d_gradcheck_and_gradgradcheck(stride, padding, output_padding,
-                                                      dilation, rng):
+                                                      dilation, rng, strategy):
     y = Tensor(rng.standard_normal((1, 2, 3, 4)), requires_grad=True)
     w = Tensor(rng.standard_normal((2, 2, 3, 3)), requires_grad=True)
     b = Tensor(rng.standard_normal(2), requires_grad=True)
@@ -174,7 +208,7 @@ def test_conv_transpose2d_gradcheck_and_gradgradcheck(stride, padding, output_pa
 
 @pytest.mark.parametrize("stride,padding,dilation", [(1, "same", 1), (2, "same", 2),
                                                      (3, (1, 0, 0, 2), 1)])
-def test_grad_weight_op_gradcheck_and_gradgradcheck(stride, padding, dilation, rng):
+def test_grad_weight_op_gradcheck_and_gradgradcheck(stride, padding, dilation, rng, strategy):
     """The third member of the family, differentiated on its own (DeZero's bug lived here)."""
     x = Tensor(rng.standard_normal((2, 2, 6, 5)), requires_grad=True)
     w_shape = (3, 2, 3, 3)

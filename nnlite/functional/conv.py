@@ -17,7 +17,8 @@ incoming gradient ``g``:
 
 so derivatives of any order come out right (the WGAN-GP penalty needs the
 second). All three share one ``ConvGeometry`` (shapes, stride, padding,
-dilation: see ``conv_utils``) and one im2col/col2im (``im2col.py``).
+dilation: see ``conv_utils``); the array work (im2col + GEMM, chosen per shape)
+is in ``conv_arrays.py``.
 Weight layouts are PyTorch's: conv2d (O, C, KH, KW); conv_transpose2d
 (C_in, C_out, KH, KW) — the very same array as the conv it is the adjoint of.
 """
@@ -26,31 +27,22 @@ from __future__ import annotations
 from ..autograd import Function
 from ..backend import get_array_module
 from ..tensor import as_tensor
+from .conv_arrays import conv2d_array, conv2d_grad_weight_array, conv_transpose2d_array
 from .conv_utils import ConvGeometry, conv_geometry, parse_padding, pair, transposed_input_size
-from .im2col import col2im, im2col
 from .shape import reshape
 
 __all__ = ["conv2d", "conv_transpose2d", "conv2d_grad_weight", "Conv2d", "ConvTranspose2d",
            "Conv2dGradWeight"]
 
 
-def _as_matrix(y):
-    """(N, O, OH, OW) -> (O, N*OH*OW), the right operand layout of the GEMMs."""
-    n, o = y.shape[:2]
-    return y.transpose(1, 0, 2, 3).reshape(o, -1)
-
-
 class Conv2d(Function):
-    """y = conv(x, W): one im2col and one GEMM, (O, C*KH*KW) @ (C*KH*KW, N*OH*OW)."""
+    """y = conv(x, W); backward: conv^T(g, W) and gradW(x, g)."""
 
     def __init__(self, g: ConvGeometry):
         self.g = g
 
     def forward(self, x, w):
-        g = self.g
-        cols = im2col(x, g)
-        y = w.reshape(w.shape[0], -1) @ cols.reshape(-1, x.shape[0] * g.OH * g.OW)
-        return y.reshape(w.shape[0], x.shape[0], g.OH, g.OW).transpose(1, 0, 2, 3).copy()
+        return conv2d_array(x, w, self.g)
 
     def backward(self, gy):
         x, w = self.inputs
@@ -60,16 +52,13 @@ class Conv2d(Function):
 
 
 class ConvTranspose2d(Function):
-    """x' = conv^T(y, W): GEMM W^T @ y, then col2im (the adjoint of ``Conv2d``)."""
+    """x' = conv^T(y, W), the adjoint of ``Conv2d``; backward: conv(g, W) and gradW(g, y)."""
 
     def __init__(self, g: ConvGeometry):
         self.g = g
 
     def forward(self, y, w):
-        g = self.g
-        cols = w.reshape(w.shape[0], -1).T @ _as_matrix(y)
-        cols = cols.reshape(w.shape[1], g.KH, g.KW, y.shape[0], g.OH, g.OW)
-        return col2im(cols, g)
+        return conv_transpose2d_array(y, w, self.g)
 
     def backward(self, gx):
         y, w = self.inputs
@@ -79,16 +68,13 @@ class ConvTranspose2d(Function):
 
 
 class Conv2dGradWeight(Function):
-    """G = gradW(x, y) = sum over batch and positions of y * im2col(x): (O, C, KH, KW)."""
+    """G = gradW(x, y): (O, C, KH, KW); backward: conv^T(y, g) and conv(x, g)."""
 
     def __init__(self, g: ConvGeometry):
         self.g = g
 
     def forward(self, x, y):
-        g = self.g
-        cols = im2col(x, g).reshape(-1, x.shape[0] * g.OH * g.OW)
-        gw = _as_matrix(y) @ cols.T
-        return gw.reshape(y.shape[1], x.shape[1], g.KH, g.KW)
+        return conv2d_grad_weight_array(x, y, self.g)
 
     def backward(self, gg):
         x, y = self.inputs

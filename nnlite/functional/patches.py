@@ -8,6 +8,7 @@ including "same" (TensorFlow SAME), which contextual attention uses.
 from __future__ import annotations
 
 from ..autograd import Function
+from ..backend import get_array_module
 from ..tensor import as_tensor
 from .conv_utils import ConvGeometry, conv_geometry, pair
 from .im2col import col2im, im2col
@@ -16,19 +17,25 @@ __all__ = ["unfold", "fold"]
 
 
 class Unfold(Function):
+    """x (N, C, H, W) -> cols (N, C*KH*KW, OH*OW); backward: ``Fold``."""
+
     def __init__(self, g: ConvGeometry):
         self.g = g
 
     def forward(self, x):
-        cols = im2col(x, self.g)                       # (C, KH, KW, N, OH, OW)
-        n = x.shape[0]
-        return cols.transpose(3, 0, 1, 2, 4, 5).reshape(n, -1, self.g.OH * self.g.OW)
+        g, (n, c) = self.g, x.shape[:2]
+        xp = get_array_module(x)
+        cols = xp.empty((n, c, g.KH, g.KW, g.OH, g.OW), dtype=x.dtype)
+        im2col(x, g, out=cols.transpose(1, 2, 3, 0, 4, 5))    # written in place, (N, C, ...) order
+        return cols.reshape(n, c * g.KH * g.KW, g.OH * g.OW)
 
     def backward(self, gcols):
         return Fold(self.g)(gcols)
 
 
 class Fold(Function):
+    """cols (N, C*KH*KW, OH*OW) -> x (N, C, H, W), adding overlaps; backward: ``Unfold``."""
+
     def __init__(self, g: ConvGeometry):
         self.g = g
 

@@ -1,0 +1,162 @@
+"""The three convolution maps on raw arrays, each as im2col/col2im plus GEMMs.
+
+``conv.py`` wraps these in autograd Functions; this file only computes. With the
+notation of ``conv_utils`` and ``<a, b>`` the sum of elementwise products:
+
+* ``conv2d_array(x, w, g)``          y  = conv(x, W):      (N, C, H, W) -> (N, O, OH, OW)
+* ``conv_transpose2d_array(y, w, g)`` x' = conv^T(y, W):    (N, O, OH, OW) -> (N, C, H, W)
+* ``conv2d_grad_weight_array(x, y, g)`` G = gradW(x, y):    -> (O, C, KH, KW)
+
+with ``w`` always the conv's (O, C, KH, KW) array (conv_transpose2d's (C_in, C_out, KH, KW)
+weight is that very array). Every map is one of two strategies (``im2col.py``):
+
+* ``"wide"``: flat shifted views of the padded input. conv: KH*KW row copies then
+  ONE GEMM (O, C*KH*KW) @ (C*KH*KW, L). gradW: one GEMM per tap on the shifted
+  view, no copy. conv^T: for stride 1 it is itself a conv — of y padded by
+  (EK-1-PT, EK-1-PB, ...) with the kernel flipped and C, O swapped — else one GEMM
+  and KH*KW shifted row adds.
+* ``"strided"``: classic im2col of exactly N*OH*OW columns (no wasted positions,
+  slower strided copies); the choice when the wide grid wastes too much (big
+  dilation on small images, deep stride-2 layers), and the GPU path.
+
+``choose_strategy`` picks per shape; ``use_strategy`` forces one (tests, benchmarks).
+GEMM operand orientations are chosen for OpenBLAS: the weight gradient is computed
+as (C*KH*KW, M) @ (M, O) — the (O, M) @ (M, C*KH*KW) orientation is 5x slower.
+"""
+from __future__ import annotations
+
+import contextlib
+
+from ..backend import get_array_module
+from .conv_utils import ConvGeometry
+from .im2col import (col2im, col2im_wide, from_wide, im2col, im2col_wide, output_to_wide,
+                     to_wide, wide_plan, wide_tap)
+from .workspace import scratch
+
+__all__ = ["conv2d_array", "conv_transpose2d_array", "conv2d_grad_weight_array",
+           "choose_strategy", "use_strategy", "WIDE_WASTE_LIMIT"]
+
+#: the wide layout is used while it computes at most this many positions per output pixel
+WIDE_WASTE_LIMIT = 1.35
+#: the wide weight gradient runs one GEMM per tap from this many input channels on
+PER_TAP_MIN_CHANNELS = 32
+_FORCED = [None]
+
+
+@contextlib.contextmanager
+def use_strategy(name):
+    """Force ``"wide"`` or ``"strided"`` for every conv inside the block (None: automatic)."""
+    if name not in (None, "wide", "strided"):
+        raise ValueError(f"strategy must be 'wide', 'strided' or None, got {name!r}")
+    previous = _FORCED[0]
+    _FORCED[0] = name
+    try:
+        yield
+    finally:
+        _FORCED[0] = previous
+
+
+def choose_strategy(g: ConvGeometry, n, xp=None):
+    """``"wide"`` when its grid wastes little (L + tail <= limit * N*OH*OW), else ``"strided"``.
+
+    CuPy arrays always take the strided path, whose im2col/col2im are single GPU kernels.
+    """
+    if _FORCED[0] is not None:
+        return _FORCED[0]
+    if xp is not None and xp.__name__ == "cupy":
+        return "strided"
+    plan = wide_plan(g, n)
+    return "wide" if plan.L + plan.tail <= WIDE_WASTE_LIMIT * n * g.OH * g.OW else "strided"
+
+
+def _cupy_kernels(xp):
+    if xp.__name__ != "cupy":
+        return None
+    from . import im2col_cupy
+    return im2col_cupy
+
+
+def _im2col_strided(x, g, xp):
+    """Strided columns as a (C*KH*KW, N*OH*OW) matrix, in the pooled workspace."""
+    n, c = x.shape[:2]
+    kernels = _cupy_kernels(xp)
+    if kernels is not None:
+        return kernels.im2col_gpu(x, g).reshape(c * g.KH * g.KW, -1)
+    cols = scratch(xp, "cols", (c, g.KH, g.KW, n, g.OH, g.OW), x.dtype)
+    return im2col(x, g, out=cols).reshape(c * g.KH * g.KW, -1)
+
+
+def _col2im_strided(cols, g, n, xp):
+    c = cols.shape[0] // (g.KH * g.KW)
+    kernels = _cupy_kernels(xp)
+    if kernels is not None:
+        return kernels.col2im_gpu(cols.reshape(c, g.KH, g.KW, n, g.OH, g.OW), g)
+    return col2im(cols.reshape(c, g.KH, g.KW, n, g.OH, g.OW), g)
+
+
+def conv2d_array(x, w, g: ConvGeometry):
+    """y[n, o, oh, ow] = sum_{c,i,j} w[o, c, i, j] * xpad[n, c, oh*SH + i*DH, ow*SW + j*DW]."""
+    xp = get_array_module(x, w)
+    n, o = x.shape[0], w.shape[0]
+    w2d = w.reshape(o, -1)
+    if choose_strategy(g, n, xp) == "wide":
+        plan = wide_plan(g, n)
+        cols = im2col_wide(to_wide(x, g, plan), plan)
+        yw = scratch(xp, "wide_output", (o, plan.L), x.dtype)
+        xp.matmul(w2d, cols.reshape(w2d.shape[1], plan.L), out=yw)
+        return from_wide(yw, g, plan)
+    y = w2d @ _im2col_strided(x, g, xp)                              # (O, N*OH*OW)
+    return xp.ascontiguousarray(y.reshape(o, n, g.OH, g.OW).transpose(1, 0, 2, 3))
+
+
+def conv2d_grad_weight_array(x, y, g: ConvGeometry):
+    """G[o, c, i, j] = sum_{n,oh,ow} y[n, o, oh, ow] * xpad[n, c, oh*SH + i*DH, ow*SW + j*DW]."""
+    xp = get_array_module(x, y)
+    n, c = x.shape[:2]
+    o = y.shape[1]
+    if choose_strategy(g, n, xp) == "wide":
+        plan = wide_plan(g, n)
+        xw = to_wide(x, g, plan)
+        yw_t = output_to_wide(y, g, plan).T                           # (L, O)
+        if c < PER_TAP_MIN_CHANNELS:       # few channels: one GEMM beats KH*KW thin ones
+            cols = im2col_wide(xw, plan).reshape(c * g.KH * g.KW, plan.L)
+            return xp.ascontiguousarray((cols @ yw_t).T).reshape(o, c, g.KH, g.KW)
+        g_t = xp.empty((len(plan.taps), c, o), dtype=x.dtype)         # tap-major G^T
+        for t in range(len(plan.taps)):
+            xp.matmul(wide_tap(xw, plan, t), yw_t, out=g_t[t])
+        return xp.ascontiguousarray(g_t.reshape(g.KH, g.KW, c, o).transpose(3, 2, 0, 1))
+    y2d = y.transpose(1, 0, 2, 3).reshape(o, -1)                        # (O, N*OH*OW)
+    g_t = _im2col_strided(x, g, xp) @ y2d.T                            # (C*KH*KW, O)
+    return xp.ascontiguousarray(g_t.T).reshape(o, c, g.KH, g.KW)
+
+
+def _flipped_conv_geometry(g: ConvGeometry):
+    """For stride 1: the conv of y whose output is conv^T(y, W), or None if it needs cropping.
+
+    conv^T with stride 1 correlates y, padded by EK-1-P on each side, with the
+    kernel flipped: output size OH + (EKH-1-PT) + (EKH-1-PB) - EKH + 1 = H.
+    """
+    ekh, ekw = g.DH * (g.KH - 1) + 1, g.DW * (g.KW - 1) + 1
+    pads = (ekh - 1 - g.PT, ekh - 1 - g.PB, ekw - 1 - g.PL, ekw - 1 - g.PR)
+    if g.SH != 1 or g.SW != 1 or min(pads) < 0:
+        return None
+    return ConvGeometry(g.KH, g.KW, 1, 1, g.DH, g.DW, *pads, g.OH, g.OW, g.H, g.W)
+
+
+def conv_transpose2d_array(y, w, g: ConvGeometry):
+    """x'[n, c, r, s] = sum over taps reading (r, s) of w[o, c, i, j] * y[n, o, oh, ow] (the adjoint)."""
+    xp = get_array_module(y, w)
+    n, o = y.shape[:2]
+    c = w.shape[1]
+    if choose_strategy(g, n, xp) == "wide":
+        flipped = _flipped_conv_geometry(g)
+        if flipped is not None and o <= 2 * c:     # else copying O*KH*KW rows costs more
+            w_flip = xp.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+            return conv2d_array(y, w_flip, flipped)
+        plan = wide_plan(g, n)
+        yw = output_to_wide(y, g, plan)
+        cols = scratch(xp, "cols", (c * g.KH * g.KW, plan.L), y.dtype)
+        xp.matmul(w.reshape(o, -1).T, yw, out=cols)
+        return col2im_wide(cols.reshape(c, g.KH * g.KW, plan.L), g, plan)
+    y2d = y.transpose(1, 0, 2, 3).reshape(o, -1)
+    return _col2im_strided(w.reshape(o, -1).T @ y2d, g, n, xp)
