@@ -1,0 +1,129 @@
+"""The CuPy im2col / col2im kernels: each against its NumPy twin (on a GPU), each twin
+against the slice-copy version (everywhere), 64-bit index arithmetic, kernel caching,
+and the conv family on every available backend against the loop reference."""
+import re
+
+import numpy as np
+import pytest
+
+import nnlite
+import nnlite.functional as F
+from nnlite import Tensor, backend
+from nnlite.functional.conv_reference import conv2d_reference
+from nnlite.functional.conv_utils import conv_geometry
+from nnlite.functional.im2col import col2im, im2col
+from nnlite.functional import im2col_cupy as kernels
+
+GPU = nnlite.cuda_available()
+needs_gpu = pytest.mark.skipif(not GPU, reason="no CUDA device: the CuPy kernels run only on a "
+                                               "GPU (their NumPy twins are tested here anyway)")
+
+GEOMETRIES = [  # stride, padding, dilation, kernel
+    (1, 1, 1, 3), (2, "same", 1, 3), (2, "same", 1, 5), (3, (1, 0, 2, 1), 2, 4),
+    (1, "same", 4, 3), (2, 0, 1, 1), ((1, 2), (2, 1), (2, 1), (3, 2)),
+]
+
+
+def geometry(x_shape, stride, padding, dilation, kernel):
+    kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+    return conv_geometry(x_shape, (1, x_shape[1], kh, kw), stride, padding, dilation)
+
+
+@pytest.mark.parametrize("params", GEOMETRIES, ids=str)
+def test_twins_match_slice_copies(params, rng):
+    x = rng.standard_normal((2, 3, 9, 8))
+    g = geometry(x.shape, *params)
+    cols = im2col(x, g)
+    np.testing.assert_array_equal(kernels.im2col_twin(x, g), cols)
+    c = rng.standard_normal(cols.shape)
+    np.testing.assert_allclose(kernels.col2im_twin(c, g), col2im(c, g), rtol=1e-12, atol=1e-12)
+
+
+@needs_gpu
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("params", GEOMETRIES, ids=str)
+def test_kernels_match_twins(params, dtype, rng):
+    cp = backend.cupy
+    x = rng.standard_normal((2, 3, 9, 8)).astype(dtype)
+    g = geometry(x.shape, *params)
+    cols = kernels.im2col_gpu(cp.asarray(x), g)
+    np.testing.assert_array_equal(cp.asnumpy(cols), kernels.im2col_twin(x, g))
+    c = rng.standard_normal(cols.shape).astype(dtype)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(cp.asnumpy(kernels.col2im_gpu(cp.asarray(c), g)),
+                               kernels.col2im_twin(c, g), rtol=tol, atol=tol)
+
+
+def test_index_arithmetic_is_64_bit():
+    """Column indices past 2**31 (a 19 GB float32 cols buffer) decode exactly as Python ints do."""
+    n, c, h, w = 64, 512, 128, 128
+    g = conv_geometry((n, c, h, w), (1, c, 3, 3), 1, 1, 1)
+    total = c * 9 * n * g.OH * g.OW
+    assert total > 2 ** 31
+    picks = np.array([2 ** 31 + 12345, total - 1, 2 ** 32 + 7], dtype=np.int64)
+    source, inside = kernels.im2col_source(picks, n, c, g)
+    for e, got, ok in zip(picks.tolist(), source.tolist(), inside.tolist()):
+        ow, rest = e % g.OW, e // g.OW
+        oh, rest = rest % g.OH, rest // g.OH
+        nn, rest = rest % n, rest // n
+        j, rest = rest % 3, rest // 3
+        i, cc = rest % 3, rest // 3
+        r, s = oh - 1 + i, ow - 1 + j
+        assert ok == (0 <= r < h and 0 <= s < w)
+        assert got == ((nn * c + cc) * h + r) * w + s
+    # and the kernels themselves: every index variable is declared long long, none is int
+    declarations = re.findall(r"\b(int|long long|unsigned)\s+\w+\s*=", kernels.KERNEL_SOURCE)
+    assert declarations and set(declarations) == {"long long"}
+    assert "long long total" in kernels.KERNEL_SOURCE and "e += (long long)" in kernels.KERNEL_SOURCE
+
+
+def test_kernels_are_built_once_per_dtype():
+    pytest.importorskip("cupy")
+    first = kernels._kernel("im2col", np.float32)
+    assert kernels._kernel("im2col", np.float32) is first
+    assert kernels._kernel("col2im", np.float64) is not first
+    with pytest.raises(TypeError, match="only float32 and float64"):
+        kernels._kernel("im2col", np.float16)
+
+
+def _nvrtc_available():
+    try:
+        from cupy_backends.cuda.libs import nvrtc
+        nvrtc.getVersion()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.mark.skipif(not _nvrtc_available(), reason="NVRTC (libnvrtc) is not installed here, so "
+                                                    "the CUDA source cannot be compiled")
+@pytest.mark.parametrize("ctype", ["float", "double"])
+def test_kernel_source_compiles_with_nvrtc(ctype):
+    from cupy.cuda import compiler
+
+    source = kernels.KERNEL_SOURCE.replace("_T(", f"_{ctype}(").replace("T* ", f"{ctype}* ") \
+        .replace("(T)0", f"({ctype})0").replace("T sum", f"{ctype} sum")
+    assert compiler.compile_using_nvrtc(source, options=("-arch=compute_70",))
+
+
+@pytest.mark.parametrize("stride,padding,dilation", [(1, "same", 1), (2, "same", 1),
+                                                     (1, "same", 2), (3, (0, 1, 2, 0), 1)])
+def test_conv_family_on_every_backend(xp, stride, padding, dilation, rng):
+    """conv2d forward and both gradients on ``xp`` (NumPy, and CuPy when a GPU is present)."""
+    x = rng.standard_normal((2, 3, 7, 6))
+    w = rng.standard_normal((4, 3, 3, 3))
+    g = conv_geometry(x.shape, w.shape, stride, padding, dilation)
+    pads = (g.PT, g.PB, g.PL, g.PR)
+    xt = Tensor(xp.asarray(x), requires_grad=True)
+    wt = Tensor(xp.asarray(w), requires_grad=True)
+    y = F.conv2d(xt, wt, stride=stride, padding=padding, dilation=dilation)
+    np.testing.assert_allclose(backend.to_device(y.data, "cpu"),
+                               conv2d_reference(x, w, None, stride, pads, dilation), atol=1e-10)
+    v = rng.standard_normal(y.shape)
+    gx, gw = nnlite.grad(y, [xt, wt], Tensor(xp.asarray(v)))
+    host = [Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)]
+    y_host = F.conv2d(*host, stride=stride, padding=padding, dilation=dilation)
+    hx, hw = nnlite.grad(y_host, host, Tensor(v))
+    np.testing.assert_allclose(backend.to_device(gx.data, "cpu"), hx.data, atol=1e-10)
+    np.testing.assert_allclose(backend.to_device(gw.data, "cpu"), hw.data, atol=1e-10)
