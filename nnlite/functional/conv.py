@@ -29,42 +29,56 @@ from ..backend import get_array_module
 from ..tensor import as_tensor
 from .conv_arrays import conv2d_array, conv2d_grad_weight_array, conv_transpose2d_array
 from .conv_utils import ConvGeometry, conv_geometry, parse_padding, pair, transposed_input_size
-from .shape import reshape
+from .basic import sum
 
 __all__ = ["conv2d", "conv_transpose2d", "conv2d_grad_weight", "Conv2d", "ConvTranspose2d",
            "Conv2dGradWeight"]
 
 
+def _add_bias_in_place(y, bias):
+    """y[:, k] += b[k] on the op's own fresh output (no extra pass, no new array)."""
+    if bias:
+        y += bias[0].reshape(1, -1, 1, 1)
+    return y
+
+
+def _bias_grad(function, g):
+    """(d/db,) when the op was called with a bias: sum of g over N, H, W; else ()."""
+    if len(function.inputs) < 3:
+        return ()
+    return (sum(g, axis=(0, 2, 3)) if function.needs_input_grad[2] else None,)
+
+
 class Conv2d(Function):
-    """y = conv(x, W); backward: conv^T(g, W) and gradW(x, g)."""
+    """y = conv(x, W) (+ b); backward: conv^T(g, W), gradW(x, g) (and sum of g for b)."""
 
     def __init__(self, g: ConvGeometry):
         self.g = g
 
-    def forward(self, x, w):
-        return conv2d_array(x, w, self.g)
+    def forward(self, x, w, *bias):
+        return _add_bias_in_place(conv2d_array(x, w, self.g), bias)
 
     def backward(self, gy):
-        x, w = self.inputs
+        x, w = self.inputs[:2]
         gx = ConvTranspose2d(self.g)(gy, w) if self.needs_input_grad[0] else None
         gw = Conv2dGradWeight(self.g)(x, gy) if self.needs_input_grad[1] else None
-        return gx, gw
+        return (gx, gw) + _bias_grad(self, gy)
 
 
 class ConvTranspose2d(Function):
-    """x' = conv^T(y, W), the adjoint of ``Conv2d``; backward: conv(g, W) and gradW(g, y)."""
+    """x' = conv^T(y, W) (+ b), the adjoint of ``Conv2d``; backward: conv(g, W), gradW(g, y)."""
 
     def __init__(self, g: ConvGeometry):
         self.g = g
 
-    def forward(self, y, w):
-        return conv_transpose2d_array(y, w, self.g)
+    def forward(self, y, w, *bias):
+        return _add_bias_in_place(conv_transpose2d_array(y, w, self.g), bias)
 
     def backward(self, gx):
-        y, w = self.inputs
+        y, w = self.inputs[:2]
         gy = Conv2d(self.g)(gx, w) if self.needs_input_grad[0] else None
         gw = Conv2dGradWeight(self.g)(gx, y) if self.needs_input_grad[1] else None
-        return gy, gw
+        return (gy, gw) + _bias_grad(self, gx)
 
 
 class Conv2dGradWeight(Function):
@@ -83,19 +97,20 @@ class Conv2dGradWeight(Function):
         return gx, gy
 
 
-def _add_bias(y, bias, channels, op):
+def _operands(op, x, w, bias, channels):
+    """(x, w) or (x, w, b), checked: one dtype, one backend, bias of shape (channels,)."""
+    if x.dtype != w.dtype:
+        raise TypeError(f"{op}: input is {x.dtype} but weight is {w.dtype}; cast one of them")
     if bias is None:
-        return y
+        get_array_module(x.data, w.data, op=op)
+        return x, w
     bias = as_tensor(bias)
     if bias.shape != (channels,):
         raise ValueError(f"{op}: bias must have shape ({channels},), got {bias.shape}")
-    return y + reshape(bias, (1, channels, 1, 1))
-
-
-def _check_dtypes(op, x, w):
-    if x.dtype != w.dtype:
-        raise TypeError(f"{op}: input is {x.dtype} but weight is {w.dtype}; cast one of them")
-    get_array_module(x.data, w.data, op=op)
+    if bias.dtype != x.dtype:
+        raise TypeError(f"{op}: bias is {bias.dtype} but input is {x.dtype}; cast one of them")
+    get_array_module(x.data, w.data, bias.data, op=op)
+    return x, w, bias
 
 
 def conv2d(input, weight, bias=None, *, stride=1, padding=0, dilation=1):
@@ -114,8 +129,7 @@ def conv2d(input, weight, bias=None, *, stride=1, padding=0, dilation=1):
     if w.shape[1] != x.shape[1]:
         raise ValueError(f"conv2d: input has {x.shape[1]} channels but weight {w.shape} "
                          f"expects {w.shape[1]} (weight is (O, C, KH, KW))")
-    _check_dtypes("conv2d", x, w)
-    return _add_bias(Conv2d(g)(x, w), bias, w.shape[0], "conv2d")
+    return Conv2d(g)(*_operands("conv2d", x, w, bias, w.shape[0]))
 
 
 def conv_transpose2d(input, weight, bias=None, *, stride=1, padding=0, output_padding=0,
@@ -139,7 +153,7 @@ def conv_transpose2d(input, weight, bias=None, *, stride=1, padding=0, output_pa
     if isinstance(padding, str):
         raise ValueError("conv_transpose2d: padding='same' is ambiguous for a transposed conv; "
                          "pass the explicit (top, bottom, left, right) of the conv it undoes")
-    _check_dtypes("conv_transpose2d", y, w)
+    operands = _operands("conv_transpose2d", y, w, bias, w.shape[1])
     KH, KW = w.shape[2:]
     SH, SW = pair(stride, "stride")
     DH, DW = pair(dilation, "dilation")
@@ -150,7 +164,7 @@ def conv_transpose2d(input, weight, bias=None, *, stride=1, padding=0, output_pa
     W = transposed_input_size(y.shape[3], KW, SW, PL, PR, DW, OPW, "W")
     g = ConvGeometry(KH, KW, SH, SW, DH, DW, PT, PB, PL, PR, H, W,
                      y.shape[2], y.shape[3])
-    return _add_bias(ConvTranspose2d(g)(y, w), bias, w.shape[1], "conv_transpose2d")
+    return ConvTranspose2d(g)(*operands)
 
 
 def conv2d_grad_weight(input, grad_output, weight_shape, *, stride=1, padding=0, dilation=1):
