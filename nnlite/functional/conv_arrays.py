@@ -40,6 +40,8 @@ __all__ = ["conv2d_array", "conv_transpose2d_array", "conv2d_grad_weight_array",
 WIDE_WASTE_LIMIT = 1.35
 #: the wide weight gradient runs one GEMM per tap from this many input channels on
 PER_TAP_MIN_CHANNELS = 32
+#: a stride-1 transposed conv runs as a flipped conv while O <= this * C
+FLIPPED_MAX_RATIO = 2
 _FORCED = [None]
 
 
@@ -86,6 +88,14 @@ def _im2col_strided(x, g, xp):
     return im2col(x, g, out=cols).reshape(c * g.KH * g.KW, -1)
 
 
+def _channel_major(y, xp):
+    """(N, O, OH, OW) -> (O, N*OH*OW) in a scratch buffer: the GEMMs' layout of an output."""
+    n, o = y.shape[:2]
+    out = scratch(xp, "channel_major", (o, n) + y.shape[2:], y.dtype)
+    out[...] = y.transpose(1, 0, 2, 3)
+    return out.reshape(o, -1)
+
+
 def _col2im_strided(cols, g, n, xp):
     c = cols.shape[0] // (g.KH * g.KW)
     kernels = _cupy_kernels(xp)
@@ -105,8 +115,10 @@ def conv2d_array(x, w, g: ConvGeometry):
         yw = scratch(xp, "wide_output", (o, plan.L), x.dtype)
         xp.matmul(w2d, cols.reshape(w2d.shape[1], plan.L), out=yw)
         return from_wide(yw, g, plan)
-    y = w2d @ _im2col_strided(x, g, xp)                              # (O, N*OH*OW)
-    return xp.ascontiguousarray(y.reshape(o, n, g.OH, g.OW).transpose(1, 0, 2, 3))
+    cols = _im2col_strided(x, g, xp)
+    y = scratch(xp, "wide_output", (o, cols.shape[1]), x.dtype)      # (O, N*OH*OW)
+    xp.matmul(w2d, cols, out=y)
+    return y.reshape(o, n, g.OH, g.OW).transpose(1, 0, 2, 3).copy()
 
 
 def conv2d_grad_weight_array(x, y, g: ConvGeometry):
@@ -125,8 +137,7 @@ def conv2d_grad_weight_array(x, y, g: ConvGeometry):
         for t in range(len(plan.taps)):
             xp.matmul(wide_tap(xw, plan, t), yw_t, out=g_t[t])
         return xp.ascontiguousarray(g_t.reshape(g.KH, g.KW, c, o).transpose(3, 2, 0, 1))
-    y2d = y.transpose(1, 0, 2, 3).reshape(o, -1)                        # (O, N*OH*OW)
-    g_t = _im2col_strided(x, g, xp) @ y2d.T                            # (C*KH*KW, O)
+    g_t = _im2col_strided(x, g, xp) @ _channel_major(y, xp).T          # (C*KH*KW, O)
     return xp.ascontiguousarray(g_t.T).reshape(o, c, g.KH, g.KW)
 
 
@@ -150,7 +161,7 @@ def conv_transpose2d_array(y, w, g: ConvGeometry):
     c = w.shape[1]
     if choose_strategy(g, n, xp) == "wide":
         flipped = _flipped_conv_geometry(g)
-        if flipped is not None and o <= 2 * c:     # else copying O*KH*KW rows costs more
+        if flipped is not None and o <= FLIPPED_MAX_RATIO * c:   # else O*KH*KW row copies cost more
             w_flip = xp.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
             return conv2d_array(y, w_flip, flipped)
         plan = wide_plan(g, n)
@@ -158,5 +169,7 @@ def conv_transpose2d_array(y, w, g: ConvGeometry):
         cols = scratch(xp, "cols", (c * g.KH * g.KW, plan.L), y.dtype)
         xp.matmul(w.reshape(o, -1).T, yw, out=cols)
         return col2im_wide(cols.reshape(c, g.KH * g.KW, plan.L), g, plan)
-    y2d = y.transpose(1, 0, 2, 3).reshape(o, -1)
-    return _col2im_strided(w.reshape(o, -1).T @ y2d, g, n, xp)
+    y2d = _channel_major(y, xp)                                        # (O, N*OH*OW)
+    cols = scratch(xp, "cols", (c * g.KH * g.KW, y2d.shape[1]), y.dtype)
+    xp.matmul(w.reshape(o, -1).T, y2d, out=cols)
+    return _col2im_strided(cols, g, n, xp)
