@@ -120,7 +120,7 @@ def test_strategy_choice_follows_the_waste_of_the_wide_grid():
     big = conv_geometry((8, 128, 64, 64), (128, 128, 3, 3), 1, "same", 1)
     dilated = conv_geometry((8, 128, 64, 64), (128, 128, 3, 3), 1, "same", 16)
     tiny = conv_geometry((8, 256, 8, 8), (512, 256, 5, 5), 2, "same", 1)
-    assert choose_strategy(big, 8) == "wide"          # 66*66 grid for 64*64 pixels
+    assert choose_strategy(big, 8) == "wide"          # 66*66 grid for 64*64 pixels: 1.07
     assert choose_strategy(dilated, 8) == "strided"   # 96*96 grid for 64*64 pixels
     assert choose_strategy(tiny, 8) == "strided"      # 6*6 grid for 4*4 pixels
     with use_strategy("wide"):

@@ -11,10 +11,10 @@ with ``w`` always the conv's (O, C, KH, KW) array (conv_transpose2d's (C_in, C_o
 weight is that very array). Every map is one of two strategies (``im2col.py``):
 
 * ``"wide"``: flat shifted views of the padded input. conv: KH*KW row copies then
-  ONE GEMM (O, C*KH*KW) @ (C*KH*KW, L). gradW: one GEMM per tap on the shifted
-  view, no copy. conv^T: for stride 1 it is itself a conv — of y padded by
-  (EK-1-PT, EK-1-PB, ...) with the kernel flipped and C, O swapped — else one GEMM
-  and KH*KW shifted row adds.
+  ONE GEMM (O, C*KH*KW) @ (C*KH*KW, L); gradW: the same columns, one GEMM.
+  conv^T: for stride 1 it is itself a conv — of y padded by (EK-1-PT, EK-1-PB, ...)
+  with the kernel flipped and C, O swapped — while O <= 1.5 C, else one GEMM and
+  KH*KW shifted row adds.
 * ``"strided"``: classic im2col of exactly N*OH*OW columns (no wasted positions,
   slower strided copies); the choice when the wide grid wastes too much (big
   dilation on small images, deep stride-2 layers), and the GPU path.
@@ -22,6 +22,9 @@ weight is that very array). Every map is one of two strategies (``im2col.py``):
 ``choose_strategy`` picks per shape; ``use_strategy`` forces one (tests, benchmarks).
 GEMM operand orientations are chosen for OpenBLAS: the weight gradient is computed
 as (C*KH*KW, M) @ (M, O) — the (O, M) @ (M, C*KH*KW) orientation is 5x slower.
+(One GEMM per tap on the shifted views would avoid the columns for gradW, but such
+thin GEMMs with a huge inner dimension measured no faster on 2 cores and collapse
+when other processes load the machine.) Thresholds: measured with benchmarks/conv.py.
 """
 from __future__ import annotations
 
@@ -30,18 +33,17 @@ import contextlib
 from ..backend import get_array_module
 from .conv_utils import ConvGeometry
 from .im2col import (col2im, col2im_wide, from_wide, im2col, im2col_wide, output_to_wide,
-                     to_wide, wide_plan, wide_tap)
+                     to_wide, wide_plan)
 from .workspace import scratch
 
 __all__ = ["conv2d_array", "conv_transpose2d_array", "conv2d_grad_weight_array",
            "choose_strategy", "use_strategy", "WIDE_WASTE_LIMIT"]
 
 #: the wide layout is used while it computes at most this many positions per output pixel
-WIDE_WASTE_LIMIT = 1.35
-#: the wide weight gradient runs one GEMM per tap from this many input channels on
-PER_TAP_MIN_CHANNELS = 32
-#: a stride-1 transposed conv runs as a flipped conv while O <= this * C
-FLIPPED_MAX_RATIO = 2
+WIDE_WASTE_LIMIT = 1.2
+#: a stride-1 transposed conv runs as a flipped conv while O <= this * C: it copies
+#: O*KH*KW rows (read + write) where col2im adds C*KH*KW rows (2 reads + write)
+FLIPPED_MAX_RATIO = 1.5
 _FORCED = [None]
 
 
@@ -130,13 +132,8 @@ def conv2d_grad_weight_array(x, y, g: ConvGeometry):
         plan = wide_plan(g, n)
         xw = to_wide(x, g, plan)
         yw_t = output_to_wide(y, g, plan).T                           # (L, O)
-        if c < PER_TAP_MIN_CHANNELS:       # few channels: one GEMM beats KH*KW thin ones
-            cols = im2col_wide(xw, plan).reshape(c * g.KH * g.KW, plan.L)
-            return xp.ascontiguousarray((cols @ yw_t).T).reshape(o, c, g.KH, g.KW)
-        g_t = xp.empty((len(plan.taps), c, o), dtype=x.dtype)         # tap-major G^T
-        for t in range(len(plan.taps)):
-            xp.matmul(wide_tap(xw, plan, t), yw_t, out=g_t[t])
-        return xp.ascontiguousarray(g_t.reshape(g.KH, g.KW, c, o).transpose(3, 2, 0, 1))
+        cols = im2col_wide(xw, plan).reshape(c * g.KH * g.KW, plan.L)
+        return xp.ascontiguousarray((cols @ yw_t).T).reshape(o, c, g.KH, g.KW)
     g_t = _im2col_strided(x, g, xp) @ _channel_major(y, xp).T          # (C*KH*KW, O)
     return xp.ascontiguousarray(g_t.T).reshape(o, c, g.KH, g.KW)
 

@@ -16,10 +16,10 @@ Tap (i, j) reads phase ((i*DH) % SH, (j*DW) % SW) at grid offset
 ``a_i*WG + b_j``: every tap is ONE contiguous shift of the same flat array.
 Output pixel (n, oh, ow) sits at flat position n*HG*WG + oh*WG + ow; the other
 positions of the grid (columns ow >= OW, rows oh >= OH) are computed and
-thrown away. Copies are plain memcpy-like row copies and the weight gradient
-needs no copy at all (one GEMM per tap on the shifted view), at the price of
-computing L / (N*OH*OW) more columns: small for large images, large for big
-dilations on small images — the caller chooses (``conv_arrays.choose_strategy``).
+thrown away. Copies are plain memcpy-like row copies, for any stride and
+dilation, at the price of computing L / (N*OH*OW) more columns: little for large
+images, a lot for big dilations on small images — the caller chooses
+(``conv_arrays.choose_strategy``).
 
 Slice copies are the fastest way to move this data in NumPy (fancy indexing
 is ~2.6x slower, ``np.add.at`` ~6x slower for col2im); the same code runs on
