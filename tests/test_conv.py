@@ -301,6 +301,14 @@ def test_conv2d_layer_same_seed_same_weights():
     np.testing.assert_array_equal(a.weight.data, b.weight.data)
 
 
+def test_numpy_integer_arguments_are_accepted(rng):
+    x = Tensor(rng.standard_normal((1, 2, 5, 5)))
+    w = Tensor(rng.standard_normal((2, 3, 3, 3)))
+    y = F.conv_transpose2d(x, w, stride=np.int64(2), padding=np.int64(1),
+                           output_padding=np.int64(1))
+    assert y.shape == (1, 3, 10, 10)
+
+
 def test_conv_transpose2d_layer(rng):
     layer = nn.ConvTranspose2d(4, 2, 4, stride=2, padding=1, output_padding=1, rng=rng)
     assert layer.weight.shape == (4, 2, 4, 4)
@@ -331,6 +339,12 @@ def _t(w):
     (lambda x, w: F.conv_transpose2d(x, _t(w), stride=2, output_padding=2),
      r"output_padding \(2\) must be smaller than the stride \(2\)"),
     (lambda x, w: F.conv_transpose2d(x[:, :1], w), r"input has 1 channels but weight"),
+    (lambda x, w: F.conv_transpose2d(x, _t(w), output_padding=-1),
+     r"output_padding must be integers >= 0"),
+    (lambda x, w: F.conv2d_grad_weight(x, Tensor(np.zeros((1, 3, 4, 4), np.float32)), w.shape),
+     r"input is float64 but grad_output is float32"),
+    (lambda x, w: F.conv2d_grad_weight(x, Tensor(np.zeros((1, 3, 5, 4))), w.shape),
+     r"grad_output must be \(1, 3, 4, 4\)"),
     (lambda x, w: F.conv_transpose2d(x, _t(w), padding="same"), r"ambiguous"),
     (lambda x, w: F.conv_transpose2d(x[:, :, :1, :1], _t(w), padding=2),
      r"output size along H would be -1 = \(1 - 1\) \* 1 - 2 - 2 \+ 1 \* \(3 - 1\) \+ 1 \+ 0"),

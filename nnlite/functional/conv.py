@@ -157,8 +157,7 @@ def conv_transpose2d(input, weight, bias=None, *, stride=1, padding=0, output_pa
     KH, KW = w.shape[2:]
     SH, SW = pair(stride, "stride")
     DH, DW = pair(dilation, "dilation")
-    OPH, OPW = (output_padding, output_padding) if isinstance(output_padding, int) \
-        else tuple(output_padding)
+    OPH, OPW = pair(output_padding, "output_padding", minimum=0)
     PT, PB, PL, PR = parse_padding(padding, 1, 1, KH, KW, SH, SW, DH, DW)
     H = transposed_input_size(y.shape[2], KH, SH, PT, PB, DH, OPH, "H")
     W = transposed_input_size(y.shape[3], KW, SW, PL, PR, DW, OPW, "W")
@@ -170,6 +169,9 @@ def conv_transpose2d(input, weight, bias=None, *, stride=1, padding=0, output_pa
 def conv2d_grad_weight(input, grad_output, weight_shape, *, stride=1, padding=0, dilation=1):
     """The gradient of ``conv2d`` w.r.t. its weight, as a differentiable op of its own."""
     x, gy = as_tensor(input), as_tensor(grad_output)
+    if x.dtype != gy.dtype:
+        raise TypeError(f"conv2d_grad_weight: input is {x.dtype} but grad_output is {gy.dtype}")
+    get_array_module(x.data, gy.data, op="conv2d_grad_weight")
     g = conv_geometry(x.shape, weight_shape, stride, padding, dilation, "conv2d_grad_weight")
     if gy.shape != (x.shape[0], weight_shape[0], g.OH, g.OW):
         raise ValueError(f"conv2d_grad_weight: grad_output must be "

@@ -44,16 +44,17 @@ class ConvGeometry(NamedTuple):
     OW: int
 
 
-def pair(value, name):
-    """An int or a pair of ints -> (a, b), validated positive."""
+def pair(value, name, minimum=1):
+    """An int or a pair of ints -> (a, b), validated >= ``minimum``."""
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
             raise ValueError(f"{name} must be an int or a pair, got {value!r}")
         a, b = value
     else:
         a = b = value
-    if int(a) != a or int(b) != b or a < 1 or b < 1:
-        raise ValueError(f"{name} must be positive integers, got {value!r}")
+    if int(a) != a or int(b) != b or a < minimum or b < minimum:
+        wanted = "positive integers" if minimum == 1 else f"integers >= {minimum}"
+        raise ValueError(f"{name} must be {wanted}, got {value!r}")
     return int(a), int(b)
 
 

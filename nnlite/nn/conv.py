@@ -72,4 +72,5 @@ class ConvTranspose2d(Module):
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding!r}")
+                f"stride={self.stride}, padding={self.padding!r}, "
+                f"output_padding={self.output_padding}, dilation={self.dilation}")
