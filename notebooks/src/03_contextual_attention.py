@@ -30,11 +30,13 @@
 # explanation: [docs/contextual_attention.md](../docs/contextual_attention.md).
 
 # %%
+import io
 import os
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+from IPython.display import Image, display
 from scipy.ndimage import gaussian_filter
 
 import nnlite
@@ -56,6 +58,14 @@ print("QUICK =", QUICK)
 def show(chw):
     """(3, H, W) in [-1, 1] -> an RGB picture for imshow."""
     return np.clip((np.asarray(chw).transpose(1, 2, 0) + 1) / 2, 0, 1)
+
+
+def show_jpeg(fig, quality=85):
+    """Display a figure of photographs as JPEG (a fraction of the PNG's size in the .ipynb)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="jpeg", bbox_inches="tight", pil_kwargs={"quality": quality})
+    plt.close(fig)
+    display(Image(buffer.getvalue()))
 
 
 def normalised(chw):
@@ -440,7 +450,7 @@ if generator is not None:
         a.set_title(title, fontsize=9)
         a.axis("off")
     plt.tight_layout()
-    plt.show()
+    show_jpeg(fig)
 else:
     print("SKIPPED (no trained model, see above)")
 

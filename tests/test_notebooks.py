@@ -1,0 +1,94 @@
+"""The teaching notebooks: in sync with their sources, executed top to bottom, small.
+
+* Every ``notebooks/NN_name.ipynb`` has exactly the cells ``notebooks/src/NN_name.py``
+  produces (``python notebooks/build_notebooks.py --execute`` rebuilds them), so editing
+  one without the other fails here.
+* Every notebook runs without error in quick mode (``DEEPFILL_NOTEBOOK_QUICK=1``: smaller
+  sizes, fewer steps) with nbclient on the ``python3`` kernel (the current interpreter);
+  a failing cell fails the test with the cell's traceback.
+* The committed notebooks carry the outputs of a full (not quick) run, without errors,
+  and stay under 1 MB each.
+"""
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+
+nbformat = pytest.importorskip("nbformat")
+pytest.importorskip("nbclient")
+pytest.importorskip("ipykernel")
+
+
+def _builder():
+    spec = importlib.util.spec_from_file_location("build_notebooks",
+                                                  NOTEBOOKS / "build_notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+build = _builder()
+SOURCES = build.notebook_sources()
+IDS = [source.stem for source in SOURCES]
+EXPECTED = ["01_autograd", "02_convolutions", "03_contextual_attention", "04_network",
+            "05_losses", "06_training_and_results"]
+
+
+def _committed(source):
+    path = build.notebook_path(source)
+    assert path.is_file(), (f"{path.name} is missing; run python notebooks/build_notebooks.py "
+                            f"--execute {source.stem[:2]}")
+    return nbformat.read(path, as_version=4)
+
+
+def test_every_notebook_of_the_course_has_a_source():
+    assert [source.stem for source in SOURCES] == EXPECTED
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=IDS)
+def test_committed_notebook_matches_its_source(source):
+    built = build.build_notebook(source)
+    committed = _committed(source)
+    assert [(c.cell_type, c.source) for c in committed.cells] == \
+           [(c.cell_type, c.source) for c in built.cells], (
+        f"{source.stem}.ipynb differs from src/{source.name}; rebuild it with "
+        f"python notebooks/build_notebooks.py --execute {source.stem[:2]}")
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=IDS)
+def test_committed_notebook_has_full_run_outputs_and_is_small(source):
+    path = build.notebook_path(source)
+    committed = _committed(source)
+    code = [c for c in committed.cells if c.cell_type == "code"]
+    assert code and all(c.execution_count for c in code), f"{path.name} was not executed"
+    first = "".join(o.get("text", "") for o in code[0].outputs)
+    assert "QUICK = False" in first, f"{path.name}: outputs must come from a full run"
+    errors = [o for c in code for o in c.outputs if o.output_type == "error"]
+    assert not errors, f"{path.name} holds an error output: {errors[0].get('ename')}"
+    images = sum("image/png" in o.get("data", {}) for c in code for o in c.outputs)
+    assert images >= 2, f"{path.name} shows {images} figures"
+    assert path.stat().st_size < 1_000_000, f"{path.name} is {path.stat().st_size} bytes"
+
+
+def test_parse_cells_rules():
+    cells = build.parse_cells("'''doc'''\n# %% [markdown]\n# # Title\n#\n# text\n# %%\nx = 1\n\n")
+    assert cells == [("markdown", "# Title\n\ntext"), ("code", "x = 1")]
+    with pytest.raises(ValueError, match="must start with '# '"):
+        build.parse_cells("# %% [markdown]\nnot a comment\n")
+    with pytest.raises(ValueError, match="unknown cell marker"):
+        build.parse_cells("# %% [raw]\n")
+    with pytest.raises(ValueError, match="no cells"):
+        build.parse_cells("x = 1\n")
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=IDS)
+def test_notebook_runs_in_quick_mode(source):
+    notebook = build.build_notebook(source)
+    build.execute_notebook(notebook, quick=True, timeout=300)
+    outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
+    assert any("QUICK = True" in o.get("text", "") for o in outputs)
+    assert json.dumps(nbformat.validate(notebook) or {}) == "{}"
