@@ -211,7 +211,7 @@ plt.show()
 
 # %%
 attention = steps.masked_softmax(propagated, mm, softmax_scale=10.0)
-row_sums = attention.data[0].sum(axis=1).reshape(h, wd)
+weak_sums = steps.masked_softmax(propagated, mm, softmax_scale=0.1).data[0].sum(axis=1)
 for scale in (10.0, 1.0, 0.1):
     sums = steps.masked_softmax(propagated, mm, softmax_scale=scale).data[0].sum(axis=1)
     print(f"λ = {scale:>4}: smallest row sum = 1 − {1 - sums.min():.1e}")
@@ -221,15 +221,15 @@ axes[0].imshow(attention.data[0, p].reshape(h, wd), cmap="viridis")
 axes[0].plot(source % wd, source // wd, "r+", ms=12)
 axes[0].set_title("s*[p, ·] as a map (λ = 10)", fontsize=9)
 axes[0].axis("off")
-for scale in (1.0, 3.0, 10.0, 30.0):
+for scale in (0.1, 0.3, 1.0, 10.0):
     row = steps.masked_softmax(propagated, mm, softmax_scale=scale).data[0, p]
     axes[1].plot(np.sort(row)[::-1][:12], "o-", ms=3, label=f"λ = {scale:g}")
 axes[1].set_xlabel("rank of q")
 axes[1].set_ylabel("weight")
 axes[1].legend(fontsize=7)
 axes[1].set_title("the 12 largest weights of row p", fontsize=9)
-im = axes[2].imshow(row_sums, cmap="viridis")
-axes[2].set_title("Σ_q s*[p, q] per position p", fontsize=9)
+im = axes[2].imshow(weak_sums.reshape(h, wd), cmap="viridis")
+axes[2].set_title("Σ_q s*[p, q] per position p, λ = 0.1", fontsize=9)
 axes[2].axis("off")
 plt.colorbar(im, ax=axes[2], fraction=0.046)
 plt.tight_layout()

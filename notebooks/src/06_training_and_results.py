@@ -137,7 +137,7 @@ show_jpeg(fig)
 # %% [markdown]
 # Unsurprisingly it has learnt little more than the average colour. Meaningful results need
 # thousands of iterations: the shipped model below was trained for much longer, and the
-# release for 150k iterations on 1.8M Places2 images.
+# release for about 150k iterations on Places2.
 #
 # ## 6.2 The shipped model's results
 #
