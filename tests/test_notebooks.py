@@ -11,6 +11,7 @@
 """
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -72,6 +73,15 @@ def test_committed_notebook_has_full_run_outputs_and_is_small(source):
     images = sum("image/png" in o.get("data", {}) for c in code for o in c.outputs)
     assert images >= 2, f"{path.name} shows {images} figures"
     assert path.stat().st_size < 1_000_000, f"{path.name} is {path.stat().st_size} bytes"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=IDS)
+def test_relative_links_in_markdown_cells_resolve(source):
+    links = [link for cell in build.build_notebook(source).cells if cell.cell_type == "markdown"
+             for link in re.findall(r"\]\(([^)\s]+)\)", cell.source)
+             if not re.match(r"[a-z]+://", link)]
+    broken = [link for link in links if not (NOTEBOOKS / link.split("#")[0]).exists()]
+    assert not broken, f"{source.stem}: broken links {broken}"
 
 
 def test_parse_cells_rules():

@@ -15,6 +15,8 @@
 # | TF SAME padding: out = ⌈n/s⌉, total = max((out−1)s + (k−1)d + 1 − n, 0), before = ⌊total/2⌋ | `nnlite.functional.conv_utils.same_padding` | `tests/test_conv.py::test_same_padding_numbers` |
 # | transposed conv = adjoint: ⟨conv(x, W), y⟩ = ⟨x, convᵀ(y, W)⟩ | `nnlite.functional.conv_transpose2d` | `tests/test_conv.py::test_adjoint_identities` |
 # | nearest resize, TF1 align-corners rule | `nnlite.functional.interpolate_nearest`, `nearest_indices` | `tests/test_resize.py::test_spec_example_64_to_32_align_corners` |
+#
+# Longer explanation, with the library's design decisions: [docs/convolution.md](../docs/convolution.md).
 
 # %%
 import os
