@@ -16,7 +16,7 @@ in one process and interleaved (so that load from other jobs hits both alike):
 * ``fwd``: ``F.conv2d`` with bias under ``no_grad``;
 * ``fwd+bwd``: forward, then backward to input, weight and bias (3x the forward FLOPs);
 
-each the best of ``--repeat`` runs, reported in GFLOP/s and as a fraction of ``gemm``.
+each the best of at least ``--repeat`` runs (and of 0.5 s of runs), reported in GFLOP/s and as a fraction of ``gemm``.
 FLOPs of one conv forward: 2 * N * O * C * KH * KW * OH * OW. The largest square sgemm
 (4096^3) is printed too, as the machine's absolute peak.
 """
@@ -55,17 +55,22 @@ def deepfill_conv_shapes(size=256):
     return [(label,) + key for key, label in shapes.items()]
 
 
-def best_time(fn, repeat):
+def best_time(fn, repeat, min_seconds=0.5):
+    """Best of at least ``repeat`` runs, running on until ``min_seconds`` have been spent.
+
+    The minimum, not the mean: on a shared machine other jobs only ever slow a run down.
+    """
     fn()
-    best = float("inf")
-    for _ in range(repeat):
+    best, spent, runs = float("inf"), 0.0, 0
+    while runs < repeat or spent < min_seconds:
         start = time.perf_counter()
         fn()
-        best = min(best, time.perf_counter() - start)
+        elapsed = time.perf_counter() - start
+        best, spent, runs = min(best, elapsed), spent + elapsed, runs + 1
     return best
 
 
-def measure(shape, batch, repeat, rng):
+def measure(shape, batch, repeat, rng, min_seconds=0.5):
     """(flops, gemm s, fwd s, fwd+bwd s, strategy) for one conv shape."""
     import nnlite
     import nnlite.functional as F
@@ -93,10 +98,10 @@ def measure(shape, batch, repeat, rng):
         y = F.conv2d(x, w, b, stride=s, padding="same", dilation=d)
         nnlite.grad(y, [x, w, b], grad_out)
 
-    gemm = best_time(lambda: a @ cols, repeat)
-    fwd = best_time(forward, repeat)
-    both = best_time(forward_backward, repeat)
-    gemm = min(gemm, best_time(lambda: a @ cols, repeat))   # again, after the conv ran
+    gemm = best_time(lambda: a @ cols, repeat, min_seconds)
+    fwd = best_time(forward, repeat, min_seconds)
+    both = best_time(forward_backward, repeat, min_seconds)
+    gemm = min(gemm, best_time(lambda: a @ cols, repeat, min_seconds))   # again, after the conv
     return flops, gemm, fwd, both, choose_strategy(g, batch)
 
 
@@ -143,6 +148,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.quick:
         args.batch, args.repeat = min(args.batch, 2), min(args.repeat, 2)
+    min_seconds = 0.0 if args.quick else 0.5
 
     from nnlite.functional.conv_arrays import use_strategy
 
@@ -165,7 +171,8 @@ def main(argv=None):
     worst = (2.0, None)
     with use_strategy(args.strategy):
         for shape in shapes:
-            flops, gemm, fwd, both, strategy = measure(shape, args.batch, args.repeat, rng)
+            flops, gemm, fwd, both, strategy = measure(shape, args.batch, args.repeat, rng,
+                                                       min_seconds)
             rate = flops / gemm / 1e9
             fwd_rate, both_rate = flops / fwd / 1e9, 3 * flops / both / 1e9
             label, cin, cout, k, s, d, size = shape
