@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure   # drawn without pyplot: no global backend switch
 
 __all__ = ["to_display", "attention_rgb", "sample_grid", "save_sample_grid", "save_loss_plot",
            "save_demo_figure"]
@@ -83,18 +84,14 @@ def save_sample_grid(trainer, path, count=4):
 
 def save_loss_plot(log_path, path):
     """Plot every loss term of a ``log.jsonl`` against the generator step."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     records = [json.loads(line) for line in Path(log_path).read_text().splitlines() if line]
     if not records:
         return None
     steps = [r["step"] for r in records]
     groups = [("critic", ["d_loss", "d_local", "d_global"]), ("penalty", ["gp_local", "gp_global"]),
               ("generator", ["g_local", "g_global"]), ("reconstruction", ["l1", "ae"])]
-    figure, axes = plt.subplots(1, len(groups), figsize=(4 * len(groups), 3))
+    figure = Figure(figsize=(4 * len(groups), 3))
+    axes = figure.subplots(1, len(groups))
     for axis, (title, keys) in zip(axes, groups):
         for key in keys:
             axis.plot(steps, [r[key] for r in records], label=key)
@@ -103,17 +100,11 @@ def save_loss_plot(log_path, path):
         axis.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=80)
-    plt.close(figure)
     return path
 
 
 def save_demo_figure(path, image, mask, result, titles=None):
     """The README figure: [input with hole | result | attention map | ground truth]."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from nnlite.backend import to_device
 
     height, width = image.shape[-2:]
@@ -123,12 +114,12 @@ def save_demo_figure(path, image, mask, result, titles=None):
     panels = [_hole_overlay(truth, mask[0] if mask.ndim == 3 else mask[0, 0]),
               to_display(output), attention, truth]
     titles = titles or ["input (white = hole)", "inpainted", "attention offsets", "ground truth"]
-    figure, axes = plt.subplots(1, 4, figsize=(13, 3.6))
+    figure = Figure(figsize=(13, 3.6))
+    axes = figure.subplots(1, 4)
     for axis, panel, title in zip(axes, panels, titles):
         axis.imshow(panel)
         axis.set_title(title)
         axis.axis("off")
     figure.tight_layout()
     figure.savefig(path, dpi=90)
-    plt.close(figure)
     return path
