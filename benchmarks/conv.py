@@ -4,6 +4,7 @@
     python benchmarks/conv.py --quick            # batch 2, 2 repeats, fewer shapes (a smoke run)
     python benchmarks/conv.py --batch 4 --size 128 --strategy strided
     python benchmarks/conv.py --memory           # also peak extra memory of one fwd+bwd
+    python benchmarks/conv.py --device cuda      # CuPy + cuBLAS on a GPU
 
 Shapes: the generator at cnum=32 (``inpainting.networks.gen_conv_table``: 42 convs,
 upsample convs at their upsampled size) and both critics at cnum=64 (5x5 stride 2),
@@ -55,23 +56,30 @@ def deepfill_conv_shapes(size=256):
     return [(label,) + key for key, label in shapes.items()]
 
 
-def best_time(fn, repeat, min_seconds=0.5):
+def _no_sync():
+    pass
+
+
+def best_time(fn, repeat, min_seconds=0.5, sync=_no_sync):
     """Best of at least ``repeat`` runs, running on until ``min_seconds`` have been spent.
 
     The minimum, not the mean: on a shared machine other jobs only ever slow a run down.
+    ``sync`` waits for the device (CuPy runs kernels asynchronously).
     """
     fn()
+    sync()
     best, spent, runs = float("inf"), 0.0, 0
     while runs < repeat or spent < min_seconds:
         start = time.perf_counter()
         fn()
+        sync()
         elapsed = time.perf_counter() - start
         best, spent, runs = min(best, elapsed), spent + elapsed, runs + 1
     return best
 
 
-def measure(shape, batch, repeat, rng, min_seconds=0.5):
-    """(flops, gemm s, fwd s, fwd+bwd s, strategy) for one conv shape."""
+def measure(shape, batch, repeat, rng, min_seconds=0.5, xp=np, sync=_no_sync):
+    """(flops, gemm s, fwd s, fwd+bwd s, strategy) for one conv shape, on ``xp``'s device."""
     import nnlite
     import nnlite.functional as F
     from nnlite import Tensor
@@ -79,16 +87,18 @@ def measure(shape, batch, repeat, rng, min_seconds=0.5):
     from nnlite.functional.conv_utils import conv_geometry
 
     _, cin, cout, k, s, d, size = shape
-    x = Tensor(rng.standard_normal((batch, cin, size, size), dtype=np.float32),
-               requires_grad=True)
-    w = Tensor((rng.standard_normal((cout, cin, k, k), dtype=np.float32) * 0.05),
-               requires_grad=True)
-    b = Tensor(np.zeros(cout, np.float32), requires_grad=True)
+
+    def draw(*dims, scale=1.0):
+        return xp.asarray(rng.standard_normal(dims, dtype=np.float32) * np.float32(scale))
+
+    x = Tensor(draw(batch, cin, size, size), requires_grad=True)
+    w = Tensor(draw(cout, cin, k, k, scale=0.05), requires_grad=True)
+    b = Tensor(xp.zeros(cout, np.float32), requires_grad=True)
     g = conv_geometry(x.shape, w.shape, s, "same", d)
     flops = 2.0 * batch * cout * cin * k * k * g.OH * g.OW
-    a = rng.standard_normal((cout, cin * k * k), dtype=np.float32)
-    cols = rng.standard_normal((cin * k * k, batch * g.OH * g.OW), dtype=np.float32)
-    grad_out = Tensor(rng.standard_normal((batch, cout, g.OH, g.OW), dtype=np.float32))
+    a = draw(cout, cin * k * k)
+    cols = draw(cin * k * k, batch * g.OH * g.OW)
+    grad_out = Tensor(draw(batch, cout, g.OH, g.OW))
 
     def forward():
         with nnlite.no_grad():
@@ -98,11 +108,11 @@ def measure(shape, batch, repeat, rng, min_seconds=0.5):
         y = F.conv2d(x, w, b, stride=s, padding="same", dilation=d)
         nnlite.grad(y, [x, w, b], grad_out)
 
-    gemm = best_time(lambda: a @ cols, repeat, min_seconds)
-    fwd = best_time(forward, repeat, min_seconds)
-    both = best_time(forward_backward, repeat, min_seconds)
-    gemm = min(gemm, best_time(lambda: a @ cols, repeat, min_seconds))   # again, after the conv
-    return flops, gemm, fwd, both, choose_strategy(g, batch)
+    gemm = best_time(lambda: a @ cols, repeat, min_seconds, sync)
+    fwd = best_time(forward, repeat, min_seconds, sync)
+    both = best_time(forward_backward, repeat, min_seconds, sync)
+    gemm = min(gemm, best_time(lambda: a @ cols, repeat, min_seconds, sync))   # after the conv
+    return flops, gemm, fwd, both, choose_strategy(g, batch, xp)
 
 
 def peak_extra_memory(shape, batch, rng):
@@ -129,9 +139,9 @@ def peak_extra_memory(shape, batch, rng):
     return peak, x.data.nbytes, grad_out.data.nbytes
 
 
-def square_sgemm_peak(n=4096, repeat=3):
-    a = np.ones((n, n), np.float32)
-    return 2.0 * n ** 3 / best_time(lambda: a @ a, repeat) / 1e9
+def square_sgemm_peak(n=4096, repeat=3, xp=np, sync=_no_sync):
+    a = xp.ones((n, n), np.float32)
+    return 2.0 * n ** 3 / best_time(lambda: a @ a, repeat, sync=sync) / 1e9
 
 
 def main(argv=None):
@@ -144,13 +154,26 @@ def main(argv=None):
     parser.add_argument("--strategy", choices=["wide", "strided"], default=None,
                         help="force an array strategy (default: chosen per shape)")
     parser.add_argument("--memory", action="store_true",
-                        help="also measure the peak extra memory of one fwd+bwd per shape")
+                        help="also measure the peak extra memory of one fwd+bwd per shape (cpu)")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                        help="cuda: CuPy arrays, cuBLAS for the gemm, kernels synchronised")
     args = parser.parse_args(argv)
     if args.quick:
         args.batch, args.repeat = min(args.batch, 2), min(args.repeat, 2)
     min_seconds = 0.0 if args.quick else 0.5
 
     from nnlite.functional.conv_arrays import use_strategy
+
+    xp, sync = np, _no_sync
+    if args.device == "cuda":
+        import nnlite
+
+        if not nnlite.cuda_available():
+            parser.error("--device cuda: no CUDA device answers (CuPy installed, GPU present?)")
+        import cupy
+        xp, sync = cupy, cupy.cuda.Device().synchronize
+        if args.memory:
+            parser.error("--memory measures NumPy allocations; use it with --device cpu")
 
     rng = np.random.default_rng(0)
     shapes = deepfill_conv_shapes(args.size)
@@ -161,9 +184,9 @@ def main(argv=None):
                 seen.add(shape[3:6])
                 kept.append(shape)
         shapes = kept
-    print(f"nnlite conv2d, float32, batch {args.batch}, generator input {args.size}x{args.size}, "
+    print(f"nnlite conv2d on {args.device}, float32, batch {args.batch}, generator input {args.size}x{args.size}, "
           f"best of {args.repeat}; load average {os.getloadavg()[0]:.2f}")
-    peak = square_sgemm_peak()
+    peak = square_sgemm_peak(xp=xp, sync=sync)
     print(f"square sgemm 4096^3 (peak): {peak:.0f} GFLOP/s. Rates in GFLOP/s; fwd% and f+b% "
           "of the same-FLOP gemm, f+b/pk of the peak")
     header = (f"{'layer':<22}{'Cin':>5}{'Cout':>5}{'k':>3}{'s':>3}{'d':>3}{'in':>5}"
@@ -174,7 +197,7 @@ def main(argv=None):
     with use_strategy(args.strategy):
         for shape in shapes:
             flops, gemm, fwd, both, strategy = measure(shape, args.batch, args.repeat, rng,
-                                                       min_seconds)
+                                                       min_seconds, xp, sync)
             rate = flops / gemm / 1e9
             fwd_rate, both_rate = flops / fwd / 1e9, 3 * flops / both / 1e9
             label, cin, cout, k, s, d, size = shape
@@ -187,7 +210,7 @@ def main(argv=None):
                 print(f"{'':<22}peak extra memory of fwd+bwd: {peak / 2**20:.1f} MiB "
                       f"({peak / x_bytes:.1f} x input, {peak / y_bytes:.1f} x output)")
     print(f"lowest fwd+bwd fraction of the same-FLOP sgemm: {worst[0]:.0%} ({worst[1]}); "
-          f"square peak again {square_sgemm_peak():.0f} GFLOP/s; "
+          f"square peak again {square_sgemm_peak(xp=xp, sync=sync):.0f} GFLOP/s; "
           f"load average now {os.getloadavg()[0]:.2f}; "
           f"max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
