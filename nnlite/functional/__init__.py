@@ -3,6 +3,9 @@
 * ``basic``      — arithmetic, broadcasting, reductions
 * ``shape``      — reshape, transpose, indexing, concat, stack, pad, matmul
 * ``activation`` — relu, leaky_relu, elu, tanh, sigmoid, softmax, losses
+* ``conv``       — conv2d, conv_transpose2d, conv2d_grad_weight (docs/convolution.md)
+* ``resize``     — interpolate_nearest, nearest_indices (floor and TF1 align-corners rules)
+* ``patches``    — unfold, fold
 """
 from .basic import (abs, add, broadcast_to, cast, clip, div, exp, log, max, maximum, mean,  # noqa: F401
                     minimum, mul, neg, pow, sqrt, sub, sum, sum_to, where)

@@ -6,6 +6,7 @@ Notation (used by every conv file)::
     H, W    input height/width            OH, OW  output height/width
     KH, KW  kernel size                   SH, SW  stride
     DH, DW  dilation                      PT, PB, PL, PR  padding top/bottom/left/right
+    PH, PW  symmetric padding: PT = PB = PH, PL = PR = PW (``padding=(PH, PW)`` or an int)
 
     effective kernel   EKH = DH * (KH - 1) + 1
     output size        OH  = (H + PT + PB - EKH) // SH + 1          (same for W)
@@ -17,6 +18,10 @@ TensorFlow SAME (``padding="same"``, spec §1)::
     PT    = total // 2,  PB = total - PT        (the odd pixel goes to the bottom/right)
 
 so a stride-2 3x3 conv on an even size pads 0 before and 1 after.
+
+Transposed convolution (the adjoint, ``conv_transpose2d``) inverts the output size::
+
+    H = (OH - 1) * SH - PT - PB + EKH + output_padding,     0 <= output_padding < SH
 """
 from __future__ import annotations
 
