@@ -14,8 +14,10 @@ so ``Trainer.resume`` continues exactly where a run stopped.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import signal
 import time
 from pathlib import Path
 
@@ -226,31 +228,70 @@ class Trainer:
         log_path = self.out_dir / "log.jsonl"
         bar = _progress(self.step, target, progress)
         last, started, done_at_start = {}, time.perf_counter(), self.step
-        try:
-            while self.step < target:
-                last = self.iteration()
-                rate = (self.step - done_at_start) / max(time.perf_counter() - started, 1e-9)
-                last["steps_per_s"] = rate
-                if self.step % c.log_every == 0 or self.step == target:
-                    with open(log_path, "a") as handle:
-                        handle.write(json.dumps({"step": self.step, **last}) + "\n")
-                    if on_log is not None:
-                        on_log(self.step, last)
-                bar.update(1)
-                bar.set_postfix(d=f"{last['d_loss']:.3f}", g=f"{last['g_loss']:.3f}",
-                                l1=f"{last['l1']:.3f}", it_s=f"{rate:.2f}")
-                if self.step % c.checkpoint_every == 0 or self.step == target:
-                    self.save_checkpoint()
-                if self.step % c.sample_every == 0 or self.step == target:
-                    save_sample_grid(self, self.out_dir / f"samples_{self.step:07d}.png")
-                    save_loss_plot(log_path, self.out_dir / "losses.png")
-        except KeyboardInterrupt:
-            path = self.save_checkpoint()
-            bar.close()
-            print(f"\ninterrupted: checkpoint saved to {path}; continue with --resume")
-            raise
+        stop, finished = _StopRequest(), False
+        with stop.installed():
+            try:
+                while self.step < target:
+                    last = self.iteration()
+                    rate = (self.step - done_at_start) / max(time.perf_counter() - started, 1e-9)
+                    last["steps_per_s"] = rate
+                    if self.step % c.log_every == 0 or self.step == target:
+                        with open(log_path, "a") as handle:
+                            handle.write(json.dumps({"step": self.step, **last}) + "\n")
+                        if on_log is not None:
+                            on_log(self.step, last)
+                    bar.update(1)
+                    bar.set_postfix(d=f"{last['d_loss']:.3f}", g=f"{last['g_loss']:.3f}",
+                                    l1=f"{last['l1']:.3f}", it_s=f"{rate:.2f}")
+                    if stop.requested or self.step % c.checkpoint_every == 0 \
+                            or self.step == target:
+                        path = self.save_checkpoint()
+                    if self.step % c.sample_every == 0 or self.step == target:
+                        save_sample_grid(self, self.out_dir / f"samples_{self.step:07d}.png")
+                        save_loss_plot(log_path, self.out_dir / "losses.png")
+                    if stop.requested:
+                        finished = True
+                        print(f"\ninterrupted: checkpoint saved to {path} at the end of step "
+                              f"{self.step}; continue with --resume")
+                        raise KeyboardInterrupt
+            except KeyboardInterrupt:
+                bar.close()
+                if not finished:   # a second Ctrl-C: no half-iteration checkpoint
+                    print(f"\nstopped at once: the newest checkpoint in "
+                          f"{self.out_dir / 'checkpoints'} is kept; continue with --resume")
+                raise
         bar.close()
         return last
+
+
+class _StopRequest:
+    """Ctrl-C during ``run``: finish the current iteration, checkpoint, then stop.
+
+    A checkpoint taken halfway through an iteration (after some critic updates) could not
+    be resumed exactly, so the first Ctrl-C only sets a flag; a second one stops at once,
+    keeping the newest periodic checkpoint.
+    """
+
+    def __init__(self):
+        self.requested = False
+
+    def __call__(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nstopping after this iteration (Ctrl-C again to stop at once)", flush=True)
+
+    @contextlib.contextmanager
+    def installed(self):
+        try:
+            previous = signal.signal(signal.SIGINT, self)
+        except ValueError:        # not the main thread: leave Ctrl-C alone
+            yield
+            return
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _apply(optimizer, params, loss):

@@ -90,6 +90,30 @@ def test_resume_after_sigkill_reaches_the_uninterrupted_weights(tmp_path):
     assert resumed.dataset.state_dict() == reference.dataset.state_dict()
 
 
+def test_ctrl_c_checkpoints_at_the_end_of_the_iteration_and_resumes_exactly(tmp_path):
+    run = tmp_path / "interrupted"
+    command = _train_command(run, 1000)
+    command[command.index("--checkpoint-every") + 1] = "1000"   # only the Ctrl-C checkpoint
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    deadline = time.time() + 240
+    while not (run / "log.jsonl").is_file():
+        assert process.poll() is None, process.stderr.read()
+        assert time.time() < deadline, "the run logged nothing in time"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    out, _ = process.communicate(timeout=240)
+    assert process.returncode == 130 and "interrupted: checkpoint saved" in out
+    resumed = Trainer(TrainConfig(out_dir=str(run), **TINY))
+    assert resumed.resume() is not None
+    start = resumed.step
+    resumed.run(start + 1, progress=False)
+    reference = Trainer(TrainConfig(out_dir=str(tmp_path / "reference"), **TINY))
+    reference.run(start + 1, progress=False)
+    for name, value in reference.generator.state_dict().items():
+        np.testing.assert_array_equal(resumed.generator.state_dict()[name], value, err_msg=name)
+
+
 def test_checkpoints_keep_the_last_k_and_reject_corrupt_files(tmp_path):
     state = {"step": np.asarray(1), "w": {"a": np.ones(3)}}
     for step in range(1, 6):
