@@ -202,7 +202,8 @@ def build_parser():
     for name, kind in (("image-size", int), ("batch-size", int), ("cnum", int),
                        ("critic-cnum", int), ("iterations", int), ("seed", int),
                        ("checkpoint-every", int), ("sample-every", int), ("log-every", int),
-                       ("mask", str), ("lr", float), ("bbox-size", int), ("max-delta", int)):
+                       ("mask", str), ("lr", float), ("bbox-size", int), ("max-delta", int),
+                       ("warmup-iterations", int)):
         train.add_argument(f"--{name}", dest=name.replace("-", "_"), type=kind)
     train.set_defaults(run=cmd_train, device=None)
 

@@ -8,7 +8,8 @@ bbox and mask, then one generator update on another fresh batch:
     generator: g_total = 0.001 * (g_local + g_global) + 1.2 * l1 + 1.2 * ae
 
 ``fake`` is the composite ``x2 * M + x * (1 - M)``; the local critic sees the
-bbox crops. Everything random (data order, crops, boxes, holes, gradient-penalty
+bbox crops. During the optional warm-up (``warmup_iterations``, not in the release)
+an iteration is one generator update on ``1.2 * l1 + 1.2 * ae`` alone. Everything random (data order, crops, boxes, holes, gradient-penalty
 alphas) comes from seeded generators whose state is saved in every checkpoint,
 so ``Trainer.resume`` continues exactly where a run stopped.
 """
@@ -135,6 +136,11 @@ class Trainer:
         _apply(self.d_optimizer, self.critic_params, total)
         return values
 
+    @property
+    def warming_up(self):
+        """True while the reconstruction-only warm-up lasts (no critic, no GAN term)."""
+        return self.step < self.config.warmup_iterations
+
     def generator_step(self):
         """One generator update (spec §6); returns its loss terms as floats."""
         w = self.config.losses
@@ -143,19 +149,22 @@ class Trainer:
         l1 = discounted_l1(crop(real, bboxes), crop(x1, bboxes), crop(x2, bboxes),
                            self.discount, coarse_alpha=w.coarse_l1_alpha)
         ae = known_region_l1(real, x1, x2, mask, coarse_alpha=w.coarse_l1_alpha)
-        g_local = wgan_generator_loss(self.local_critic(crop(fake, bboxes)))
-        g_global = wgan_generator_loss(self.global_critic(fake))
-        total = ((g_local + g_global) * w.gan_loss_alpha + l1 * w.l1_loss_alpha
-                 + ae * w.ae_loss_alpha)
-        terms = {"g_local": g_local, "g_global": g_global, "l1": l1, "ae": ae, "g_loss": total}
+        total = l1 * w.l1_loss_alpha + ae * w.ae_loss_alpha
+        terms = {"l1": l1, "ae": ae}
+        if not self.warming_up:
+            g_local = wgan_generator_loss(self.local_critic(crop(fake, bboxes)))
+            g_global = wgan_generator_loss(self.global_critic(fake))
+            total = total + (g_local + g_global) * w.gan_loss_alpha
+            terms.update(g_local=g_local, g_global=g_global)
+        terms["g_loss"] = total
         values = self._check_finite(terms)
         _apply(self.g_optimizer, list(self.generator.parameters()), total)
         return values
 
     def iteration(self):
-        """``critic_steps`` critic updates, then one generator update."""
+        """``critic_steps`` critic updates, then one generator update (warm-up: no critic)."""
         log = {}
-        for _ in range(self.config.critic_steps):
+        for _ in range(0 if self.warming_up else self.config.critic_steps):
             log = self.critic_step()
         log.update(self.generator_step())
         self.step += 1
@@ -241,8 +250,9 @@ class Trainer:
                         if on_log is not None:
                             on_log(self.step, last)
                     bar.update(1)
-                    bar.set_postfix(d=f"{last['d_loss']:.3f}", g=f"{last['g_loss']:.3f}",
-                                    l1=f"{last['l1']:.3f}", it_s=f"{rate:.2f}")
+                    bar.set_postfix(d=f"{last.get('d_loss', float('nan')):.3f}",
+                                    g=f"{last['g_loss']:.3f}", l1=f"{last['l1']:.3f}",
+                                    it_s=f"{rate:.2f}")
                     if stop.requested or self.step % c.checkpoint_every == 0 \
                             or self.step == target:
                         path = self.save_checkpoint()

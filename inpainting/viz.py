@@ -83,21 +83,27 @@ def save_sample_grid(trainer, path, count=4):
 
 
 def save_loss_plot(log_path, path):
-    """Plot every loss term of a ``log.jsonl`` against the generator step."""
+    """Plot every loss term of a ``log.jsonl`` against the generator step.
+
+    A term missing from some records (the critic terms during the warm-up) is plotted
+    over the steps that have it.
+    """
     records = [json.loads(line) for line in Path(log_path).read_text().splitlines() if line]
     if not records:
         return None
-    steps = [r["step"] for r in records]
     groups = [("critic", ["d_loss", "d_local", "d_global"]), ("penalty", ["gp_local", "gp_global"]),
               ("generator", ["g_local", "g_global"]), ("reconstruction", ["l1", "ae"])]
     figure = Figure(figsize=(4 * len(groups), 3))
     axes = figure.subplots(1, len(groups))
     for axis, (title, keys) in zip(axes, groups):
         for key in keys:
-            axis.plot(steps, [r[key] for r in records], label=key)
+            points = [(r["step"], r[key]) for r in records if key in r]
+            if points:
+                axis.plot(*zip(*points), label=key)
         axis.set_title(title)
         axis.set_xlabel("generator step")
-        axis.legend(fontsize=8)
+        if axis.lines:
+            axis.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=80)
     return path

@@ -163,3 +163,28 @@ def test_cli_reports_user_errors_in_one_line(tmp_path):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "missing.npz" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_warmup_trains_the_generator_on_reconstruction_alone(tmp_path):
+    """Warm-up steps: no critic update, g_loss = 1.2 l1 + 1.2 ae; afterwards the release."""
+    config = TrainConfig(out_dir=str(tmp_path), warmup_iterations=2, iterations=3, **TINY)
+    trainer = Trainer(config)
+    critics = _snapshot(trainer.local_critic), _snapshot(trainer.global_critic)
+    generator = _snapshot(trainer.generator)
+    for _ in range(2):
+        log = trainer.iteration()
+        assert set(log) == {"l1", "ae", "g_loss"}
+        w = config.losses
+        assert log["g_loss"] == pytest.approx(w.l1_loss_alpha * log["l1"]
+                                              + w.ae_loss_alpha * log["ae"], rel=1e-6)
+    for before, critic in zip(critics, (trainer.local_critic, trainer.global_critic)):
+        for name, value in critic.state_dict().items():
+            np.testing.assert_array_equal(value, before[name], err_msg=name)
+    assert any(not np.array_equal(v, generator[k])
+               for k, v in trainer.generator.state_dict().items())
+    log = trainer.iteration()                      # step 3: the adversarial recipe
+    assert {"d_loss", "g_local", "g_global"} <= set(log)
+    assert any(not np.array_equal(v, critics[0][k])
+               for k, v in trainer.local_critic.state_dict().items())
+    with pytest.raises(ValueError, match="warmup_iterations"):
+        TrainConfig(warmup_iterations=5, iterations=4).validate()
