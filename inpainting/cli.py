@@ -82,12 +82,22 @@ def cmd_inpaint(args):
     pairs = _pairs(args.image, args.mask)
     out = Path(args.output)
     many = len(pairs) > 1 or Path(args.image).is_dir()
+    memory = None
+    if args.attention_memory is not None:
+        if not args.attention_memory > 0:
+            raise ValueError(f"--attention-memory must be a positive number of GiB, "
+                             f"got {args.attention_memory}")
+        memory = int(args.attention_memory * 2**30)
     if many:
         out.mkdir(parents=True, exist_ok=True)
     for image_path, mask_path in pairs:
         image = load_image(image_path)
         mask = load_mask(mask_path, size=image.shape[1:])
-        result = inpaint(generator, to_device(image, args.device), to_device(mask, args.device))
+        try:
+            result = inpaint(generator, to_device(image, args.device),
+                             to_device(mask, args.device), attention_memory=memory)
+        except ValueError as error:   # e.g. a memory budget too small for one chunk
+            raise ValueError(f"{image_path}: {error}") from None
         target = out / f"{image_path.stem}.png" if many else out
         save_image(target, to_device(result.output, "cpu")[0])
         if args.coarse:
@@ -190,6 +200,10 @@ def build_parser():
     paint.add_argument("-o", "--output", required=True, help="output PNG (or folder)")
     paint.add_argument("--coarse", help="also save the coarse result here")
     paint.add_argument("--attention", help="also save the colour-coded attention map here")
+    paint.add_argument("--attention-memory", dest="attention_memory", type=float, metavar="GIB",
+                       help="bound contextual attention's score buffers to this many GiB "
+                            "(same result; for large images: the release needs (H*W/64)^2 "
+                            "floats, 17 GB at 2048x2048)")
     paint.set_defaults(run=cmd_inpaint)
 
     train = commands.add_parser("train", help="train with the release's WGAN-GP recipe")

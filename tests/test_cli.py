@@ -46,6 +46,26 @@ def test_inpaint_one_file_keeps_known_pixels_and_writes_extras(tmp_path, tiny_mo
     assert Image.open(tmp_path / "attention.png").size == (44, 30)
 
 
+def test_attention_memory_gives_the_same_picture_and_rejects_bad_budgets(tmp_path, tiny_model,
+                                                                         capsys):
+    _write_pair(tmp_path, "photo", size=(64, 64))
+    args = ["inpaint", str(tmp_path / "photo.png"), str(tmp_path / "photo_mask.png"),
+            "--weights", str(tiny_model)]
+    assert cli.main(args + ["-o", str(tmp_path / "direct.png")]) == 0
+    # 64x64 image: attention features 16x16, rate 2 -> L = 64; 50 KiB holds 5-row chunks
+    from inpainting.attention import chunk_size_for_memory
+    assert chunk_size_for_memory(50 * 1024, 16, 16) == 5
+    assert cli.main(args + ["-o", str(tmp_path / "chunked.png"),
+                            "--attention-memory", str(50 / 2**20)]) == 0
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "direct.png")),
+                                  np.asarray(Image.open(tmp_path / "chunked.png")))
+    capsys.readouterr()
+    for budget, expected in (("0", "positive"), ("1e-9", "cannot hold even one chunk")):
+        code = cli.main(args + ["-o", str(tmp_path / "x.png"), "--attention-memory", budget])
+        error = capsys.readouterr().err
+        assert code == 2 and expected in error and len(error.strip().splitlines()) == 1
+
+
 def test_inpaint_a_folder(tmp_path, tiny_model):
     images, masks, out = tmp_path / "images", tmp_path / "masks", tmp_path / "out"
     images.mkdir()

@@ -130,6 +130,22 @@ def test_strategy_choice_follows_the_waste_of_the_wide_grid():
             pass
 
 
+@pytest.mark.parametrize("case", GRID[::4], ids=str)
+def test_blocked_wide_columns_give_the_same_conv(case, rng, monkeypatch):
+    """Large images build the wide columns a block at a time (WIDE_BLOCK_BYTES): same result."""
+    from nnlite.functional import conv_arrays
+
+    x, w, b = case_arrays(rng, *case)
+    stride, dilation, padding, kernel, _ = case
+    pads = explicit_pads(padding, x.shape[2], x.shape[3], kernel, stride, dilation)
+    expected = conv2d_reference(x.data, w.data, b.data, stride, pads, dilation)
+    k = w.shape[1] * kernel * kernel
+    monkeypatch.setattr(conv_arrays, "WIDE_BLOCK_BYTES", 7 * k * 8)   # 7 columns a block
+    with use_strategy("wide"):
+        got = F.conv2d(x, w, b, stride=stride, padding=padding, dilation=dilation)
+    np.testing.assert_allclose(got.data, expected, rtol=1e-12, atol=1e-12)
+
+
 def test_workspace_never_leaks_into_results(rng):
     """Outputs are fresh arrays even when the wide output view is contiguous (1x1, N=1)."""
     x = Tensor(rng.standard_normal((1, 2, 3, 4)))

@@ -11,7 +11,8 @@ with ``w`` always the conv's (O, C, KH, KW) array (conv_transpose2d's (C_in, C_o
 weight is that very array). Every map is one of two strategies (``im2col.py``):
 
 * ``"wide"``: flat shifted views of the padded input. conv: KH*KW row copies then
-  ONE GEMM (O, C*KH*KW) @ (C*KH*KW, L); gradW: the same columns, one GEMM.
+  ONE GEMM (O, C*KH*KW) @ (C*KH*KW, L) (in blocks of L when the columns would exceed
+  ``WIDE_BLOCK_BYTES``: large images); gradW: the same columns, one GEMM.
   conv^T: for stride 1 it is itself a conv — of y padded by (EK-1-PT, EK-1-PB, ...)
   with the kernel flipped and C, O swapped — while O <= 1.5 C, else one GEMM and
   KH*KW shifted row adds.
@@ -37,13 +38,19 @@ from .im2col import (col2im, col2im_wide, from_wide, im2col, im2col_wide, output
 from .workspace import scratch
 
 __all__ = ["conv2d_array", "conv_transpose2d_array", "conv2d_grad_weight_array",
-           "choose_strategy", "use_strategy", "WIDE_WASTE_LIMIT"]
+           "choose_strategy", "use_strategy", "WIDE_WASTE_LIMIT", "WIDE_BLOCK_BYTES"]
 
 #: the wide layout is used while it computes at most this many positions per output pixel
 WIDE_WASTE_LIMIT = 1.2
 #: a stride-1 transposed conv runs as a flipped conv while O <= this * C: it copies
 #: O*KH*KW rows (read + write) where col2im adds C*KH*KW rows (2 reads + write)
 FLIPPED_MAX_RATIO = 1.5
+#: the wide forward builds its columns in blocks of at most this many bytes, so a large
+#: image's conv needs O(block) scratch instead of C*KH*KW*L floats (9.3 GB for a 3x3
+#: 64-channel conv at 2048x2048). Only a memory bound: every DeepFill conv up to 512x512
+#: inference fits in one block. (Blocks of 1-4 MB, which stay in cache, measured 25-30%
+#: faster on one thread but collapse 10x with two OpenBLAS threads on a loaded machine.)
+WIDE_BLOCK_BYTES = 2**30
 _FORCED = [None]
 
 
@@ -113,9 +120,17 @@ def conv2d_array(x, w, g: ConvGeometry):
     w2d = w.reshape(o, -1)
     if choose_strategy(g, n, xp) == "wide":
         plan = wide_plan(g, n)
-        cols = im2col_wide(to_wide(x, g, plan), plan)
+        xw = to_wide(x, g, plan)
         yw = scratch(xp, "wide_output", (o, plan.L), x.dtype)
-        xp.matmul(w2d, cols.reshape(w2d.shape[1], plan.L), out=yw)
+        k = w2d.shape[1]
+        block = max(1, WIDE_BLOCK_BYTES // (k * x.dtype.itemsize))
+        if block >= plan.L:                                # one GEMM straight into yw
+            xp.matmul(w2d, im2col_wide(xw, plan).reshape(k, plan.L), out=yw)
+        else:                                              # bounded columns, a block at a time
+            for start in range(0, plan.L, block):
+                stop = min(start + block, plan.L)
+                cols = im2col_wide(xw, plan, start=start, stop=stop)
+                yw[:, start:stop] = w2d @ cols.reshape(k, stop - start)
         return from_wide(yw, g, plan)
     cols = _im2col_strided(x, g, xp)
     y = scratch(xp, "wide_output", (o, cols.shape[1]), x.dtype)      # (O, N*OH*OW)

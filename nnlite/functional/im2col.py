@@ -176,12 +176,17 @@ def wide_tap(xw, plan: WidePlan, t):
     return xw[phase, :, offset:offset + plan.L]
 
 
-def im2col_wide(xw, plan: WidePlan, name="cols"):
-    """Wide columns (C, KH*KW, L): one row copy per (channel, tap)."""
+def im2col_wide(xw, plan: WidePlan, name="cols", start=0, stop=None):
+    """Wide columns (C, KH*KW, stop - start): one row copy per (channel, tap).
+
+    ``start``/``stop`` select a block of the L grid positions (all of them by default),
+    so a large image's columns can be built and multiplied a block at a time.
+    """
     xp = get_array_module(xw)
-    cols = scratch(xp, name, (xw.shape[1], len(plan.taps), plan.L), xw.dtype)
-    for t in range(len(plan.taps)):
-        cols[:, t] = wide_tap(xw, plan, t)
+    stop = plan.L if stop is None else stop
+    cols = scratch(xp, name, (xw.shape[1], len(plan.taps), stop - start), xw.dtype)
+    for t, (phase, offset) in enumerate(plan.taps):
+        cols[:, t] = xw[phase, :, offset + start:offset + stop]
     return cols
 
 
