@@ -142,8 +142,8 @@ def cmd_train(args):
 def cmd_evaluate(args):
     from nnlite.backend import to_device
 
-    from .evaluate import baseline_methods, evaluate_methods, evaluation_images, format_markdown
-    from .evaluate import write_table
+    from .evaluate import (baseline_methods, evaluate_methods, evaluation_images,
+                           format_markdown, format_per_image, score_methods, write_table)
     from .inference import inpaint
     from .masks import centered_bbox_mask
 
@@ -157,10 +157,14 @@ def cmd_evaluate(args):
             result = inpaint(generator, to_device(batch, args.device), to_device(hole, args.device))
             return to_device(result.output, "cpu")
         methods = {"DeepFill v1 (this model)": model, **methods}
-    table = evaluate_methods(methods, images, mask)
+    scores = score_methods(methods, images, mask)
+    table = evaluate_methods(methods, images, mask, scores=scores)
     print(f"{len(images)} images from {args.data}, {args.size}x{args.size}, centred hole "
           f"{mask[0, 0].sum():.0f} px")
     print(format_markdown(table))
+    if args.per_image:
+        print()
+        print(format_per_image(scores, names))
     for path in args.out or []:
         write_table(table, path)
         print(f"written {path}")
@@ -228,6 +232,8 @@ def build_parser():
     evaluate.add_argument("--hole", type=int, help="centred hole size (default: size / 2)")
     evaluate.add_argument("--out", nargs="*", help="write the table (.md or .csv)")
     evaluate.add_argument("--baselines-only", action="store_true")
+    evaluate.add_argument("--per-image", action="store_true",
+                          help="also print L1 and PSNR in the hole for every image")
     evaluate.set_defaults(run=cmd_evaluate)
 
     convert = commands.add_parser("convert-release", help="released TF checkpoint -> .npz model")

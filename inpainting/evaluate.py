@@ -15,7 +15,8 @@ import numpy as np
 from .baselines import biharmonic_fill, harmonic_fill, mean_fill
 from .metrics import evaluate_pair, to_unit
 
-__all__ = ["evaluation_images", "evaluate_methods", "format_markdown", "write_table", "COLUMNS"]
+__all__ = ["evaluation_images", "evaluate_methods", "score_methods", "format_markdown",
+           "format_per_image", "write_table", "COLUMNS"]
 
 COLUMNS = ["l1_hole", "l2_hole", "psnr_hole", "ssim_hole", "tv_hole", "l1_all", "psnr_all",
            "ssim_all"]
@@ -33,18 +34,37 @@ def evaluation_images(source="heldout", image_size=256):
     return np.stack([dataset.sample(i, 0) for i in range(len(dataset))]), dataset.names
 
 
-def evaluate_methods(methods, images, mask):
-    """Mean scores per method: ``methods`` maps a name to ``fill(images, mask) -> images``.
+def score_methods(methods, images, mask):
+    """Per-image scores: ``methods`` maps a name to ``fill(images, mask) -> images``.
 
-    ``images`` (N, 3, H, W) in [-1, 1]; ``mask`` (1, 1, H, W). Returns {name: {metric: mean}}.
+    ``images`` (N, 3, H, W) in [-1, 1]; ``mask`` (1, 1, H, W).
+    Returns {name: [{metric: value} for each image]}.
     """
-    table = {}
-    for name, fill in methods.items():
-        filled = fill(images, mask)
-        scores = [evaluate_pair(to_unit(p), to_unit(t), mask[0])
-                  for p, t in zip(filled, images)]
-        table[name] = {key: float(np.mean([s[key] for s in scores])) for key in scores[0]}
-    return table
+    return {name: [evaluate_pair(to_unit(p), to_unit(t), mask[0])
+                   for p, t in zip(fill(images, mask), images)]
+            for name, fill in methods.items()}
+
+
+def evaluate_methods(methods, images, mask, *, scores=None):
+    """Mean scores per method (each metric averaged over the images, PSNR included).
+
+    Same arguments as ``score_methods`` (or its result as ``scores``, to avoid filling
+    twice). Returns {name: {metric: mean}}.
+    """
+    scores = score_methods(methods, images, mask) if scores is None else scores
+    return {name: {key: float(np.mean([s[key] for s in rows])) for key in rows[0]}
+            for name, rows in scores.items()}
+
+
+def format_per_image(scores, names, columns=("l1_hole", "psnr_hole")):
+    """Markdown: one row per image, ``columns`` of every method side by side."""
+    methods = list(scores)
+    header = "| image | " + " | ".join(f"{m}: {c}" for m in methods for c in columns) + " |"
+    rule = "|---|" + "---:|" * (len(methods) * len(columns))
+    rows = [f"| {name} | " + " | ".join(f"{scores[m][i][c]:.3f}" for m in methods
+                                        for c in columns) + " |"
+            for i, name in enumerate(names)]
+    return "\n".join([header, rule] + rows)
 
 
 def baseline_methods():

@@ -98,17 +98,28 @@ def test_size_mismatch_and_missing_files_are_one_line_errors(tmp_path, tiny_mode
 def test_evaluate_writes_markdown_and_csv(tmp_path, tiny_model, capsys):
     folder = tmp_path / "eval"
     folder.mkdir()
-    for stem in ("x", "y"):
+    for stem in ("x", "yy"):                 # different stem lengths: different images
         _write_pair(folder, stem, size=(40, 40))
         os.remove(folder / f"{stem}_mask.png")
     md, csv = tmp_path / "table.md", tmp_path / "table.csv"
     assert cli.main(["evaluate", "--data", str(folder), "--size", "32", "--weights",
-                     str(tiny_model), "--out", str(md), str(csv)]) == 0
+                     str(tiny_model), "--out", str(md), str(csv), "--per-image"]) == 0
     text = md.read_text()
     for method in ("DeepFill v1 (this model)", "mean fill", "biharmonic"):
         assert method in text
     assert csv.read_text().startswith("method,l1_hole")
-    assert "psnr_hole" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "psnr_hole" in out
+    # --per-image: one row per image; the table's means are the means of those rows
+    rows = {line.split("|")[1].strip(): [float(v) for v in line.strip("|\n ").split("|")[1:]]
+            for line in out.splitlines() if line.split("|")[1:2] != []
+            and line.split("|")[1].strip().endswith(".png")}
+    assert len(rows) == 2 and len({tuple(r) for r in rows.values()}) == 2, out
+    header = next(line for line in out.splitlines() if line.startswith("| image"))
+    column = [c.strip() for c in header.strip("|").split("|")].index("mean fill: psnr_hole") - 1
+    mean_row = next(line for line in text.splitlines() if line.startswith("| mean fill"))
+    mean_psnr = float(mean_row.strip("|").split("|")[3])
+    assert np.mean([r[column] for r in rows.values()]) == pytest.approx(mean_psnr, abs=2e-3)
 
 
 def test_convert_release_round_trip(tmp_path):
