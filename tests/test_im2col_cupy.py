@@ -97,14 +97,41 @@ def _nvrtc_available():
 
 
 @pytest.mark.skipif(not _nvrtc_available(), reason="NVRTC (libnvrtc) is not installed here, so "
-                                                    "the CUDA source cannot be compiled")
+                                                    "the CUDA source cannot be compiled "
+                                                    "(pip install 'cupy-cuda12x[ctk]' locally)")
 @pytest.mark.parametrize("ctype", ["float", "double"])
 def test_kernel_source_compiles_with_nvrtc(ctype):
-    from cupy.cuda import compiler
+    """The exact source ``_kernel`` hands to ``cupy.RawKernel`` compiles for sm_90 (no GPU needed)."""
+    from cupy_backends.cuda.libs import nvrtc
 
-    source = kernels.KERNEL_SOURCE.replace("_T(", f"_{ctype}(").replace("T* ", f"{ctype}* ") \
-        .replace("(T)0", f"({ctype})0").replace("T sum", f"{ctype} sum")
-    assert compiler.compile_using_nvrtc(source, options=("-arch=compute_70",))
+    program = nvrtc.createProgram(kernels.kernel_source(ctype), "im2col.cu", [], [])
+    try:
+        try:
+            nvrtc.compileProgram(program, ["-arch=compute_90"])
+        except nvrtc.NVRTCError:
+            pytest.fail("NVRTC rejected the kernel source:\n" + nvrtc.getProgramLog(program))
+        ptx = nvrtc.getPTX(program)
+    finally:
+        nvrtc.destroyProgram(program)
+    ptx = ptx.decode() if isinstance(ptx, bytes) else ptx
+    for name in ("im2col", "col2im"):
+        assert f".entry {name}_{ctype}" in ptx     # extern "C": unmangled entry points
+
+
+def test_a_broken_kernel_source_would_fail_to_compile():
+    """The compile test can fail: a type error in the source is rejected by NVRTC."""
+    if not _nvrtc_available():
+        pytest.skip("NVRTC (libnvrtc) is not installed here")
+    from cupy_backends.cuda.libs import nvrtc
+
+    program = nvrtc.createProgram(kernels.kernel_source("float").replace("long long OW)",
+                                                                         "undefined_t OW)", 1),
+                                  "broken.cu", [], [])
+    try:
+        with pytest.raises(nvrtc.NVRTCError):
+            nvrtc.compileProgram(program, ["-arch=compute_90"])
+    finally:
+        nvrtc.destroyProgram(program)
 
 
 @pytest.mark.parametrize("stride,padding,dilation", [(1, "same", 1), (2, "same", 1),

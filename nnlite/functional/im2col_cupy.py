@@ -32,7 +32,7 @@ from ..backend import get_array_module
 from .conv_utils import ConvGeometry
 
 __all__ = ["im2col_gpu", "col2im_gpu", "im2col_twin", "col2im_twin", "im2col_source",
-           "KERNEL_SOURCE",
+           "KERNEL_SOURCE", "kernel_source",
            "MAX_BLOCKS", "THREADS"]
 
 THREADS = 256
@@ -100,10 +100,14 @@ def _kernel(name, dtype):
         raise TypeError(f"{name}_gpu: only float32 and float64 are supported, got {dtype}")
     key = (name, ctype)
     if key not in _KERNELS:
-        source = KERNEL_SOURCE.replace("_T(", f"_{ctype}(").replace("T* ", f"{ctype}* ") \
-            .replace("(T)0", f"({ctype})0").replace("T sum", f"{ctype} sum")
-        _KERNELS[key] = cupy.RawKernel(source, f"{name}_{ctype}")
+        _KERNELS[key] = cupy.RawKernel(kernel_source(ctype), f"{name}_{ctype}")
     return _KERNELS[key]
+
+
+def kernel_source(ctype):
+    """``KERNEL_SOURCE`` with the element type ``T`` spelled out ("float" or "double")."""
+    return KERNEL_SOURCE.replace("_T(", f"_{ctype}(").replace("T* ", f"{ctype}* ") \
+        .replace("(T)0", f"({ctype})0").replace("T sum", f"{ctype} sum")
 
 
 def _launch(name, source, out, g: ConvGeometry, n, c):
