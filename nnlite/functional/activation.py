@@ -41,8 +41,12 @@ class ELU(Function):
     def forward(self, x):
         xp = backend.get_array_module(x)
         self.positive = x > 0
-        negative = self.alpha * xp.expm1(xp.minimum(x, 0))
-        return xp.where(self.positive, x, negative).astype(x.dtype, copy=False)
+        y = xp.minimum(x, 0)                    # three in-place passes over one new array
+        xp.expm1(y, out=y)
+        if self.alpha != 1:
+            y *= self.alpha
+        xp.copyto(y, x, where=self.positive)
+        return y
 
     def backward(self, gy):
         y = self.outputs[0]()
