@@ -86,24 +86,31 @@ def save_loss_plot(log_path, path):
     """Plot every loss term of a ``log.jsonl`` against the generator step.
 
     A term missing from some records (the critic terms during the warm-up) is plotted
-    over the steps that have it.
+    over the steps that have it; a dashed line marks where the adversarial phase starts.
     """
     records = [json.loads(line) for line in Path(log_path).read_text().splitlines() if line]
     if not records:
         return None
     groups = [("critic", ["d_loss", "d_local", "d_global"]), ("penalty", ["gp_local", "gp_global"]),
               ("generator", ["g_local", "g_global"]), ("reconstruction", ["l1", "ae"])]
+    adversarial = [r["step"] for r in records if "d_loss" in r]
+    warmup_end = adversarial[0] if adversarial and "d_loss" not in records[0] else None
     figure = Figure(figsize=(4 * len(groups), 3))
-    axes = figure.subplots(1, len(groups))
+    axes = figure.subplots(1, len(groups), sharex=True)
     for axis, (title, keys) in zip(axes, groups):
         for key in keys:
             points = [(r["step"], r[key]) for r in records if key in r]
             if points:
                 axis.plot(*zip(*points), label=key)
+        if warmup_end is not None:
+            axis.axvline(warmup_end, color="gray", linestyle="--", linewidth=0.8)
         axis.set_title(title)
         axis.set_xlabel("generator step")
         if axis.lines:
             axis.legend(fontsize=8)
+        else:
+            axis.text(0.5, 0.5, "not logged yet\n(reconstruction warm-up)", ha="center",
+                      va="center", transform=axis.transAxes, color="gray")
     figure.tight_layout()
     figure.savefig(path, dpi=80)
     return path

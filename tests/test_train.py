@@ -1,4 +1,5 @@
 """The training recipe: one critic and one generator step, resume after SIGKILL, config."""
+import json
 import os
 import signal
 import subprocess
@@ -188,3 +189,21 @@ def test_warmup_trains_the_generator_on_reconstruction_alone(tmp_path):
                for k, v in trainer.local_critic.state_dict().items())
     with pytest.raises(ValueError, match="warmup_iterations"):
         TrainConfig(warmup_iterations=5, iterations=4).validate()
+
+
+def test_loss_plot_draws_a_run_with_a_warmup(tmp_path):
+    """Warm-up records lack the critic terms: each curve starts where its term does."""
+    from PIL import Image
+
+    from inpainting.viz import save_loss_plot
+
+    log = tmp_path / "log.jsonl"
+    records = [{"step": s, "l1": 0.3, "ae": 0.5, "g_loss": 1.2} for s in (10, 20)]
+    records += [{"step": s, "l1": 0.2, "ae": 0.4, "g_loss": 0.7, "d_loss": -1.0, "d_local": -0.5,
+                 "d_global": -0.5, "gp_local": 0.1, "gp_global": 0.1, "g_local": 2.0,
+                 "g_global": 3.0} for s in (30, 40)]
+    log.write_text("".join(json.dumps(r) + "\n" for r in records))
+    path = save_loss_plot(log, tmp_path / "losses.png")
+    assert Image.open(path).size[0] > 0
+    log.write_text("".join(json.dumps(r) + "\n" for r in records[:2]))   # warm-up only
+    assert save_loss_plot(log, tmp_path / "warmup.png").is_file()
