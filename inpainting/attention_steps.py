@@ -34,6 +34,7 @@ import numpy as np
 
 import nnlite.functional as F
 from nnlite import Tensor, as_tensor
+from nnlite.autograd import Function
 from nnlite.backend import get_array_module
 from nnlite.functional.conv_utils import same_padding
 
@@ -177,14 +178,36 @@ def diagonal_sum(scores, fuse_k=3):
     a = (fuse_k - 1) // 2, zero outside the (L, L) matrix (the release's conv with an
     identity kernel). (N, L, L) -> (N, L, L)."""
     before = (fuse_k - 1) // 2
-    after = fuse_k - 1 - before
-    length = scores.shape[1]
-    padded = F.pad(scores, ((0, 0), (before, after), (before, after)))
-    total = None
-    for u in range(fuse_k):
-        term = padded[:, u:u + length, u:u + length]
-        total = term if total is None else total + term
-    return total
+    return DiagonalSum(tuple(u - before for u in range(fuse_k)))(as_tensor(scores))
+
+
+class DiagonalSum(Function):
+    """y[n, p, q] = sum over d in ``shifts`` of x[n, p + d, q + d], zero outside.
+
+    Written as one copy and in-place adds of shifted slices: the (L, L) score matrices are
+    the largest arrays of the model (64 MiB at a 512x512 input), so every temporary counts.
+    Linear, and its adjoint is the same sum with the shifts negated, so the backward is
+    this Function again (differentiable to any order).
+    """
+
+    def __init__(self, shifts):
+        self.shifts = tuple(int(d) for d in shifts)
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        length = x.shape[-1]
+        y = x.copy() if 0 in self.shifts else xp.zeros_like(x)
+        for d in self.shifts:
+            if d == 0 or abs(d) >= length:
+                continue
+            if d > 0:
+                y[..., :length - d, :length - d] += x[..., d:, d:]
+            else:
+                y[..., -d:, -d:] += x[..., :length + d, :length + d]
+        return y
+
+    def backward(self, gy):
+        return DiagonalSum(tuple(-d for d in self.shifts))(gy)
 
 
 def swap_flattening(scores, rows, cols):
@@ -215,7 +238,7 @@ def masked_softmax(scores, mm, softmax_scale=10.0):
     probability is then zeroed, so rows may sum to less than 1 (release behaviour)."""
     xp = get_array_module(scores.data)
     mm = Tensor(xp.asarray(mm, dtype=scores.dtype)[:, None, :])      # (M, 1, L)
-    attention = F.softmax((scores * mm) * softmax_scale, axis=-1)
+    attention = F.softmax(scores * (mm * softmax_scale), axis=-1)    # mm is 0/1: exact
     return attention * mm
 
 

@@ -21,6 +21,29 @@ def _hole(n, height, width, top, left, size):
     return mask
 
 
+# ---------------------------------------------------------------- propagation op
+@pytest.mark.parametrize("fuse_k", [1, 2, 3, 4])
+def test_diagonal_sum_matches_a_loop_and_is_twice_differentiable(fuse_k):
+    """S'[p, q] = sum_u S[p + u - a, q + u - a], a = (fuse_k - 1) // 2, zero outside."""
+    from inpainting.attention_steps import diagonal_sum
+
+    rng = np.random.default_rng(fuse_k)
+    scores = rng.standard_normal((2, 7, 7))
+    a = (fuse_k - 1) // 2
+    expected = np.zeros_like(scores)
+    for n in range(2):
+        for p in range(7):
+            for q in range(7):
+                for u in range(fuse_k):
+                    i, j = p + u - a, q + u - a
+                    if 0 <= i < 7 and 0 <= j < 7:
+                        expected[n, p, q] += scores[n, i, j]
+    np.testing.assert_allclose(diagonal_sum(Tensor(scores), fuse_k).data, expected, rtol=1e-14)
+    x = Tensor(rng.standard_normal((1, 5, 5)), requires_grad=True)
+    assert gradcheck(lambda t: diagonal_sum(t, fuse_k), (x,))
+    assert gradgradcheck(lambda t: diagonal_sum(t, fuse_k) ** 2, (x,))
+
+
 # ---------------------------------------------------------------- staged form
 @pytest.mark.parametrize("fuse", [True, False])
 def test_staged_form_equals_fused_layer(fuse):
