@@ -145,7 +145,10 @@ show_jpeg(fig)
 # The package ships a small generator (cnum = 16) trained on the bundled corpus with this
 # same trainer (`inpainting/weights/demo_cnum16.npz`; its training command and log are
 # stored with it). `DEEPFILL_NOTEBOOK_MODEL` may name another model file, for example one
-# you trained or a converted release checkpoint.
+# you trained or a converted release checkpoint. Keep its size in mind: 1 h 42 min of CPU
+# training, 5,000 updates of batch 4 at 128×128 (the release: ~150k of batch 16 at 256×256
+# on a GPU). Its fills are blurry, and the table below shows it beating a mean-colour fill
+# but not yet the classical fills (docs/training.md, "The shipped model").
 
 # %%
 model_path = Path(os.environ.get("DEEPFILL_NOTEBOOK_MODEL", SHIPPED_MODEL))
