@@ -221,7 +221,7 @@ def build_parser():
                        ("critic-cnum", int), ("iterations", int), ("seed", int),
                        ("checkpoint-every", int), ("sample-every", int), ("log-every", int),
                        ("mask", str), ("lr", float), ("bbox-size", int), ("max-delta", int),
-                       ("warmup-iterations", int)):
+                       ("warmup-iterations", int), ("init-weights", str)):
         train.add_argument(f"--{name}", dest=name.replace("-", "_"), type=kind)
     train.set_defaults(run=cmd_train, device=None)
 

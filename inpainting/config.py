@@ -50,6 +50,9 @@ class TrainConfig:
     # model
     cnum: int = 32                  # generator width
     critic_cnum: int = 64           # critic width
+    init_weights: str = ""          # start the generator from this model file (fine-tuning:
+                                    # .npz, training checkpoint or released TF checkpoint);
+                                    # "" = random initialisation (release)
     # optimiser (both networks)
     lr: float = 1e-4
     beta1: float = 0.5

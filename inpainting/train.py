@@ -75,6 +75,8 @@ class Trainer:
         self.global_critic = GlobalCritic(config.critic_cnum, config.image_size,
                                           rng=np.random.default_rng(seeds[2]))
         self.rng = np.random.default_rng(seeds[3])   # masks and gradient-penalty alphas
+        if config.init_weights:
+            self._load_initial_weights(config.init_weights)
         self.device = config.device
         for module in (self.generator, self.local_critic, self.global_critic):
             module.to(self.device)
@@ -88,6 +90,17 @@ class Trainer:
         self.discount = to_device(weights, self.device)
         self.step = 0                  # completed generator updates
         self.out_dir = Path(config.out_dir)
+
+    def _load_initial_weights(self, path):
+        """Fine-tuning: copy a saved generator's weights (same ``cnum``) into this run's."""
+        from .model_io import load_generator
+
+        source = load_generator(path)
+        if source.cnum != self.config.cnum:
+            raise ValueError(f"init_weights {path} holds a generator with cnum {source.cnum}, "
+                             f"but this run's cnum is {self.config.cnum}; set cnum = "
+                             f"{source.cnum} to fine-tune it")
+        self.generator.load_state_dict(source.state_dict())
 
     # ------------------------------------------------------------------ batches
     def _batch(self):

@@ -207,3 +207,26 @@ def test_loss_plot_draws_a_run_with_a_warmup(tmp_path):
     assert Image.open(path).size[0] > 0
     log.write_text("".join(json.dumps(r) + "\n" for r in records[:2]))   # warm-up only
     assert save_loss_plot(log, tmp_path / "warmup.png").is_file()
+
+
+def test_init_weights_fine_tunes_a_saved_generator(tmp_path):
+    """``init_weights`` starts the generator from a model file; a cnum mismatch is explained."""
+    from inpainting.model_io import save_generator
+    from inpainting.networks import InpaintGenerator
+
+    source = InpaintGenerator(4, rng=np.random.default_rng(123))
+    path = tmp_path / "pretrained.npz"
+    save_generator(path, source, image_size=32)
+    config = TrainConfig(out_dir=str(tmp_path / "run"), init_weights=str(path), **TINY)
+    trainer = Trainer(config)
+    for name, value in source.state_dict().items():
+        np.testing.assert_array_equal(trainer.generator.state_dict()[name], value, err_msg=name)
+    fresh = Trainer(TrainConfig(out_dir=str(tmp_path / "fresh"), **TINY))
+    assert not np.array_equal(fresh.generator.conv1.weight.data, source.conv1.weight.data)
+    trainer.iteration()                                 # and it trains from there
+    with pytest.raises(ValueError, match="cnum 4, but this run's cnum is 6"):
+        Trainer(TrainConfig(out_dir=str(tmp_path / "bad"), init_weights=str(path),
+                            **{**TINY, "cnum": 6}))
+    with pytest.raises(FileNotFoundError, match="missing.npz"):
+        Trainer(TrainConfig(out_dir=str(tmp_path / "bad"), init_weights=str(tmp_path / "missing.npz"),
+                            **TINY))
