@@ -47,10 +47,12 @@ WIDE_WASTE_LIMIT = 1.2
 FLIPPED_MAX_RATIO = 1.5
 #: the wide forward builds its columns in blocks of at most this many bytes, so a large
 #: image's conv needs O(block) scratch instead of C*KH*KW*L floats (9.3 GB for a 3x3
-#: 64-channel conv at 2048x2048). Only a memory bound: every DeepFill conv up to 512x512
-#: inference fits in one block. (Blocks of 1-4 MB, which stay in cache, measured 25-30%
-#: faster on one thread but collapse 10x with two OpenBLAS threads on a loaded machine.)
-WIDE_BLOCK_BYTES = 2**30
+#: 64-channel conv at 2048x2048). Only a memory bound: blocking costs 10-20 % on the GEMM's
+#: speed, so the bound sits above every DeepFill conv of the release's training (batch 16
+#: at 256x256: at most 2.4 GB of columns) and of inference up to ~1400x1400. (Blocks of
+#: 1-4 MB, which stay in cache, measured 25-30 % faster on one thread but collapse 10x with
+#: two OpenBLAS threads on a loaded machine.)
+WIDE_BLOCK_BYTES = 4 * 2**30
 _FORCED = [None]
 
 
@@ -130,7 +132,9 @@ def conv2d_array(x, w, g: ConvGeometry):
             for start in range(0, plan.L, block):
                 stop = min(start + block, plan.L)
                 cols = im2col_wide(xw, plan, start=start, stop=stop)
-                yw[:, start:stop] = w2d @ cols.reshape(k, stop - start)
+                block_out = scratch(xp, "wide_block_output", (o, stop - start), x.dtype)
+                xp.matmul(w2d, cols.reshape(k, stop - start), out=block_out)
+                yw[:, start:stop] = block_out
         return from_wide(yw, g, plan)
     cols = _im2col_strided(x, g, xp)
     y = scratch(xp, "wide_output", (o, cols.shape[1]), x.dtype)      # (O, N*OH*OW)
