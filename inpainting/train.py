@@ -9,9 +9,11 @@ bbox and mask, then one generator update on another fresh batch:
 
 ``fake`` is the composite ``x2 * M + x * (1 - M)``; the local critic sees the
 bbox crops. During the optional warm-up (``warmup_iterations``, not in the release)
-an iteration is one generator update on ``1.2 * l1 + 1.2 * ae`` alone. Everything random (data order, crops, boxes, holes, gradient-penalty
-alphas) comes from seeded generators whose state is saved in every checkpoint,
-so ``Trainer.resume`` continues exactly where a run stopped.
+an iteration is one generator update on ``1.2 * l1 + 1.2 * ae`` alone.
+
+Everything random (data order, crops, boxes, holes, gradient-penalty alphas) comes
+from seeded generators whose state is saved in every checkpoint, so
+``Trainer.resume`` continues exactly where a run stopped.
 """
 from __future__ import annotations
 

@@ -39,7 +39,7 @@ from .conv_utils import ConvGeometry
 from .workspace import scratch
 
 __all__ = ["im2col", "col2im", "pad_input", "WidePlan", "wide_plan", "to_wide",
-           "output_to_wide", "from_wide", "wide_tap", "im2col_wide", "col2im_wide",
+           "output_to_wide", "from_wide", "im2col_wide", "col2im_wide",
            "wide_to_image"]
 
 # ------------------------------------------------------------------ strided layout
@@ -168,12 +168,6 @@ def wide_to_image(xw, g: ConvGeometry, plan: WidePlan):
         if grid[inside].size:
             x[source] = grid[inside].transpose(1, 0, 2, 3)
     return x
-
-
-def wide_tap(xw, plan: WidePlan, t):
-    """The (C, L) view tap ``t`` reads: one contiguous shift of a phase."""
-    phase, offset = plan.taps[t]
-    return xw[phase, :, offset:offset + plan.L]
 
 
 def im2col_wide(xw, plan: WidePlan, name="cols", start=0, stop=None):
