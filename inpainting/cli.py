@@ -19,6 +19,13 @@ __all__ = ["main"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
+#: ``inpainting train`` flags that override a ``TrainConfig`` field of the same name
+TRAIN_FLAGS = (("image-size", int), ("batch-size", int), ("cnum", int), ("critic-cnum", int),
+               ("iterations", int), ("seed", int), ("checkpoint-every", int),
+               ("sample-every", int), ("log-every", int), ("mask", str), ("lr", float),
+               ("bbox-size", int), ("max-delta", int), ("warmup-iterations", int),
+               ("init-weights", str))
+
 
 def _weights(args):
     from .model_io import load_generator, shipped_model_path
@@ -117,9 +124,7 @@ def cmd_train(args):
     from .train import Trainer
 
     overrides = {key: getattr(args, key) for key in
-                 ("data", "image_size", "batch_size", "cnum", "critic_cnum", "iterations",
-                  "seed", "device", "out_dir", "checkpoint_every", "sample_every", "log_every",
-                  "mask", "lr", "bbox_size", "max_delta")}
+                 ["data", "device", "out_dir"] + [flag.replace("-", "_") for flag, _ in TRAIN_FLAGS]}
     config = load_config(args.config, **overrides)
     trainer = Trainer(config)
     if args.resume:
@@ -217,11 +222,7 @@ def build_parser():
     train.add_argument("--out-dir", dest="out_dir", help="run folder (checkpoints, logs, samples)")
     train.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
-    for name, kind in (("image-size", int), ("batch-size", int), ("cnum", int),
-                       ("critic-cnum", int), ("iterations", int), ("seed", int),
-                       ("checkpoint-every", int), ("sample-every", int), ("log-every", int),
-                       ("mask", str), ("lr", float), ("bbox-size", int), ("max-delta", int),
-                       ("warmup-iterations", int), ("init-weights", str)):
+    for name, kind in TRAIN_FLAGS:
         train.add_argument(f"--{name}", dest=name.replace("-", "_"), type=kind)
     train.set_defaults(run=cmd_train, device=None)
 

@@ -122,6 +122,37 @@ def test_evaluate_writes_markdown_and_csv(tmp_path, tiny_model, capsys):
     assert np.mean([r[column] for r in rows.values()]) == pytest.approx(mean_psnr, abs=2e-3)
 
 
+def test_train_flags_reach_the_configuration(tmp_path, tiny_model, capsys):
+    """Every ``inpainting train`` flag overrides its TrainConfig field (none silently ignored)."""
+    import json
+
+    from inpainting.config import TrainConfig
+
+    fields = set(TrainConfig.__dataclass_fields__)
+    assert {flag.replace("-", "_") for flag, _ in cli.TRAIN_FLAGS} <= fields
+    run = tmp_path / "run"
+    args = ["train", "--data", "demo", "--image-size", "32", "--bbox-size", "16",
+            "--max-delta", "2", "--batch-size", "2", "--cnum", "4", "--critic-cnum", "4",
+            "--iterations", "2", "--warmup-iterations", "1", "--log-every", "1",
+            "--checkpoint-every", "5", "--sample-every", "100", "--lr", "0.0002",
+            "--seed", "3", "--mask", "bbox", "--init-weights", str(tiny_model),
+            "--out-dir", str(run), "--quiet"]
+    assert cli.main(args) == 0
+    written = (run / "config.toml").read_text()
+    for line in ("image_size = 32", "bbox_size = 16", "max_delta = 2", "batch_size = 2",
+                 "cnum = 4", "critic_cnum = 4", "iterations = 2", "warmup_iterations = 1",
+                 "log_every = 1", "checkpoint_every = 5", "sample_every = 100", "lr = 0.0002",
+                 "seed = 3", f'init_weights = "{tiny_model}"'):
+        assert line in written.splitlines(), line
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert "d_loss" not in log[0] and "d_loss" in log[1]          # one warm-up step, then GAN
+    capsys.readouterr()
+    code = cli.main(args[:-5] + ["--init-weights", str(tmp_path / "missing.npz"),
+                                 "--out-dir", str(tmp_path / "run2"), "--quiet"])
+    error = capsys.readouterr().err
+    assert code == 2 and "missing.npz" in error and len(error.strip().splitlines()) == 1
+
+
 def test_convert_release_round_trip(tmp_path):
     out = tmp_path / "release.npz"
     assert cli.main(["convert-release", os.path.join(FIXTURES, "tf_release_tiny"),
