@@ -57,7 +57,7 @@ def deepfill_conv_shapes(size=256):
 
 
 def _no_sync():
-    pass
+    """NumPy runs synchronously: there is nothing to wait for (CuPy passes its own sync)."""
 
 
 def best_time(fn, repeat, min_seconds=0.5, sync=_no_sync):
