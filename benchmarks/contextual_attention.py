@@ -16,6 +16,7 @@ import argparse
 import time
 import tracemalloc
 
+import nnlite  # noqa: F401  (first: sets OPENBLAS_THREAD_TIMEOUT before NumPy loads OpenBLAS)
 import numpy as np
 
 

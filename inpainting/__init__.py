@@ -16,6 +16,10 @@ Where each part lives:
 Names are imported lazily, so ``import inpainting`` is cheap.
 """
 import importlib
+import os
+
+# Before anything loads NumPy: OpenBLAS threads sleep right after each GEMM (see nnlite/__init__).
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 _EXPORTS = {
     "contextual_attention": "attention",

@@ -173,41 +173,81 @@ def patch_scores(f_small, w, ksize=3):
     return F.matmul(foreground_patch_matrix(f_small, ksize), normalised_patch_matrix(w))
 
 
-def diagonal_sum(scores, fuse_k=3):
+def diagonal_sum(scores, fuse_k=3, grid=None):
     """One propagation pass: S'[p, q] = sum_u S[p + u - a, q + u - a] over u < fuse_k,
     a = (fuse_k - 1) // 2, zero outside the (L, L) matrix (the release's conv with an
-    identity kernel). (N, L, L) -> (N, L, L)."""
+    identity kernel). (N, L, L) -> (N, L, L).
+
+    ``grid=(h, w)``: the same pass on **column-major** indices of the h x w grid, i.e.
+    ``swap_flattening(diagonal_sum(swap_flattening(S, h, w)), w, h)``, computed on the
+    row-major matrix directly (no transposed copies of the (L, L) scores)."""
     before = (fuse_k - 1) // 2
-    return DiagonalSum(tuple(u - before for u in range(fuse_k)))(as_tensor(scores))
+    shifts = tuple(u - before for u in range(fuse_k))
+    if grid is not None:
+        h, w = grid
+        if h * w != scores.shape[-1]:
+            raise ValueError(f"diagonal_sum: grid {h}x{w} does not match L = {scores.shape[-1]}")
+        if max(abs(d) for d in shifts) >= h:              # a shift spans whole columns
+            swapped = swap_flattening(scores, h, w)
+            return swap_flattening(DiagonalSum(shifts)(swapped), w, h)
+        return DiagonalSum(shifts, (h, w))(as_tensor(scores))
+    return DiagonalSum(shifts)(as_tensor(scores))
+
+
+def _column_major_slices(d, h, w):
+    """Where position (i, j) of an h x w grid reads its partner cm^-1(cm(i, j) + d), |d| < h.
+
+    cm(i, j) = j*h + i. Returns [(target (i, j) slices, source (i, j) slices)]: the rows
+    that stay in column j, and the rows that wrap into column j + 1 (j - 1 for d < 0)."""
+    if d >= 0:
+        return [((slice(0, h - d), slice(None)), (slice(d, h), slice(None))),
+                ((slice(h - d, h), slice(0, w - 1)), (slice(0, d), slice(1, w)))]
+    d = -d
+    return [((slice(d, h), slice(None)), (slice(0, h - d), slice(None))),
+            ((slice(0, d), slice(1, w)), (slice(h - d, h), slice(0, w - 1)))]
 
 
 class DiagonalSum(Function):
     """y[n, p, q] = sum over d in ``shifts`` of x[n, p + d, q + d], zero outside.
 
+    Indices p, q are row-major flat positions, or, with ``grid=(h, w)``, column-major
+    ones (the matrix itself stays row-major: each shift becomes 4 slice pairs on the
+    (N, h, w, h, w) view, for rows that stay in their column or wrap into the next).
     Written as one copy and in-place adds of shifted slices: the (L, L) score matrices are
     the largest arrays of the model (64 MiB at a 512x512 input), so every temporary counts.
     Linear, and its adjoint is the same sum with the shifts negated, so the backward is
     this Function again (differentiable to any order).
     """
 
-    def __init__(self, shifts):
+    def __init__(self, shifts, grid=None):
         self.shifts = tuple(int(d) for d in shifts)
+        self.grid = grid
 
     def forward(self, x):
         xp = get_array_module(x)
         length = x.shape[-1]
-        y = x.copy() if 0 in self.shifts else xp.zeros_like(x)
+        y = x.copy() if 0 in self.shifts else xp.zeros(x.shape, dtype=x.dtype)  # C order
         for d in self.shifts:
             if d == 0 or abs(d) >= length:
                 continue
-            if d > 0:
+            if self.grid is not None:
+                self._add_column_major(y, x, d)
+            elif d > 0:
                 y[..., :length - d, :length - d] += x[..., d:, d:]
             else:
                 y[..., -d:, -d:] += x[..., :length + d, :length + d]
         return y
 
+    def _add_column_major(self, y, x, d):
+        h, w = self.grid
+        shape = x.shape[:-2] + (h, w, h, w)
+        y5, x5 = y.reshape(shape), x.reshape(shape)
+        for p_target, p_source in _column_major_slices(d, h, w):
+            for q_target, q_source in _column_major_slices(d, h, w):
+                y5[(..., *p_target, *q_target)] += x5[(..., *p_source, *q_source)]
+
     def backward(self, gy):
-        return DiagonalSum(tuple(-d for d in self.shifts))(gy)
+        return DiagonalSum(tuple(-d for d in self.shifts), self.grid)(gy)
 
 
 def swap_flattening(scores, rows, cols):
@@ -220,15 +260,15 @@ def swap_flattening(scores, rows, cols):
 
 def propagate(scores, h, w, fuse_k=3):
     """Step 6, attention propagation: ``diagonal_sum`` on row-major flattened indices,
-    then re-index to column-major, ``diagonal_sum`` again, and back (spec §3).
+    then on column-major ones (spec §3; the release transposes, sums and transposes back:
+    ``swap_flattening`` + ``diagonal_sum`` + ``swap_flattening``, which ``grid=(h, w)``
+    computes without the two transposed copies).
 
     Net effect: s'(p, q) = sum over the 3x3 neighbourhood of (p, q) moved together, except
     that the steps wrap across row ends (first pass) and column ends (second pass), as in
     the release. (N, L, L) -> (N, L, L)."""
-    scores = diagonal_sum(scores, fuse_k)
-    scores = swap_flattening(scores, h, w)
-    scores = diagonal_sum(scores, fuse_k)
-    return swap_flattening(scores, w, h)
+    scores = diagonal_sum(scores, fuse_k)                  # row-major pass
+    return diagonal_sum(scores, fuse_k, grid=(h, w))       # column-major pass
 
 
 def masked_softmax(scores, mm, softmax_scale=10.0):

@@ -11,6 +11,15 @@ Files: ``backend`` (NumPy/CuPy), ``autograd`` (Function, backward engine,
 grad, no_grad), ``tensor`` (Tensor), ``functional`` (ops), ``nn`` (modules),
 ``optim`` (SGD, Adam), ``testing`` (gradcheck, gradgradcheck), ``serialization``.
 """
+import os as _os
+
+# OpenBLAS's worker threads spin for about 2**28 cycles after every GEMM before they sleep,
+# holding the cores that NumPy's own copies and elementwise passes (and nnlite.parallel's
+# threads) need between GEMMs. Sleeping at once (2**4) made a 512x512 inpainting ~10 %
+# faster on 2 cores (docs/benchmarks.md). Only takes effect if NumPy is not loaded yet;
+# an explicit OPENBLAS_THREAD_TIMEOUT wins.
+_os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
 from . import backend, functional  # noqa: F401
 from .autograd import DoubleBackwardError, Function, enable_grad, grad, is_grad_enabled, no_grad  # noqa: F401
 from .backend import cuda_available, default_device  # noqa: F401

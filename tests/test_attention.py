@@ -44,6 +44,47 @@ def test_diagonal_sum_matches_a_loop_and_is_twice_differentiable(fuse_k):
     assert gradgradcheck(lambda t: diagonal_sum(t, fuse_k) ** 2, (x,))
 
 
+@pytest.mark.parametrize("fuse_k", [1, 2, 3, 4])
+@pytest.mark.parametrize("h, w", [(3, 4), (4, 3), (5, 5), (2, 3), (1, 4)])
+def test_column_major_diagonal_sum_matches_a_loop_and_is_twice_differentiable(h, w, fuse_k):
+    """grid=(h, w): S'[p, q] = sum_u S[cm^-1(cm(p) + u - a), cm^-1(cm(q) + u - a)] with
+    cm(i, j) = j*h + i (row-major matrix, column-major walk, zero past either end), equal
+    to the release's transpose / sum / transpose; (1, 4) and (2, 3) with fuse_k 4 take the
+    transpose path (a shift spans a whole column)."""
+    from inpainting.attention_steps import diagonal_sum, swap_flattening
+
+    rng = np.random.default_rng(10 * h + w + fuse_k)
+    length = h * w
+    scores = rng.standard_normal((2, length, length))
+    a = (fuse_k - 1) // 2
+
+    def walk(p, u):                                   # row-major index of cm^-1(cm(p) + u)
+        k = (p % w) * h + p // w + u
+        return (k % h) * w + k // h if 0 <= k < length else None
+
+    expected = np.zeros_like(scores)
+    for p in range(length):
+        for q in range(length):
+            for u in range(fuse_k):
+                i, j = walk(p, u - a), walk(q, u - a)
+                if i is not None and j is not None:
+                    expected[:, p, q] += scores[:, i, j]
+    got = diagonal_sum(Tensor(scores), fuse_k, grid=(h, w)).data
+    np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-13)
+    swapped = swap_flattening(diagonal_sum(swap_flattening(Tensor(scores), h, w), fuse_k), w, h)
+    np.testing.assert_allclose(got, swapped.data, rtol=1e-13, atol=1e-13)
+    x = Tensor(rng.standard_normal((1, length, length)), requires_grad=True)
+    assert gradcheck(lambda t: diagonal_sum(t, fuse_k, grid=(h, w)), (x,))
+    assert gradgradcheck(lambda t: diagonal_sum(t, fuse_k, grid=(h, w)) ** 2, (x,))
+
+
+def test_diagonal_sum_grid_must_match_the_matrix():
+    from inpainting.attention_steps import diagonal_sum
+
+    with pytest.raises(ValueError, match="grid 3x3 does not match L = 8"):
+        diagonal_sum(Tensor(np.zeros((1, 8, 8))), 3, grid=(3, 3))
+
+
 # ---------------------------------------------------------------- staged form
 @pytest.mark.parametrize("fuse", [True, False])
 def test_staged_form_equals_fused_layer(fuse):

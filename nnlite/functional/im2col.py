@@ -35,6 +35,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from ..backend import get_array_module
+from ..parallel import parallel_slices
 from .conv_utils import ConvGeometry
 from .workspace import scratch
 
@@ -148,10 +149,15 @@ def to_wide(x, g: ConvGeometry, plan: WidePlan, name="wide_input"):
     xp = get_array_module(x)
     c = x.shape[1]
     out = scratch(xp, name, (len(plan.phases), c, plan.L + plan.tail), x.dtype)
-    out[...] = 0
-    for _, grid, inside, source in _phase_views(g, plan, out, c):
-        if grid[inside].size:
-            grid[inside] = x[source].transpose(1, 0, 2, 3)
+    views = [(grid, inside, source) for _, grid, inside, source in _phase_views(g, plan, out, c)]
+
+    def fill(lo, hi):                                  # channels [lo, hi)
+        out[:, lo:hi] = 0
+        for grid, inside, source in views:
+            if grid[inside].size:
+                grid[lo:hi][inside] = x[source][:, lo:hi].transpose(1, 0, 2, 3)
+
+    parallel_slices(fill, c, nbytes=out.nbytes, xp=xp)
     return out
 
 
@@ -179,8 +185,12 @@ def im2col_wide(xw, plan: WidePlan, name="cols", start=0, stop=None):
     xp = get_array_module(xw)
     stop = plan.L if stop is None else stop
     cols = scratch(xp, name, (xw.shape[1], len(plan.taps), stop - start), xw.dtype)
-    for t, (phase, offset) in enumerate(plan.taps):
-        cols[:, t] = xw[phase, :, offset + start:offset + stop]
+
+    def fill(lo, hi):                                  # channels [lo, hi)
+        for t, (phase, offset) in enumerate(plan.taps):
+            cols[lo:hi, t] = xw[phase, lo:hi, offset + start:offset + stop]
+
+    parallel_slices(fill, cols.shape[0], nbytes=2 * cols.nbytes, xp=xp)
     return cols
 
 
@@ -212,5 +222,13 @@ def from_wide(yw, g: ConvGeometry, plan: WidePlan):
 
     Always a copy (``yw`` is usually a workspace buffer, even when the view is contiguous).
     """
-    grid = yw.reshape(yw.shape[0], plan.N, plan.HG, plan.WG)[:, :, :g.OH, :g.OW]
-    return grid.transpose(1, 0, 2, 3).copy()
+    xp = get_array_module(yw)
+    o = yw.shape[0]
+    grid = yw.reshape(o, plan.N, plan.HG, plan.WG)[:, :, :g.OH, :g.OW]
+    out = xp.empty((plan.N, o, g.OH, g.OW), dtype=yw.dtype)
+
+    def copy(lo, hi):                                  # output channels [lo, hi)
+        out[:, lo:hi] = grid[lo:hi].transpose(1, 0, 2, 3)
+
+    parallel_slices(copy, o, nbytes=2 * out.nbytes, xp=xp)
+    return out
