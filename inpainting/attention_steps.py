@@ -37,6 +37,7 @@ from nnlite import Tensor, as_tensor
 from nnlite.autograd import Function
 from nnlite.backend import get_array_module
 from nnlite.functional.conv_utils import same_padding
+from nnlite.parallel import parallel_slices
 
 __all__ = ["raw_patches", "downsample", "matching_patches", "valid_patches", "patch_scores",
            "propagate", "masked_softmax", "attention_offsets", "reconstruct",
@@ -274,12 +275,55 @@ def propagate(scores, h, w, fuse_k=3):
 def masked_softmax(scores, mm, softmax_scale=10.0):
     """Step 7: A = mm * softmax(scale * (mm * s)) over q.
 
-    ``mm``: (M, L) with M = 1 or N. Invalid patches get logit 0 (not -inf) and their
-    probability is then zeroed, so rows may sum to less than 1 (release behaviour)."""
+    ``mm``: (M, L) with M = 1 or N, entries 0 or 1. Invalid patches get logit 0 (not -inf)
+    and their probability is then zeroed, so rows may sum to less than 1 (release
+    behaviour). (N, L, L) -> (N, L, L)."""
     xp = get_array_module(scores.data)
-    mm = Tensor(xp.asarray(mm, dtype=scores.dtype)[:, None, :])      # (M, 1, L)
-    attention = F.softmax(scores * (mm * softmax_scale), axis=-1)    # mm is 0/1: exact
-    return attention * mm
+    mm = xp.asarray(mm, dtype=scores.dtype)[:, None, :]             # (M, 1, L)
+    return MaskedSoftmax(mm, softmax_scale)(as_tensor(scores))
+
+
+class MaskedSoftmax(Function):
+    """A = mm * softmax(scale * mm * s) along the last axis, for a 0/1 mask mm.
+
+    Backward: with P = softmax(z), z = scale * mm * s, the chain rule gives
+    ds = scale * mm * P * (mm * gA - sum(mm * gA * P)); because mm * mm = mm and A = mm * P
+    this is ``scale * A * (gA - sum(gA * A))`` — it needs only the output A (part of the
+    graph, so the second derivative is right). One Function instead of mul / softmax / mul
+    because the (N, L, L) scores are the model's largest arrays: one output buffer, no
+    temporaries, rows split over the cores (``nnlite.parallel``).
+    """
+
+    def __init__(self, mm, softmax_scale):
+        self.mm, self.scale = mm, softmax_scale                    # mm: (M, 1, L) array
+
+    def forward(self, scores):
+        xp = get_array_module(scores)
+        n, rows, length = scores.shape
+        flat_scores = xp.ascontiguousarray(scores).reshape(n * rows, length)
+        out = xp.empty((n * rows, length), dtype=scores.dtype)
+        scale = scores.dtype.type(self.scale)
+
+        def softmax_rows(lo, hi):                   # rows [lo, hi) of the (N*L, L) matrix
+            while lo < hi:                          # one sample (one mask row) at a time
+                sample = lo // rows
+                stop = min(hi, (sample + 1) * rows)
+                mm = self.mm[sample if len(self.mm) > 1 else 0]   # (1, L)
+                y = out[lo:stop]
+                xp.multiply(flat_scores[lo:stop], mm * scale, out=y)
+                y -= y.max(axis=-1, keepdims=True)
+                xp.exp(y, out=y)
+                y /= y.sum(axis=-1, keepdims=True)
+                y *= mm
+                lo = stop
+
+        parallel_slices(softmax_rows, n * rows, nbytes=2 * out.nbytes, xp=xp)
+        return out.reshape(n, rows, length)
+
+    def backward(self, g_attention):
+        attention = self.outputs[0]()
+        inner = F.sum(g_attention * attention, axis=-1, keepdims=True)
+        return (attention * (g_attention - inner)) * self.scale
 
 
 def attention_offsets(attention, h, w):

@@ -117,6 +117,31 @@ def test_invalid_patches_take_logit_zero_so_rows_sum_to_less_than_one():
     np.testing.assert_allclose(steps.attention.data.sum(-1), fraction, rtol=1e-2)
 
 
+@pytest.mark.parametrize("mask_rows", [1, 2])
+def test_masked_softmax_matches_the_formula_and_is_twice_differentiable(mask_rows):
+    """A = mm * softmax(scale * mm * s) row by row (plain NumPy), for a shared (1, L) and a
+    per-sample (N, L) mask; its one-Function backward (scale * A * (gA - sum(gA * A)))
+    against finite differences, first and second order."""
+    from inpainting.attention_steps import masked_softmax
+
+    rng = np.random.default_rng(mask_rows)
+    n, length, scale = 2, 7, 3.0
+    scores = rng.standard_normal((n, length, length))
+    mm = (rng.uniform(size=(mask_rows, length)) > 0.4).astype(np.float64)
+    expected = np.empty_like(scores)
+    for i in range(n):
+        m = mm[i % mask_rows]
+        for p in range(length):
+            logits = scale * m * scores[i, p]
+            e = np.exp(logits - logits.max())
+            expected[i, p] = m * e / e.sum()
+    got = masked_softmax(Tensor(scores), mm, softmax_scale=scale).data
+    np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-15)
+    x = Tensor(scores, requires_grad=True)
+    assert gradcheck(lambda t: masked_softmax(t, mm, scale), (x,))
+    assert gradgradcheck(lambda t: masked_softmax(t, mm, scale), (x,))
+
+
 def test_propagation_is_the_neighbourhood_sum_away_from_the_edges():
     # Away from row/column ends, the two passes add the 3x3 neighbourhood moved together:
     # S'((i, j), (k, l)) = sum_{a, b in -1..1} S((i+a, j+b), (k+a, l+b)).

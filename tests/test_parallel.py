@@ -124,3 +124,15 @@ def test_importing_sets_openblas_thread_timeout_unless_the_user_did(module):
     env["OPENBLAS_THREAD_TIMEOUT"] = "10"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.stdout.strip() == "10", out.stderr
+
+
+def test_threaded_masked_softmax_is_bit_identical(threaded):
+    from inpainting.attention_steps import masked_softmax
+
+    rng = np.random.default_rng(4)
+    scores = nnlite.Tensor(rng.standard_normal((3, 10, 10)).astype(np.float32))
+    for mm in ((rng.uniform(size=(1, 10)) > 0.3), (rng.uniform(size=(3, 10)) > 0.3)):
+        parallel.set_num_threads(3)
+        threaded_result = masked_softmax(scores, mm).data
+        parallel.set_num_threads(1)
+        np.testing.assert_array_equal(threaded_result, masked_softmax(scores, mm).data)
