@@ -9,7 +9,8 @@
 
 Files: ``backend`` (NumPy/CuPy), ``autograd`` (Function, backward engine,
 grad, no_grad), ``tensor`` (Tensor), ``functional`` (ops), ``nn`` (modules),
-``optim`` (SGD, Adam), ``testing`` (gradcheck, gradgradcheck), ``serialization``.
+``optim`` (SGD, Adam), ``testing`` (gradcheck, gradgradcheck), ``serialization``,
+``parallel`` (NumPy passes on every core; ``set_num_threads``).
 """
 import os as _os
 
@@ -26,5 +27,6 @@ from .backend import cuda_available, default_device  # noqa: F401
 from .tensor import Tensor, as_tensor  # noqa: F401
 from . import nn, optim, testing  # noqa: F401,E402  (after Tensor: they build on it)
 from .serialization import load, save  # noqa: F401,E402
+from .parallel import get_num_threads, set_num_threads  # noqa: F401,E402
 
 __version__ = "0.1.0"
