@@ -28,7 +28,14 @@ def main():
     parser.add_argument("--cnum", type=int, default=32)
     parser.add_argument("--attention-memory", type=float, default=4.0, metavar="GIB",
                         help="budget for the attention score buffers (default 4 GiB)")
+    parser.add_argument("--malloc-defaults", action="store_true",
+                        help="keep glibc's malloc settings (default: nnlite.memory.reuse_freed_memory)")
     args = parser.parse_args()
+    from nnlite.memory import reuse_freed_memory
+
+    reused = not args.malloc_defaults and reuse_freed_memory()
+    print(f"allocator: {'freed memory reused (nnlite.memory)' if reused else 'glibc defaults'}; "
+          f"nnlite threads: {nnlite.get_num_threads()}")
 
     from skimage import data
     from skimage.transform import resize

@@ -84,11 +84,17 @@ def main():
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="cnum 16, 128x128, batch 2")
     parser.add_argument("--skip-train", action="store_true")
+    parser.add_argument("--malloc-defaults", action="store_true",
+                        help="keep glibc's malloc settings (default: nnlite.memory.reuse_freed_memory)")
     args = parser.parse_args()
+    from nnlite.memory import reuse_freed_memory
+
+    reused = not args.malloc_defaults and reuse_freed_memory()
+    print(f"allocator: {'freed memory reused (nnlite.memory)' if reused else 'glibc defaults'}; "
+          f"nnlite threads: {nnlite.get_num_threads()}")
     if args.quick:
         args.cnum, args.size, args.batch, args.repeat = 16, 128, 2, 1
 
-    import nnlite
     from inpainting.config import TrainConfig
     from inpainting.inference import inpaint
     from inpainting.networks import InpaintGenerator

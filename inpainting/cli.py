@@ -248,6 +248,10 @@ def main(argv=None):
     from nnlite.nn import StateDictError
 
     args = build_parser().parse_args(argv)
+    from nnlite.memory import reuse_freed_memory, reuse_memory_requested
+
+    if reuse_memory_requested():     # large arrays without fresh page faults (nnlite/memory.py)
+        reuse_freed_memory()
     try:
         code = args.run(args)
     except (ValueError, OSError, StateDictError, RuntimeError) as error:

@@ -10,7 +10,8 @@
 Files: ``backend`` (NumPy/CuPy), ``autograd`` (Function, backward engine,
 grad, no_grad), ``tensor`` (Tensor), ``functional`` (ops), ``nn`` (modules),
 ``optim`` (SGD, Adam), ``testing`` (gradcheck, gradgradcheck), ``serialization``,
-``parallel`` (NumPy passes on every core; ``set_num_threads``).
+``parallel`` (NumPy passes on every core; ``set_num_threads``), ``memory``
+(``reuse_freed_memory``: large arrays without fresh page faults).
 """
 import os as _os
 
