@@ -69,6 +69,15 @@ def set_num_threads(count: int) -> None:
         _state["threads"], _state["pool"] = int(count), None
 
 
+def _forget_pool_in_child():
+    """A forked child has none of the parent's pool threads: start a new pool when needed."""
+    _state["pool"] = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_in_child)
+
+
 def _pool() -> ThreadPoolExecutor:
     with _lock:
         if _state["pool"] is None:       # the calling thread is the other worker

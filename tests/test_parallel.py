@@ -136,3 +136,25 @@ def test_threaded_masked_softmax_is_bit_identical(threaded):
         threaded_result = masked_softmax(scores, mm).data
         parallel.set_num_threads(1)
         np.testing.assert_array_equal(threaded_result, masked_softmax(scores, mm).data)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_a_forked_child_gets_a_working_pool(threaded):
+    """Pool threads do not survive fork(); the child must not wait on them forever."""
+    import os
+
+    parallel.parallel_slices(lambda lo, hi: None, 4, nbytes=1)      # parent's pool exists
+    pid = os.fork()
+    if pid == 0:                                                    # child
+        import signal
+
+        signal.alarm(20)              # a stale pool would block forever: die (and fail) instead
+        seen = np.zeros(6, dtype=int)
+
+        def work(lo, hi):
+            seen[lo:hi] += 1
+
+        parallel.parallel_slices(work, 6, nbytes=1)
+        os._exit(0 if (seen == 1).all() else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0

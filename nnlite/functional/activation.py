@@ -9,8 +9,8 @@ log_softmax is a composite of exp/sum/log, so it needs no backward of its own.
 from __future__ import annotations
 
 from .. import backend
-from ..parallel import parallel_slices
 from ..autograd import Function
+from ..parallel import parallel_slices
 from ..tensor import as_tensor
 from .basic import abs, exp, log, max, mean, sum, where
 
