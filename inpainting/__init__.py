@@ -32,6 +32,7 @@ _EXPORTS = {
     "LocalCritic": "networks",
     "GlobalCritic": "networks",
     "inpaint": "inference",
+    "inpaint_image": "inference",
     "InpaintResult": "inference",
     "load_release_checkpoint": "release",
     "read_checkpoint": "tf_checkpoint",

@@ -79,11 +79,7 @@ def _pairs(image, mask):
 
 
 def cmd_inpaint(args):
-    from nnlite.backend import to_device
-
-    from .imageio import load_image, load_mask, save_image
-    from .inference import inpaint
-    from .viz import attention_rgb
+    from .inference import inpaint_image
 
     generator = _weights(args)
     pairs = _pairs(args.image, args.mask)
@@ -97,26 +93,19 @@ def cmd_inpaint(args):
         memory = int(args.attention_memory * 2**30)
     if many:
         out.mkdir(parents=True, exist_ok=True)
+
+    def target(folder_or_file, stem):
+        if folder_or_file is None:
+            return None
+        return Path(folder_or_file) / f"{stem}.png" if many else folder_or_file
+
     for image_path, mask_path in pairs:
-        image = load_image(image_path)
-        mask = load_mask(mask_path, size=image.shape[1:])
-        try:
-            result = inpaint(generator, to_device(image, args.device),
-                             to_device(mask, args.device), attention_memory=memory)
-        except ValueError as error:   # e.g. a memory budget too small for one chunk
-            raise ValueError(f"{image_path}: {error}") from None
-        target = out / f"{image_path.stem}.png" if many else out
-        save_image(target, to_device(result.output, "cpu")[0])
-        if args.coarse:
-            coarse_path = Path(args.coarse) / f"{image_path.stem}.png" if many else args.coarse
-            save_image(coarse_path, to_device(result.coarse, "cpu")[0])
-        if args.attention:
-            from PIL import Image
-            colours = attention_rgb(to_device(result.offsets, "cpu"), *image.shape[1:])[0]
-            attention_path = (Path(args.attention) / f"{image_path.stem}.png" if many
-                              else args.attention)
-            Image.fromarray(colours).save(attention_path)
-        print(f"{image_path} -> {target}")
+        output = target(out, image_path.stem)
+        inpaint_image(image_path, mask_path, output, weights=generator,
+                      coarse_path=target(args.coarse, image_path.stem),
+                      attention_path=target(args.attention, image_path.stem),
+                      attention_memory=memory)
+        print(f"{image_path} -> {output}")
 
 
 def cmd_train(args):

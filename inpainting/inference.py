@@ -13,7 +13,7 @@ from typing import NamedTuple
 import nnlite
 from nnlite.backend import get_array_module
 
-__all__ = ["InpaintResult", "inpaint", "pad_to_multiple"]
+__all__ = ["InpaintResult", "inpaint", "inpaint_image", "pad_to_multiple"]
 
 
 class InpaintResult(NamedTuple):
@@ -100,3 +100,48 @@ def inpaint(generator, image, mask, *, attention_memory=None):
     offsets = xp.asarray(offsets)[..., :rows, :cols]
     return InpaintResult(output, x1, x2, offsets)
 
+
+def inpaint_image(image_path, mask_path, output_path, *, weights=None, device="cpu",
+                  coarse_path=None, attention_path=None, attention_memory=None):
+    """Files in, PNG out: inpaint the image at ``image_path`` where its mask is white.
+
+    Args:
+        image_path: any image Pillow reads (gray / RGBA become RGB).
+        mask_path: image of the same size; white (above the middle gray, any channel
+            count) = hole. A size mismatch is a ValueError naming both sizes.
+        output_path: where the composite result is written (PNG by extension).
+        weights: an ``InpaintGenerator``, or a model file / training checkpoint / released
+            TF checkpoint path, or None for the shipped demo model.
+        device: "cpu" or "cuda" (used when ``weights`` is a path or None).
+        coarse_path, attention_path: optionally also write the coarse result and the
+            colour-coded attention map (``flow_to_image`` colours, upsampled to the image).
+        attention_memory: optional byte budget for contextual attention (see ``inpaint``).
+
+    Returns the ``InpaintResult`` (arrays on the generator's device).
+    """
+    from nnlite.backend import to_device
+
+    from .imageio import load_image, load_mask, save_image
+    from .model_io import load_generator, shipped_model_path
+    from .networks import InpaintGenerator
+
+    generator = weights if isinstance(weights, InpaintGenerator) else \
+        load_generator(weights or shipped_model_path(), device=device)
+    device = generator.conv1.weight.device
+    image = load_image(image_path)
+    mask = load_mask(mask_path, size=image.shape[1:])
+    try:
+        result = inpaint(generator, to_device(image, device), to_device(mask, device),
+                         attention_memory=attention_memory)
+    except ValueError as error:        # e.g. a memory budget too small for one chunk
+        raise ValueError(f"{image_path}: {error}") from None
+    save_image(output_path, to_device(result.output, "cpu")[0])
+    if coarse_path is not None:
+        save_image(coarse_path, to_device(result.coarse, "cpu")[0])
+    if attention_path is not None:
+        from PIL import Image
+
+        from .viz import attention_rgb
+        colours = attention_rgb(to_device(result.offsets, "cpu"), *image.shape[1:])[0]
+        Image.fromarray(colours).save(attention_path)
+    return result

@@ -46,6 +46,33 @@ def test_inpaint_one_file_keeps_known_pixels_and_writes_extras(tmp_path, tiny_mo
     assert Image.open(tmp_path / "attention.png").size == (44, 30)
 
 
+def test_inpaint_image_is_the_python_form_of_the_command(tmp_path, tiny_model):
+    """inpainting.inpaint_image(files) writes what `inpainting inpaint` writes, accepts a
+    loaded generator or a path, and names both sizes when the mask does not fit."""
+    from inpainting import inpaint_image
+
+    image, mask = _write_pair(tmp_path, "photo")
+    assert cli.main(["inpaint", str(tmp_path / "photo.png"), str(tmp_path / "photo_mask.png"),
+                     "-o", str(tmp_path / "cli.png"), "--weights", str(tiny_model)]) == 0
+    result = inpaint_image(tmp_path / "photo.png", tmp_path / "photo_mask.png",
+                           tmp_path / "api.png", weights=str(tiny_model),
+                           coarse_path=tmp_path / "coarse.png",
+                           attention_path=tmp_path / "attention.png")
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "api.png")),
+                                  np.asarray(Image.open(tmp_path / "cli.png")))
+    assert result.output.shape == (1, 3, 30, 44)
+    assert np.asarray(Image.open(tmp_path / "attention.png")).shape == (30, 44, 3)
+    generator = load_generator(tiny_model)
+    inpaint_image(tmp_path / "photo.png", tmp_path / "photo_mask.png", tmp_path / "again.png",
+                  weights=generator)
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "again.png")),
+                                  np.asarray(Image.open(tmp_path / "cli.png")))
+    Image.fromarray(mask[:, :40]).save(tmp_path / "narrow_mask.png")
+    with pytest.raises(ValueError, match=r"30x40.*30x44|\(30, 40\).*\(30, 44\)"):
+        inpaint_image(tmp_path / "photo.png", tmp_path / "narrow_mask.png",
+                      tmp_path / "bad.png", weights=generator)
+
+
 def test_attention_memory_gives_the_same_picture_and_rejects_bad_budgets(tmp_path, tiny_model,
                                                                          capsys):
     _write_pair(tmp_path, "photo", size=(64, 64))
