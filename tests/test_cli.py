@@ -198,6 +198,28 @@ def test_demo_runs_on_the_bundled_defaults(tmp_path, capsys):
     assert "PSNR in hole" in capsys.readouterr().out
 
 
+@pytest.mark.skipif(not SHIPPED_MODEL.is_file(), reason="the shipped model is not installed")
+def test_the_shipped_model_records_the_configurations_that_made_it():
+    """The two TOML files next to the shipped weights are the recipe its meta records (paths
+    aside: stage 2 ran with init_weights on a copy of stage 1's output, elsewhere)."""
+    import ast
+    import dataclasses
+
+    from inpainting.config import TrainConfig, load_config
+
+    meta = load_generator(SHIPPED_MODEL).meta
+    weights = SHIPPED_MODEL.parent
+    for toml, recorded in [("demo_cnum16.toml", meta["stage1_config"]),
+                           ("demo_cnum16_finetune.toml", meta["config"])]:
+        expected = dataclasses.asdict(load_config(weights / toml))
+        recorded = recorded if isinstance(recorded, dict) else ast.literal_eval(recorded)
+        defaults = dataclasses.asdict(TrainConfig())      # fields added after the run
+        differing = {key for key in expected if expected[key] != recorded.get(key, defaults[key])}
+        assert differing <= {"init_weights", "out_dir"}, (toml, differing)
+    assert "demo_cnum16_finetune.toml" in meta["command"]
+    assert int(meta["step"]) == 3000 and int(meta["image_size"]) == 128
+
+
 def test_every_command_has_help(capsys):
     for command in ("demo", "inpaint", "train", "evaluate", "convert-release"):
         with pytest.raises(SystemExit) as exit_info:
