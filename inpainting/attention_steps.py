@@ -279,8 +279,11 @@ def masked_softmax(scores, mm, softmax_scale=10.0):
     and their probability is then zeroed, so rows may sum to less than 1 (release
     behaviour). (N, L, L) -> (N, L, L)."""
     xp = get_array_module(scores.data)
-    mm = xp.asarray(mm, dtype=scores.dtype)[:, None, :]             # (M, 1, L)
-    return MaskedSoftmax(mm, softmax_scale)(as_tensor(scores))
+    mm = xp.asarray(mm, dtype=scores.dtype)
+    if not bool(((mm == 0) | (mm == 1)).all()):
+        raise ValueError("masked_softmax: mm must hold only 0 (invalid) and 1 (valid) "
+                         "(the backward relies on mm * mm = mm)")
+    return MaskedSoftmax(mm[:, None, :], softmax_scale)(as_tensor(scores))   # mm (M, 1, L)
 
 
 class MaskedSoftmax(Function):

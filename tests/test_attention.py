@@ -142,6 +142,13 @@ def test_masked_softmax_matches_the_formula_and_is_twice_differentiable(mask_row
     assert gradgradcheck(lambda t: masked_softmax(t, mm, scale), (x,))
 
 
+def test_masked_softmax_rejects_a_soft_mask():
+    from inpainting.attention_steps import masked_softmax
+
+    with pytest.raises(ValueError, match="only 0 .* and 1"):
+        masked_softmax(Tensor(np.zeros((1, 3, 3))), np.array([[1.0, 0.5, 0.0]]))
+
+
 def test_propagation_is_the_neighbourhood_sum_away_from_the_edges():
     # Away from row/column ends, the two passes add the 3x3 neighbourhood moved together:
     # S'((i, j), (k, l)) = sum_{a, b in -1..1} S((i+a, j+b), (k+a, l+b)).
