@@ -18,7 +18,7 @@ import argparse
 import resource
 import time
 
-import nnlite  # noqa: F401  (first: sets OPENBLAS_THREAD_TIMEOUT before NumPy loads OpenBLAS)
+import nnlite  # first: sets OPENBLAS_THREAD_TIMEOUT before NumPy loads OpenBLAS
 import numpy as np
 
 
