@@ -30,10 +30,10 @@ import sys
 import time
 import tracemalloc
 
-import nnlite  # noqa: F401  (first: sets OPENBLAS_THREAD_TIMEOUT before NumPy loads OpenBLAS)
-import numpy as np
-
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import nnlite  # noqa: E402,F401  (first: sets OPENBLAS_THREAD_TIMEOUT before NumPy loads OpenBLAS)
+import numpy as np  # noqa: E402
 
 
 def deepfill_conv_shapes(size=256):
