@@ -36,6 +36,7 @@ import nnlite.functional as F
 from nnlite import Tensor, as_tensor
 from nnlite.autograd import Function
 from nnlite.backend import get_array_module
+from nnlite.functional.activation import softmax_into
 from nnlite.functional.conv_utils import same_padding
 from nnlite.parallel import parallel_slices
 
@@ -313,10 +314,8 @@ class MaskedSoftmax(Function):
                 stop = min(hi, (sample + 1) * rows)
                 mm = self.mm[sample if len(self.mm) > 1 else 0]   # (1, L)
                 y = out[lo:stop]
-                xp.multiply(flat_scores[lo:stop], mm * scale, out=y)
-                y -= y.max(axis=-1, keepdims=True)
-                xp.exp(y, out=y)
-                y /= y.sum(axis=-1, keepdims=True)
+                xp.multiply(flat_scores[lo:stop], mm * scale, out=y)   # logits
+                softmax_into(y, y)
                 y *= mm
                 lo = stop
 

@@ -105,12 +105,23 @@ def sigmoid(x):
     return Sigmoid()(as_tensor(x))
 
 
+def softmax_into(logits, out, axis=-1):
+    """Array kernel: ``out = exp(logits - max) / sum(exp(logits - max))`` along ``axis``,
+    written into ``out`` (which may be ``logits`` itself). The forward of ``Softmax``, and of
+    contextual attention's masked softmax. Returns ``out``."""
+    xp = backend.get_array_module(logits)
+    xp.subtract(logits, logits.max(axis=axis, keepdims=True), out=out)
+    xp.exp(out, out=out)
+    out /= out.sum(axis=axis, keepdims=True)
+    return out
+
+
 class Softmax(Function):
     """y = exp(x - max) / sum(exp(x - max)) along ``axis``; d/dx: gx = y * (gy - sum(gy * y)).
 
-    One Function rather than a composite of exp/sum/div because its inputs are the (L, L)
-    attention scores, the largest arrays of the model: the forward works in one output
-    buffer (no temporaries) and, along the last axis, splits the rows over the cores
+    One Function rather than a composite of exp/sum/div so that large inputs (score
+    matrices such as attention's) cost one output buffer and no temporaries
+    (``softmax_into``); along the last axis the rows are split over the cores
     (``nnlite.parallel``). The backward is written with nnlite ops on the output y, which
     is part of the graph, so second derivatives come out right.
     """
@@ -122,20 +133,11 @@ class Softmax(Function):
         xp = backend.get_array_module(x)
         axis = self.axis % x.ndim
         if axis != x.ndim - 1:
-            y = x - x.max(axis=axis, keepdims=True)
-            xp.exp(y, out=y)
-            y /= y.sum(axis=axis, keepdims=True)
-            return y
+            return softmax_into(x, xp.empty_like(x), axis)
         rows = xp.ascontiguousarray(x).reshape(-1, x.shape[-1])
         y = xp.empty_like(rows)
-
-        def rows_softmax(lo, hi):
-            part, out = rows[lo:hi], y[lo:hi]
-            xp.subtract(part, part.max(axis=-1, keepdims=True), out=out)
-            xp.exp(out, out=out)
-            out /= out.sum(axis=-1, keepdims=True)
-
-        parallel_slices(rows_softmax, rows.shape[0], nbytes=2 * rows.nbytes, xp=xp)
+        parallel_slices(lambda lo, hi: softmax_into(rows[lo:hi], y[lo:hi]), rows.shape[0],
+                        nbytes=2 * rows.nbytes, xp=xp)
         return y.reshape(x.shape)
 
     def backward(self, gy):
