@@ -24,7 +24,7 @@ TRAIN_FLAGS = (("image-size", int), ("batch-size", int), ("cnum", int), ("critic
                ("iterations", int), ("seed", int), ("checkpoint-every", int),
                ("sample-every", int), ("log-every", int), ("mask", str), ("lr", float),
                ("bbox-size", int), ("max-delta", int), ("warmup-iterations", int),
-               ("init-weights", str))
+               ("init-weights", str), ("min-crop-scale", float))
 
 
 def _weights(args):

@@ -41,6 +41,9 @@ class TrainConfig:
     image_size: int = 256
     resize: bool = False            # resize instead of random crop
     random_flip: bool = False       # the release does not flip
+    min_crop_scale: float = 0.0     # not in the release (0 = off): crop a random square of
+                                    # f * the shorter side, f uniform in [min_crop_scale, 1],
+                                    # resized to image_size (multi-scale training)
     batch_size: int = 16
     # masks (spec §6)
     mask: str = "bbox"              # "bbox" (release) or "free_form"
@@ -93,6 +96,12 @@ class TrainConfig:
         if not 0 <= self.warmup_iterations <= self.iterations:
             raise ValueError(f"warmup_iterations must be in [0, iterations={self.iterations}], "
                              f"got {self.warmup_iterations}")
+        if not (self.min_crop_scale == 0 or 0 < self.min_crop_scale <= 1):
+            raise ValueError(f"min_crop_scale must be 0 (off) or in (0, 1], "
+                             f"got {self.min_crop_scale}")
+        if self.resize and self.min_crop_scale:
+            raise ValueError("resize = true and min_crop_scale > 0 both choose the crop's scale: "
+                             "set one of them")
         if self.cnum % 2:
             raise ValueError(f"cnum must be even, got {self.cnum}")
         return self

@@ -83,11 +83,25 @@ def list_images(root_or_flist: str | os.PathLike) -> list[Path]:
 
 
 def random_crop_transform(pixels: np.ndarray, image_size: int, rng: np.random.Generator, *,
-                          resize: bool = False, random_flip: bool = False) -> np.ndarray:
-    """(H, W, 3) uint8 -> float32 (3, S, S) in [-1, 1] by the release's rule (module docstring)."""
+                          resize: bool = False, random_flip: bool = False,
+                          min_crop_scale: float = 0.0) -> np.ndarray:
+    """(H, W, 3) uint8 -> float32 (3, S, S) in [-1, 1] by the release's rule (module docstring).
+
+    ``min_crop_scale`` = s in (0, 1] (not in the release; 0 = off): a square crop whose side is
+    ``round(f * min(H, W))`` with f uniform in [s, 1], at a uniform corner, resized to S x S.
+    f = 1 sees the whole shorter side at S pixels, the scale of ``resize=True`` evaluation;
+    s = S / min(H, W) reaches down to the release's pixel-for-pixel crops.
+    """
+    _check_crop_options(resize, min_crop_scale)
     height, width = pixels.shape[:2]
     image = Image.fromarray(pixels)
     if resize:
+        image = image.resize((image_size, image_size), Image.BILINEAR)
+    elif min_crop_scale:
+        side = max(1, round(float(rng.uniform(min_crop_scale, 1.0)) * min(height, width)))
+        top = int(rng.integers(0, height - side + 1))
+        left = int(rng.integers(0, width - side + 1))
+        image = image.crop((left, top, left + side, top + side))
         image = image.resize((image_size, image_size), Image.BILINEAR)
     else:
         if height < image_size or width < image_size:
@@ -101,6 +115,14 @@ def random_crop_transform(pixels: np.ndarray, image_size: int, rng: np.random.Ge
     if random_flip and rng.random() < 0.5:
         array = array[:, ::-1]
     return hwc_uint8_to_chw(array)
+
+
+def _check_crop_options(resize: bool, min_crop_scale: float) -> None:
+    if not (min_crop_scale == 0 or 0 < min_crop_scale <= 1):
+        raise ValueError(f"min_crop_scale must be 0 (off) or in (0, 1], got {min_crop_scale!r}")
+    if resize and min_crop_scale:
+        raise ValueError("resize=True and min_crop_scale > 0 both choose the crop's scale: "
+                         "use one of them")
 
 
 class BatchSampler:
@@ -160,13 +182,15 @@ class ImageDataset:
 
     def __init__(self, names: Sequence[str], loaders: Sequence[Callable[[], np.ndarray]],
                  image_size: int = 256, *, resize: bool = False, random_flip: bool = False,
-                 seed: int = 0):
+                 min_crop_scale: float = 0.0, seed: int = 0):
         if len(names) != len(loaders):
             raise ValueError(f"{len(names)} names for {len(loaders)} loaders")
         if int(image_size) != image_size or image_size < 1:
             raise ValueError(f"image_size must be a positive int, got {image_size!r}")
         self.names, self._loaders = list(names), list(loaders)
+        _check_crop_options(resize, min_crop_scale)
         self.image_size, self.resize, self.random_flip = int(image_size), bool(resize), bool(random_flip)
+        self.min_crop_scale = float(min_crop_scale)
         self.sampler = BatchSampler(len(self._loaders), seed)
         self._bad: set[int] = set()
 
@@ -181,7 +205,8 @@ class ImageDataset:
         """Image ``index`` as drawn in ``epoch``: float32 (3, S, S) after the training transform."""
         rng = _generator(self.sampler.seed, _CROP_STREAM, epoch, index)
         return random_crop_transform(self._loaders[index](), self.image_size, rng,
-                                     resize=self.resize, random_flip=self.random_flip)
+                                     resize=self.resize, random_flip=self.random_flip,
+                                     min_crop_scale=self.min_crop_scale)
 
     def next_batch(self, batch_size: int) -> np.ndarray:
         """The next ``batch_size`` images in sampler order: float32 (N, 3, S, S) in [-1, 1].
@@ -218,16 +243,18 @@ class ImageDataset:
 class ImageFolder(ImageDataset):
     """Images of a folder (recursive, sorted by path) or of an flist file, read on demand.
 
-    ``ImageFolder(root_or_flist, image_size=256, resize=False, random_flip=False, seed=0)``;
+    ``ImageFolder(root_or_flist, image_size=256, resize=False, random_flip=False,
+    min_crop_scale=0.0, seed=0)``;
     ``.paths`` lists the files. An empty source raises ValueError; a missing one FileNotFoundError.
     """
 
     def __init__(self, root_or_flist: str | os.PathLike, image_size: int = 256, *,
-                 resize: bool = False, random_flip: bool = False, seed: int = 0):
+                 resize: bool = False, random_flip: bool = False, min_crop_scale: float = 0.0,
+                 seed: int = 0):
         self.paths = list_images(root_or_flist)
         loaders = [lambda path=path: read_rgb_uint8(path) for path in self.paths]
-        super().__init__([str(p) for p in self.paths], loaders, image_size,
-                         resize=resize, random_flip=random_flip, seed=seed)
+        super().__init__([str(p) for p in self.paths], loaders, image_size, resize=resize,
+                         random_flip=random_flip, min_crop_scale=min_crop_scale, seed=seed)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -301,7 +328,8 @@ def _cached(load: Callable[[], np.ndarray]) -> Callable[[], np.ndarray]:
 
 
 def demo_corpus(split: str = "train", image_size: int = 256, *, resize: bool = False,
-                random_flip: bool = False, seed: int = 0) -> ImageDataset:
+                random_flip: bool = False, min_crop_scale: float = 0.0,
+                seed: int = 0) -> ImageDataset:
     """The bundled offline demo corpus as an ``ImageDataset`` (same ``next_batch`` interface).
 
     split "train": the 17 photos of ``DEMO_TRAIN_PHOTOS`` + each texture kind with seeds 0, 1, 2
@@ -317,4 +345,5 @@ def demo_corpus(split: str = "train", image_size: int = 256, *, resize: bool = F
         for texture_seed in _TEXTURE_SEEDS[split]:
             names.append(f"texture:{kind}:{texture_seed}")
             loaders.append(_cached(lambda kind=kind, s=texture_seed: procedural_texture(kind, s)))
-    return ImageDataset(names, loaders, image_size, resize=resize, random_flip=random_flip, seed=seed)
+    return ImageDataset(names, loaders, image_size, resize=resize, random_flip=random_flip,
+                        min_crop_scale=min_crop_scale, seed=seed)

@@ -50,9 +50,11 @@ def make_dataset(config: TrainConfig):
 
     if config.data == "demo":
         return demo_corpus("train", config.image_size, resize=config.resize,
-                           random_flip=config.random_flip, seed=config.seed)
+                           random_flip=config.random_flip, min_crop_scale=config.min_crop_scale,
+                           seed=config.seed)
     return ImageFolder(config.data, config.image_size, resize=config.resize,
-                       random_flip=config.random_flip, seed=config.seed)
+                       random_flip=config.random_flip, min_crop_scale=config.min_crop_scale,
+                       seed=config.seed)
 
 
 def crop(x, bboxes):

@@ -189,6 +189,69 @@ def test_resize_and_flip_options():
                      square[:, ::-1].transpose(2, 0, 1).tobytes()}
 
 
+def test_min_crop_scale_is_a_resized_square_of_the_drawn_side():
+    """Each output = Pillow's bilinear resize of a square window whose side is round(f * 24), f in
+    [0.5, 1], found by searching every side and corner; the draws cover both ends of the range."""
+    pixels = _pixels(np.random.default_rng(12), 24, 30)
+    sides = set()
+    for seed in range(40):
+        out = to_uint8(random_crop_transform(pixels, 8, np.random.default_rng(seed),
+                                             min_crop_scale=0.5), "nearest").transpose(1, 2, 0)
+        matches = [(side, top, left) for side in range(12, 25) for top in range(25 - side)
+                   for left in range(31 - side)
+                   if np.array_equal(out, np.asarray(Image.fromarray(
+                       pixels[top:top + side, left:left + side]).resize((8, 8), Image.BILINEAR)))]
+        assert matches, seed
+        sides.update(side for side, _, _ in matches)
+    assert min(sides) <= 14 and max(sides) >= 22 and sides <= set(range(12, 25))
+
+
+def test_min_crop_scale_one_sees_the_whole_shorter_side():
+    square = _pixels(np.random.default_rng(13), 20, 20)
+    out = random_crop_transform(square, 10, np.random.default_rng(0), min_crop_scale=1.0)
+    expected = np.asarray(Image.fromarray(square).resize((10, 10), Image.BILINEAR))
+    np.testing.assert_array_equal(to_uint8(out, "nearest").transpose(1, 2, 0), expected)
+
+
+def test_min_crop_scale_reaches_the_datasets_and_the_configuration(tmp_path):
+    from inpainting.config import load_config
+    from inpainting.train import make_dataset
+
+    source = _folder(tmp_path)
+    first = ImageFolder(source, 8, min_crop_scale=0.5, seed=2)
+    second = ImageFolder(source, 8, min_crop_scale=0.5, seed=2)
+    plain = ImageFolder(source, 8, seed=2)
+    batch = first.next_batch(5)
+    np.testing.assert_array_equal(batch, second.next_batch(5))
+    assert not np.array_equal(batch, plain.next_batch(5))
+    config = load_config(data=str(source), image_size=16, bbox_size=16, max_delta=4,
+                         min_crop_scale=0.5)
+    assert make_dataset(config).min_crop_scale == 0.5
+    assert demo_corpus("heldout", 16, min_crop_scale=0.3).min_crop_scale == 0.3
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(min_crop_scale=1.5), "min_crop_scale must be 0 \\(off\\) or in \\(0, 1\\], got 1.5"),
+    (dict(min_crop_scale=-0.1), "got -0.1"),
+    (dict(min_crop_scale=0.5, resize=True), "use one of them"),
+])
+def test_bad_crop_options_are_named(options, message):
+    with pytest.raises(ValueError, match=message):
+        random_crop_transform(_pixels(np.random.default_rng(0), 8, 8), 4,
+                              np.random.default_rng(0), **options)
+    with pytest.raises(ValueError, match=message):
+        demo_corpus("heldout", 16, **options)
+
+
+def test_bad_crop_options_in_the_configuration_are_named():
+    from inpainting.config import load_config
+
+    with pytest.raises(ValueError, match="min_crop_scale must be 0"):
+        load_config(min_crop_scale=2.0)
+    with pytest.raises(ValueError, match="set one of them"):
+        load_config(min_crop_scale=0.5, resize=True)
+
+
 # ----------------------------------------------------------------------------- order and resume
 
 def _folder(tmp_path, count=5):
