@@ -5,6 +5,7 @@
     inpainting train --data FOLDER       # the release's recipe on your images
     inpainting evaluate                  # Table-1 metrics against classical baselines
     inpainting convert-release CKPT OUT  # the authors' TensorFlow weights -> .npz
+    inpainting average-weights CKPT... -o OUT  # mean of a run's checkpoints
 
 User mistakes (missing files, wrong sizes, bad options) print one line and exit
 with status 2, never a traceback.
@@ -174,6 +175,14 @@ def cmd_convert_release(args):
           f"{generator.num_parameters():,} parameters) -> {path}")
 
 
+def cmd_average_weights(args):
+    from .model_io import average_generators, save_generator
+
+    generator = average_generators(args.models)
+    path = save_generator(args.output, generator, **generator.meta)
+    print(f"averaged {len(args.models)} generators (cnum={generator.cnum}) -> {path}")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="inpainting", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -230,6 +239,14 @@ def build_parser():
     convert.add_argument("checkpoint", help="checkpoint directory, prefix or .index file")
     convert.add_argument("output", help="output .npz")
     convert.set_defaults(run=cmd_convert_release)
+
+    average = commands.add_parser(
+        "average-weights", help="parameter-wise mean of checkpoints (weight averaging)",
+        description="Write the parameter-wise mean of several generators of the same width: "
+                    "model files or training checkpoints, e.g. the last checkpoints of a run.")
+    average.add_argument("models", nargs="+", help="model files or training checkpoints")
+    average.add_argument("-o", "--output", required=True, help="output .npz model file")
+    average.set_defaults(run=cmd_average_weights)
     return parser
 
 

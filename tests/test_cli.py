@@ -220,8 +220,48 @@ def test_the_shipped_model_records_the_configurations_that_made_it():
     assert int(meta["step"]) == 3000 and int(meta["image_size"]) == 128
 
 
+def test_average_weights_is_the_parameter_wise_mean(tmp_path, capsys):
+    """Three generators -> every parameter is (a + b + c) / 3, entry by entry; the CLI writes it
+    as a model file that records its sources; one generator averages to itself."""
+    from inpainting.model_io import average_generators
+
+    paths = []
+    for seed in range(3):
+        paths.append(save_generator(tmp_path / f"g{seed}.npz",
+                                    InpaintGenerator(4, rng=np.random.default_rng(seed)),
+                                    image_size=32))
+    states = [load_generator(p).state_dict() for p in paths]
+    out = tmp_path / "mean.npz"
+    assert cli.main(["average-weights", *map(str, paths), "-o", str(out)]) == 0
+    assert "averaged 3 generators" in capsys.readouterr().out
+    average = load_generator(out)
+    for name, value in average.state_dict().items():
+        expected = (states[0][name].astype(np.float64) + states[1][name] + states[2][name]) / 3
+        np.testing.assert_allclose(value, expected, rtol=1e-6, atol=1e-7, err_msg=name)
+    assert average.meta["averaged_from"] == [str(p) for p in paths]
+    assert average.meta["image_size"] == 32
+    alone = average_generators([paths[0]])
+    for name, value in alone.state_dict().items():
+        np.testing.assert_array_equal(value, states[0][name])
+
+
+def test_average_weights_refuses_mixed_widths_and_nothing(tmp_path, tiny_model, capsys):
+    from inpainting.model_io import average_generators
+
+    wide = save_generator(tmp_path / "wide.npz", InpaintGenerator(6, rng=np.random.default_rng(1)))
+    code = cli.main(["average-weights", str(tiny_model), str(wide), "-o", str(tmp_path / "x.npz")])
+    error = capsys.readouterr().err
+    assert code == 2 and "different widths" in error and "cnum=4" in error and "cnum=6" in error
+    assert not (tmp_path / "x.npz").exists()
+    assert cli.main(["average-weights", str(tmp_path / "missing.npz"), "-o",
+                     str(tmp_path / "y.npz")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="at least one"):
+        average_generators([])
+
+
 def test_every_command_has_help(capsys):
-    for command in ("demo", "inpaint", "train", "evaluate", "convert-release"):
+    for command in ("demo", "inpaint", "train", "evaluate", "convert-release", "average-weights"):
         with pytest.raises(SystemExit) as exit_info:
             cli.main([command, "--help"])
         assert exit_info.value.code == 0
