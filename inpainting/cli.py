@@ -105,7 +105,7 @@ def cmd_inpaint(args):
         inpaint_image(image_path, mask_path, output, weights=generator,
                       coarse_path=target(args.coarse, image_path.stem),
                       attention_path=target(args.attention, image_path.stem),
-                      attention_memory=memory)
+                      attention_memory=memory, border=args.border)
         print(f"{image_path} -> {output}")
 
 
@@ -211,6 +211,9 @@ def build_parser():
                        help="bound contextual attention's score buffers to this many GiB "
                             "(same result; for large images: the release needs (H*W/64)^2 "
                             "floats, 17 GB at 2048x2048)")
+    paint.add_argument("--border", choices=("pad", "crop"), default="pad",
+                       help="sizes that are not multiples of 8: 'pad' keeps every pixel "
+                            "(default), 'crop' drops the extra rows/columns as the release did")
     paint.set_defaults(run=cmd_inpaint)
 
     train = commands.add_parser("train", help="train with the release's WGAN-GP recipe")

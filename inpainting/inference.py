@@ -3,8 +3,9 @@
 The release crops the image to a multiple of 8 and loses the border pixels.
 ``inpaint`` pads instead (reflect padding of the image, the padding counted as
 known pixels) and crops the result back, so every pixel of the input is kept.
-The output is the composite ``x2 * M + x * (1 - M)``: known pixels are the
-input's own.
+``border="crop"`` does what the release does (the result is the cropped size);
+for sizes that are multiples of 8 the two are the same. The output is the
+composite ``x2 * M + x * (1 - M)``: known pixels are the input's own.
 """
 from __future__ import annotations
 
@@ -55,7 +56,7 @@ def _as_batch(array, name, channels):
     return array
 
 
-def inpaint(generator, image, mask, *, attention_memory=None):
+def inpaint(generator, image, mask, *, attention_memory=None, border="pad"):
     """Fill the hole of ``image`` with ``generator``; any H, W.
 
     Args:
@@ -65,8 +66,11 @@ def inpaint(generator, image, mask, *, attention_memory=None):
         attention_memory: optional byte budget for contextual attention's scores; the
             layer then runs in its memory-bounded (chunked) mode with the same result.
             The release needs L x L scores (L = H*W/64): ~1e9 floats at 1080p.
+        border: "pad" (default: reflect-pad to a multiple of 8, crop the result back to
+            (H, W)) or "crop" (the release, spec §7: drop the bottom/right rows and columns
+            beyond the last multiple of 8; the result is (8*floor(H/8), 8*floor(W/8))).
 
-    Returns an ``InpaintResult`` of arrays cropped back to (H, W).
+    Returns an ``InpaintResult`` of arrays of the output size.
     """
     image = _as_batch(image, "image", 3)
     mask = _as_batch(mask, "mask", 1)
@@ -74,6 +78,14 @@ def inpaint(generator, image, mask, *, attention_memory=None):
     if image.shape[2:] != mask.shape[2:]:
         raise ValueError(f"inpaint: the mask is {tuple(mask.shape[2:])} but the image is "
                          f"{tuple(image.shape[2:])}; they must be the same size")
+    if border not in ("pad", "crop"):
+        raise ValueError(f"inpaint: border must be 'pad' or 'crop', got {border!r}")
+    if border == "crop":
+        height, width = (size - size % 8 for size in image.shape[2:])
+        if height == 0 or width == 0:
+            raise ValueError(f"inpaint: border='crop' needs an image of at least 8x8 pixels, "
+                             f"got {tuple(image.shape[2:])}")
+        image, mask = image[..., :height, :width], mask[..., :height, :width]
     if mask.shape[0] not in (1, image.shape[0]):
         raise ValueError(f"inpaint: {mask.shape[0]} masks for {image.shape[0]} images")
     dtype = generator.conv1.weight.dtype
@@ -102,7 +114,7 @@ def inpaint(generator, image, mask, *, attention_memory=None):
 
 
 def inpaint_image(image_path, mask_path, output_path, *, weights=None, device="cpu",
-                  coarse_path=None, attention_path=None, attention_memory=None):
+                  coarse_path=None, attention_path=None, attention_memory=None, border="pad"):
     """Files in, PNG out: inpaint the image at ``image_path`` where its mask is white.
 
     Args:
@@ -116,6 +128,7 @@ def inpaint_image(image_path, mask_path, output_path, *, weights=None, device="c
         coarse_path, attention_path: optionally also write the coarse result and the
             colour-coded attention map (``flow_to_image`` colours, upsampled to the image).
         attention_memory: optional byte budget for contextual attention (see ``inpaint``).
+        border: "pad" (every pixel kept) or "crop" (the release's rule); see ``inpaint``.
 
     Returns the ``InpaintResult`` (arrays on the generator's device).
     """
@@ -132,7 +145,7 @@ def inpaint_image(image_path, mask_path, output_path, *, weights=None, device="c
     mask = load_mask(mask_path, size=image.shape[1:])
     try:
         result = inpaint(generator, to_device(image, device), to_device(mask, device),
-                         attention_memory=attention_memory)
+                         attention_memory=attention_memory, border=border)
     except ValueError as error:        # e.g. a memory budget too small for one chunk
         raise ValueError(f"{image_path}: {error}") from None
     save_image(output_path, to_device(result.output, "cpu")[0])
@@ -142,6 +155,6 @@ def inpaint_image(image_path, mask_path, output_path, *, weights=None, device="c
         from PIL import Image
 
         from .viz import attention_rgb
-        colours = attention_rgb(to_device(result.offsets, "cpu"), *image.shape[1:])[0]
+        colours = attention_rgb(to_device(result.offsets, "cpu"), *result.output.shape[2:])[0]
         Image.fromarray(colours).save(attention_path)
     return result

@@ -46,6 +46,19 @@ def test_inpaint_one_file_keeps_known_pixels_and_writes_extras(tmp_path, tiny_mo
     assert Image.open(tmp_path / "attention.png").size == (44, 30)
 
 
+def test_inpaint_border_crop_writes_the_release_size(tmp_path, tiny_model):
+    """--border crop: a 30x44 image comes out 24x40 (the release's crop to multiples of 8),
+    as do the coarse result and the attention map."""
+    image, _ = _write_pair(tmp_path, "photo")
+    out = tmp_path / "out.png"
+    assert cli.main(["inpaint", str(tmp_path / "photo.png"), str(tmp_path / "photo_mask.png"),
+                     "-o", str(out), "--weights", str(tiny_model), "--border", "crop",
+                     "--coarse", str(tmp_path / "coarse.png"),
+                     "--attention", str(tmp_path / "attention.png")]) == 0
+    for name in ("out.png", "coarse.png", "attention.png"):
+        assert Image.open(tmp_path / name).size == (40, 24), name
+
+
 def test_inpaint_image_is_the_python_form_of_the_command(tmp_path, tiny_model):
     """inpainting.inpaint_image(files) writes what `inpainting inpaint` writes, accepts a
     loaded generator or a path, and names both sizes when the mask does not fit."""

@@ -119,6 +119,35 @@ def test_inpaint_any_size_keeps_known_pixels(size):
     assert result.offsets.shape == (1, 2, -(-size[0] // 8), -(-size[1] // 8))
 
 
+def test_inpaint_border_crop_is_the_release_rule():
+    """border='crop' (spec §7): the generator runs on image[:, :H8, :W8] with the mask cut the
+    same way, written out here by hand; for multiples of 8 'crop' and 'pad' agree."""
+    rng = np.random.default_rng(6)
+    g = InpaintGenerator(4, rng=rng)
+    image = rng.uniform(-1, 1, (3, 37, 45)).astype(np.float32)
+    mask = np.zeros((1, 37, 45), np.float32)
+    mask[:, 6:20, 9:30] = 1
+    result = inference.inpaint(g, image, mask, border="crop")
+    cut_image, cut_mask = image[None, :, :32, :40], mask[None, :, :32, :40]
+    with nnlite.no_grad():
+        x1, x2, offsets = g(nnlite.Tensor(cut_image * (1 - cut_mask)), nnlite.Tensor(cut_mask))
+    np.testing.assert_array_equal(result.refined, x2.data)
+    np.testing.assert_array_equal(result.coarse, x1.data)
+    np.testing.assert_array_equal(result.offsets, offsets)
+    np.testing.assert_array_equal(result.output, x2.data * cut_mask + cut_image * (1 - cut_mask))
+    padded = inference.inpaint(g, image, mask)
+    assert padded.output.shape == (1, 3, 37, 45)
+    assert not np.allclose(padded.output[..., :32, :40], result.output)   # borders matter
+    square = image[:, :32, :40]
+    np.testing.assert_array_equal(inference.inpaint(g, square, mask[:, :32, :40]).output,
+                                  inference.inpaint(g, square, mask[:, :32, :40],
+                                                    border="crop").output)
+    with pytest.raises(ValueError, match="border must be 'pad' or 'crop', got 'trim'"):
+        inference.inpaint(g, image, mask, border="trim")
+    with pytest.raises(ValueError, match="at least 8x8"):
+        inference.inpaint(g, image[:, :7], mask[:, :7], border="crop")
+
+
 def test_inpaint_errors_are_clear():
     g = InpaintGenerator(4)
     with pytest.raises(ValueError, match="same size"):
