@@ -44,11 +44,17 @@ def cmd_demo(args):
     from .masks import centered_bbox_mask
     from .viz import save_demo_figure
 
+    from .data import DEMO_HELDOUT_PHOTOS
+
+    if args.image not in DEMO_HELDOUT_PHOTOS:
+        raise ValueError(f"--image must be one of the held-out photos {', '.join(DEMO_HELDOUT_PHOTOS)}"
+                         f", got {args.image!r} (for your own picture use `inpainting inpaint`)")
+    if args.size is not None:
+        _check_size("--size", args.size)
     generator = _weights(args)
     args.size = args.size or int(getattr(generator, "meta", {}).get("image_size", 256))
     dataset = demo_corpus("heldout", args.size, resize=True)
-    index = dataset.names.index(f"skimage:{args.image}") if f"skimage:{args.image}" in \
-        dataset.names else 0
+    index = dataset.names.index(f"skimage:{args.image}")
     image = dataset.sample(index, 0)
     mask, _ = centered_bbox_mask(args.size, args.size // 2)
     result = inpaint(generator, to_device(image[None], args.device),
@@ -62,19 +68,38 @@ def cmd_demo(args):
     print(f"figure written to {path}")
 
 
+def _check_size(flag, size):
+    if size < 16 or size % 8:
+        raise ValueError(f"{flag} must be a multiple of 8 and at least 16, got {size}")
+
+
+def _images_in(folder):
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
 def _pairs(image, mask):
+    """(image, mask) file pairs: one pair, or every image of a folder with the mask of the
+    same stem in the mask folder (results are named by stem, so stems must be unique)."""
     image, mask = Path(image), Path(mask)
     if image.is_dir():
         if not mask.is_dir():
             raise ValueError(f"{image} is a folder, so the mask {mask} must be a folder too")
+        images, masks = _images_in(image), _images_in(mask)
+        for found, folder in ((images, image), (masks, mask)):
+            stems = [p.stem for p in found]
+            repeated = sorted({s for s in stems if stems.count(s) > 1})
+            if repeated:
+                names = [p.name for p in found if p.stem == repeated[0]]
+                raise ValueError(f"{folder} holds {' and '.join(names)}: files are matched and "
+                                 "results named by stem, so each stem must appear once")
+        by_stem = {p.stem: p for p in masks}
         pairs = []
-        for path in sorted(p for p in image.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
-            matches = [m for m in mask.iterdir() if m.stem == path.stem]
-            if not matches:
+        for path in images:
+            if path.stem not in by_stem:
                 raise FileNotFoundError(f"no mask named {path.stem}.* in {mask} for {path}")
-            pairs.append((path, matches[0]))
+            pairs.append((path, by_stem[path.stem]))
         if not pairs:
-            raise ValueError(f"no images in {image}")
+            raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {image}")
         return pairs
     return [(image, mask)]
 
@@ -88,12 +113,17 @@ def cmd_inpaint(args):
     many = len(pairs) > 1 or Path(args.image).is_dir()
     memory = None
     if args.attention_memory is not None:
-        if not args.attention_memory > 0:
-            raise ValueError(f"--attention-memory must be a positive number of GiB, "
+        if not 0 < args.attention_memory < float("inf"):
+            raise ValueError(f"--attention-memory must be a positive, finite number of GiB, "
                              f"got {args.attention_memory}")
         memory = int(args.attention_memory * 2**30)
     if many:
-        out.mkdir(parents=True, exist_ok=True)
+        for flag, folder in (("-o", out), ("--coarse", args.coarse), ("--attention", args.attention)):
+            if folder is not None and Path(folder).exists() and not Path(folder).is_dir():
+                raise ValueError(f"{flag} {folder} is a file; with a folder of images it must "
+                                 "name a folder")
+            if folder is not None:
+                Path(folder).mkdir(parents=True, exist_ok=True)
 
     def target(folder_or_file, stem):
         if folder_or_file is None:
@@ -142,6 +172,14 @@ def cmd_evaluate(args):
     from .inference import inpaint
     from .masks import centered_bbox_mask
 
+    _check_size("--size", args.size)
+    if args.hole is not None and not 0 < args.hole <= args.size - 2:
+        raise ValueError(f"--hole must be between 1 and --size - 2 = {args.size - 2} (a known "
+                         f"border is needed), got {args.hole}")
+    for path in args.out or []:
+        if Path(path).suffix.lower() not in (".md", ".csv"):
+            raise ValueError(f"--out {path}: the table is written as Markdown (.md) or CSV "
+                             "(.csv); choose one of those extensions")
     images, names = evaluation_images(args.data, args.size)
     mask, _ = centered_bbox_mask(args.size, args.hole or args.size // 2)
     methods = baseline_methods()

@@ -190,6 +190,8 @@ def save_image(path: str | os.PathLike, image: np.ndarray, rounding: str = "trun
     pil_image = Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels)
     fmt = _format_for(path)
     folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise FileNotFoundError(f"cannot write {path}: the folder {folder} does not exist")
     handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(handle, "wb") as stream:

@@ -48,12 +48,29 @@ def pad_to_multiple(array, multiple=8, mode="reflect"):
 
 def _as_batch(array, name, channels):
     array = array.data if isinstance(array, nnlite.Tensor) else array
+    if not hasattr(array, "ndim") or not hasattr(array, "dtype"):
+        raise ValueError(f"inpaint: {name} must be a NumPy/CuPy array or Tensor, "
+                         f"got {type(array).__name__}")
     if array.ndim == 3:
         array = array[None]
     if array.ndim != 4 or array.shape[1] != channels:
         raise ValueError(f"inpaint: {name} must be ({channels}, H, W) or (N, {channels}, H, W), "
                          f"got {tuple(array.shape)}")
     return array
+
+
+def _check_values(image, mask, xp):
+    """Floats in [-1, 1] without NaN: a uint8 or 0-255 image would be filled with nonsense."""
+    if image.dtype.kind != "f":
+        raise ValueError(f"inpaint: image must be floats in [-1, 1] (inpainting.load_image gives "
+                         f"that; from uint8 use from_uint8), got dtype {image.dtype}")
+    if not bool(xp.isfinite(image).all()) or not bool(xp.isfinite(mask).all()):
+        which = "image" if not bool(xp.isfinite(image).all()) else "mask"
+        raise ValueError(f"inpaint: the {which} holds NaN or infinite values")
+    low, high = float(image.min()), float(image.max())
+    if low < -1.001 or high > 1.001:
+        raise ValueError(f"inpaint: image values must be in [-1, 1], got [{low:.4g}, {high:.4g}] "
+                         "(a 0-255 image? convert with inpainting.imageio.from_uint8)")
 
 
 def inpaint(generator, image, mask, *, attention_memory=None, border="pad"):
@@ -72,9 +89,15 @@ def inpaint(generator, image, mask, *, attention_memory=None, border="pad"):
 
     Returns an ``InpaintResult`` of arrays of the output size.
     """
+    from .networks import InpaintGenerator
+
+    if not isinstance(generator, InpaintGenerator):
+        raise ValueError(f"inpaint: generator must be an InpaintGenerator (load a model file with "
+                         f"inpainting.model_io.load_generator), got {type(generator).__name__}")
     image = _as_batch(image, "image", 3)
     mask = _as_batch(mask, "mask", 1)
     xp = get_array_module(image, mask)
+    _check_values(image, mask, xp)
     if image.shape[2:] != mask.shape[2:]:
         raise ValueError(f"inpaint: the mask is {tuple(mask.shape[2:])} but the image is "
                          f"{tuple(image.shape[2:])}; they must be the same size")
@@ -97,6 +120,10 @@ def inpaint(generator, image, mask, *, attention_memory=None, border="pad"):
     previous = generator.attention_chunk_size
     if attention_memory is not None:
         from .attention import chunk_size_for_memory
+        if isinstance(attention_memory, bool) or not isinstance(attention_memory, (int, float)) \
+                or not 0 < attention_memory < float("inf"):
+            raise ValueError(f"inpaint: attention_memory must be a positive, finite number of "
+                             f"bytes, got {attention_memory!r}")
         feature_h, feature_w = padded_image.shape[2] // 4, padded_image.shape[3] // 4
         generator.attention_chunk_size = chunk_size_for_memory(
             attention_memory, feature_h, feature_w, itemsize=padded_image.dtype.itemsize)

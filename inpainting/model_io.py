@@ -7,11 +7,13 @@ generator out of it) and converts a released TensorFlow checkpoint on the fly.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 
 import nnlite
+from nnlite.nn import StateDictError
 from nnlite.serialization import SerializationError
 
 from . import checkpoint as ckpt
@@ -33,8 +35,6 @@ def shipped_model_path():
 
 def save_generator(path, generator, **meta):
     """Write ``generator`` (and string/number ``meta`` such as the training command) atomically."""
-    import json
-
     nnlite.save(path, {"generator": generator.state_dict(), "cnum": np.asarray(generator.cnum),
                        "meta": np.asarray(json.dumps(meta))})
     return Path(path)
@@ -61,19 +61,38 @@ def load_generator(path, *, device="cpu", dtype=np.float32):
         raise ckpt.CheckpointError(f"{path} is not a readable model file ({error})") from None
     if "generator" not in tree:
         raise ckpt.CheckpointError(f"{path} holds no generator weights")
-    if "cnum" in tree:
-        cnum = int(tree["cnum"])
-    elif "config" in tree:
-        import json
-        cnum = int(json.loads(str(tree["config"]))["cnum"])
-    else:
-        cnum = int(tree["generator"]["conv1.weight"].shape[0])
+    try:
+        if "cnum" in tree:
+            cnum = int(tree["cnum"])
+        elif "config" in tree:
+            cnum = int(json.loads(str(tree["config"]))["cnum"])
+        else:
+            cnum = int(tree["generator"]["conv1.weight"].shape[0])
+        meta = json.loads(str(tree["meta"])) if "meta" in tree else {}
+        if "config" in tree:
+            meta.setdefault("image_size", json.loads(str(tree["config"]))["image_size"])
+    except (ValueError, TypeError, KeyError) as error:
+        raise ckpt.CheckpointError(f"{path}: its 'cnum', 'meta' or 'config' entry is not "
+                                   f"readable ({type(error).__name__}: {error})") from None
+    weights = tree["generator"]
+    for name, value in (weights.items() if isinstance(weights, dict) else []):
+        if not np.issubdtype(np.asarray(value).dtype, np.floating):
+            raise ckpt.CheckpointError(f"{path}: generator weight {name} has dtype "
+                                       f"{np.asarray(value).dtype}; a model file holds floats")
+        if not np.isfinite(value).all():
+            raise ckpt.CheckpointError(f"{path}: generator weight {name} holds NaN or infinite "
+                                       "values (saved from a diverged run?)")
+    first = weights.get("conv1.weight") if isinstance(weights, dict) else None
+    if first is not None and np.ndim(first) == 4 and first.shape[0] != cnum:
+        raise ckpt.CheckpointError(f"{path} says cnum={cnum} but its conv1 weight has "
+                                   f"{first.shape[0]} output channels (cnum={first.shape[0]}): "
+                                   "the file is inconsistent")
     generator = InpaintGenerator(cnum, dtype=dtype)
-    generator.load_state_dict(tree["generator"], strict=True)
-    import json
-    generator.meta = json.loads(str(tree["meta"])) if "meta" in tree else {}
-    if "config" in tree:
-        generator.meta.setdefault("image_size", json.loads(str(tree["config"]))["image_size"])
+    try:
+        generator.load_state_dict(weights, strict=True)
+    except StateDictError as error:
+        raise ckpt.CheckpointError(f"{path} (cnum={cnum}): {error}") from None
+    generator.meta = meta
     return generator.to(device)
 
 
@@ -87,6 +106,9 @@ def average_generators(sources, *, dtype=np.float32):
     recomputed. The mean is taken in float64. Returns a CPU generator whose ``meta`` lists
     the sources under ``averaged_from``.
     """
+    if isinstance(sources, (str, Path, InpaintGenerator)):
+        raise ValueError("average_generators takes a list of generators or model files, "
+                         f"got a single {type(sources).__name__}: {sources!r:.80}")
     sources = list(sources)
     if not sources:
         raise ValueError("average_generators needs at least one generator or model file")

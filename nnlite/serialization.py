@@ -98,6 +98,12 @@ def load(path, *, nested: bool = True) -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"load: no such file {str(path)!r}")
+    with open(path, "rb") as stream:
+        magic = stream.read(6)
+    if not (magic.startswith(b"PK") or magic == b"\x93NUMPY"):
+        raise SerializationError(f"load: {str(path)!r} is not an .npz archive (an .npz file "
+                                 f"starts with the zip signature 'PK'; this one starts with "
+                                 f"{magic!r})")
     try:
         archive = np.load(path, allow_pickle=False)
         if not hasattr(archive, "files"):

@@ -135,6 +135,111 @@ def test_size_mismatch_and_missing_files_are_one_line_errors(tmp_path, tiny_mode
     assert code == 2 and "bad.npz" in capsys.readouterr().err
 
 
+def _fails_with(capsys, argv, *fragments):
+    """The command exits 2 with one line on stderr holding every fragment."""
+    code = cli.main([str(a) for a in argv])
+    error = capsys.readouterr().err.strip()
+    assert code == 2, (argv, error)
+    assert len(error.splitlines()) == 1 and "Traceback" not in error, error
+    for fragment in fragments:
+        assert fragment in error, (fragment, error)
+
+
+def test_folder_mistakes_are_named_before_anything_is_overwritten(tmp_path, tiny_model, capsys):
+    """Two images with one stem would write one result over the other; a non-image file with
+    a mask's stem must not hide the mask; extras folders are created like -o; -o that is a
+    file is refused."""
+    images, masks, out = tmp_path / "images", tmp_path / "masks", tmp_path / "out"
+    images.mkdir()
+    masks.mkdir()
+    _write_pair(images, "a")
+    os.replace(images / "a_mask.png", masks / "a.png")
+    (masks / "a.json").write_text("{}")                       # not an image: ignored
+    weights = ["--weights", tiny_model]
+    assert cli.main(["inpaint", str(images), str(masks), "-o", str(out), "--attention",
+                     str(tmp_path / "att"), "--coarse", str(tmp_path / "coarse"),
+                     "--weights", str(tiny_model)]) == 0
+    assert (tmp_path / "att" / "a.png").is_file() and (tmp_path / "coarse" / "a.png").is_file()
+    Image.open(images / "a.png").save(images / "a.jpg")
+    before = (out / "a.png").read_bytes()
+    _fails_with(capsys, ["inpaint", images, masks, "-o", out, *weights], "a.jpg and a.png",
+                "each stem must appear once")
+    assert (out / "a.png").read_bytes() == before
+    (images / "a.jpg").unlink()
+    _fails_with(capsys, ["inpaint", images, masks, "-o", images / "a.png", *weights],
+                "-o", "is a file")
+
+
+def test_bad_values_and_files_are_one_line_errors(tmp_path, tiny_model, capsys):
+    _write_pair(tmp_path, "photo")
+    pair = [tmp_path / "photo.png", tmp_path / "photo_mask.png"]
+    weights = ["--weights", tiny_model]
+    _fails_with(capsys, ["inpaint", *pair, "-o", tmp_path / "o.png", "--attention-memory", "inf",
+                         *weights], "--attention-memory", "finite")
+    _fails_with(capsys, ["inpaint", *pair, "-o", tmp_path / "nowhere" / "o.png", *weights],
+                "nowhere does not exist")
+    _fails_with(capsys, ["demo", "--image", "nonexistent", "--out", tmp_path / "d.png"],
+                "astronaut, coffee", "'nonexistent'")
+    _fails_with(capsys, ["demo", "--size", "0", "--out", tmp_path / "d.png"], "--size", "got 0")
+    _fails_with(capsys, ["evaluate", "--size", "36", "--baselines-only"], "multiple of 8")
+    _fails_with(capsys, ["evaluate", "--size", "32", "--hole", "0", "--baselines-only"],
+                "--hole", "got 0")
+    _fails_with(capsys, ["evaluate", "--size", "32", "--hole", "64", "--baselines-only"],
+                "--hole", "got 64")
+    _fails_with(capsys, ["evaluate", "--size", "32", "--out", tmp_path / "t.xlsx",
+                         "--baselines-only"], "t.xlsx", ".md", ".csv")
+    (tmp_path / "weights.txt").write_text("hello")
+    _fails_with(capsys, ["inpaint", *pair, "-o", tmp_path / "o.png", "--weights",
+                         tmp_path / "weights.txt"], "weights.txt", "not an .npz archive")
+    assert "pickle" not in capsys.readouterr().err
+
+
+def test_broken_model_files_are_named(tmp_path, tiny_model):
+    """NaN weights, integer weights, unreadable meta, a cnum that contradicts the weights: each a
+    CheckpointError naming the file and the problem (not a to_uint8 or JSON error later)."""
+    import nnlite
+    from inpainting.checkpoint import CheckpointError
+
+    tree = nnlite.load(tiny_model)
+    cases = {
+        "nan": ({**tree, "generator": {**tree["generator"], "conv2_downsample.bias":
+                                       np.full_like(tree["generator"]["conv2_downsample.bias"],
+                                                    np.nan)}}, "conv2_downsample.bias holds NaN"),
+        "ints": ({**tree, "generator": {**tree["generator"], "conv1.bias":
+                                        tree["generator"]["conv1.bias"].astype(np.int32)}},
+                 "conv1.bias has dtype int32"),
+        "meta": ({**tree, "meta": np.asarray("{not json")}, "'meta'"),
+        "cnum": ({**tree, "cnum": np.asarray(8)}, "says cnum=8 but its conv1 weight has 4"),
+    }
+    for name, (broken, message) in cases.items():
+        path = tmp_path / f"{name}.npz"
+        nnlite.save(path, broken)
+        with pytest.raises(CheckpointError, match=message) as info:
+            load_generator(path)
+        assert f"{name}.npz" in str(info.value)
+
+
+def test_inpaint_rejects_inputs_it_would_fill_with_nonsense(tiny_model):
+    from inpainting import inpaint
+
+    g = load_generator(tiny_model)
+    image = np.zeros((3, 32, 32), np.float32)
+    mask = np.zeros((1, 32, 32), np.float32)
+    mask[:, 8:16, 8:16] = 1
+    bad = image.copy()
+    bad[0, 10, 10] = np.nan
+    for args, message in [((g, bad, mask), "image holds NaN"),
+                          ((g, image.astype(np.uint8), mask), "floats in \\[-1, 1\\].*uint8"),
+                          ((g, image + 200, mask), "must be in \\[-1, 1\\], got \\[200, 200\\]"),
+                          ((str(tiny_model), image, mask), "InpaintGenerator.*got str"),
+                          ((g, image.tolist(), mask), "image must be a NumPy/CuPy array")]:
+        with pytest.raises(ValueError, match=message):
+            inpaint(*args)
+    with pytest.raises(ValueError, match="attention_memory must be a positive, finite"):
+        inpaint(g, image, mask, attention_memory="1GB")
+    assert inpaint(g, image.astype(np.float64), mask).output.shape == (1, 3, 32, 32)
+
+
 def test_evaluate_writes_markdown_and_csv(tmp_path, tiny_model, capsys):
     folder = tmp_path / "eval"
     folder.mkdir()
@@ -271,6 +376,8 @@ def test_average_weights_refuses_mixed_widths_and_nothing(tmp_path, tiny_model, 
     assert "does not exist" in capsys.readouterr().err
     with pytest.raises(ValueError, match="at least one"):
         average_generators([])
+    with pytest.raises(ValueError, match="takes a list .* got a single str"):
+        average_generators(str(tiny_model))
 
 
 def test_every_command_has_help(capsys):

@@ -58,8 +58,12 @@ def test_missing_truncated_and_foreign_files_give_clear_errors(tmp_path):
     with pytest.raises(SerializationError, match="cut.npz"):
         nnlite.load(tmp_path / "cut.npz")
     (tmp_path / "text.npz").write_text("not an archive")
-    with pytest.raises(SerializationError):
+    with pytest.raises(SerializationError, match="text.npz' is not an .npz archive .*b'not an'"):
         nnlite.load(tmp_path / "text.npz")
+    (tmp_path / "picture.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(20))
+    with pytest.raises(SerializationError, match="not an .npz archive") as info:
+        nnlite.load(tmp_path / "picture.png")
+    assert "pickle" not in str(info.value)
     np.save(tmp_path / "single.npy", np.ones(2))
     with pytest.raises(SerializationError, match="single .npy array"):
         nnlite.load(tmp_path / "single.npy")
