@@ -151,10 +151,15 @@ def cmd_train(args):
         found = trainer.resume()
         print(f"resumed from {found} at step {trainer.step}" if found else
               f"no checkpoint in {config.out_dir}/checkpoints; starting from step 0")
+    from .train import NothingToTrain
+
     try:
         last = trainer.run(progress=not args.quiet)
     except KeyboardInterrupt:
         return 130
+    except NothingToTrain as finished:         # re-running a finished command: not an error
+        print(f"inpainting train: {finished}")
+        return 0
     from .model_io import save_generator
     path = save_generator(Path(config.out_dir) / "generator.npz", trainer.generator,
                           command=" ".join(["inpainting"] + sys.argv[1:]), step=trainer.step,

@@ -14,6 +14,10 @@ field, and the command line can override the file:
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
+import os
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,7 +82,17 @@ class TrainConfig:
     sample_every: int = 500
 
     def validate(self):
-        """Raise ValueError naming the field when a value cannot work."""
+        """Raise ValueError naming the field when a value cannot work (type, then range)."""
+        if isinstance(self.losses, dict):
+            self.losses = LossConfig(**_known_losses(self.losses))
+        elif not isinstance(self.losses, LossConfig):
+            raise ValueError(f"losses must be a table of loss weights ([losses] in TOML, a dict "
+                             f"or a LossConfig), got {_shown(self.losses)}")
+        _check_types(self, "")
+        _check_types(self.losses, "losses.")
+        _check_ranges(self)
+        if self.image_size < 16:
+            raise ValueError(f"image_size must be a multiple of 16 and >= 16, got {self.image_size}")
         if self.image_size % 16:
             raise ValueError(f"image_size must be a multiple of 16 (critics), got {self.image_size}")
         if self.bbox_size % 16 or not 16 <= self.bbox_size <= self.image_size:
@@ -111,16 +125,25 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values):
+        """A configuration from a dict (TOML, JSON): unknown keys and wrong types are errors.
+
+        Only the types are checked here (a TOML file may be completed by command-line flags);
+        ``validate`` checks the ranges.
+        """
+        if not isinstance(values, dict):
+            raise ValueError(f"a training configuration must be a table of settings, "
+                             f"got {_shown(values)}")
         values = dict(values)
         unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ValueError(f"unknown configuration keys: {sorted(unknown)}")
         losses = values.pop("losses", {})
-        unknown = set(losses) - {f.name for f in dataclasses.fields(LossConfig)}
-        if unknown:
-            raise ValueError(f"unknown [losses] keys: {sorted(unknown)}")
+        if isinstance(losses, LossConfig):
+            losses = dataclasses.asdict(losses)
         config = cls(**values)
-        config.losses = LossConfig(**losses)
+        config.losses = LossConfig(**_known_losses(losses))
+        _check_types(config, "")
+        _check_types(config.losses, "losses.")
         return config
 
     def replace(self, **overrides):
@@ -149,10 +172,106 @@ def load_config(path=None, **overrides) -> TrainConfig:
             values = tomllib.loads(path.read_text())
         except tomllib.TOMLDecodeError as error:
             raise ValueError(f"{path} is not valid TOML: {error}") from None
-        config = TrainConfig.from_dict({**config.to_dict(), **values,
-                                        "losses": {**config.to_dict()["losses"],
-                                                   **values.get("losses", {})}})
+        losses = values.get("losses", {})
+        if not isinstance(losses, dict):
+            raise ValueError(f"{path}: losses must be a table ([losses] followed by weights "
+                             f"such as gan_loss_alpha = 0.001), got {_shown(losses)}")
+        try:
+            config = TrainConfig.from_dict({**config.to_dict(), **values,
+                                            "losses": {**config.to_dict()["losses"], **losses}})
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from None
     return config.replace(**overrides).validate()
+
+
+# ------------------------------------------------------------------ checks
+
+_TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+_PATH_FIELDS = ("data", "init_weights", "out_dir")   # these also take a pathlib.Path
+_LOSS_WEIGHTS = ("coarse_l1_alpha", "l1_loss_alpha", "ae_loss_alpha", "gan_loss_alpha",
+                 "wgan_gp_lambda")
+
+
+def _shown(value):
+    """``'four' (str)``: a value and its type, for error messages."""
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{text} ({type(value).__name__})"
+
+
+def _known_losses(losses):
+    if not isinstance(losses, dict):
+        raise ValueError(f"losses must be a table of loss weights ([losses] in TOML, a dict or "
+                         f"a LossConfig), got {_shown(losses)}")
+    unknown = set(losses) - {f.name for f in dataclasses.fields(LossConfig)}
+    if unknown:
+        raise ValueError(f"unknown [losses] keys: {sorted(unknown)}")
+    return losses
+
+
+def _check_types(obj, prefix):
+    """Each field of the dataclass ``obj`` has its annotated type (ValueError names it).
+
+    int: an int, not a bool or a float (``32.0`` is refused); float: an int or a float,
+    finite; bool: only ``True`` / ``False`` (the string ``"false"`` is refused); str: a
+    string. NumPy scalars are accepted and stored as Python numbers.
+    """
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        kind, value, name = hints[f.name], getattr(obj, f.name), prefix + f.name
+        if kind not in _TYPE_WORDS:
+            continue
+        if kind is bool:
+            ok = _is_bool(value)
+            converted = bool(value) if ok else value
+        elif kind is int:
+            ok = isinstance(value, numbers.Integral) and not _is_bool(value)
+            converted = int(value) if ok else value
+        elif kind is float:
+            ok = isinstance(value, numbers.Real) and not _is_bool(value)
+            converted = float(value) if ok else value
+            if ok and not math.isfinite(converted):
+                raise ValueError(f"{name} must be a finite number, got {value}")
+        elif f.name in _PATH_FIELDS and isinstance(value, os.PathLike):
+            ok, converted = True, os.fspath(value)
+        else:
+            ok, converted = isinstance(value, str), value
+        if not ok:
+            hint = f"; write {int(value)}, not {value}" if kind is int and isinstance(value, float) \
+                and value.is_integer() else ""
+            hint = hint or ("; write true or false without quotes"
+                            if kind is bool and isinstance(value, str) else "")
+            raise ValueError(f"{name} must be {_TYPE_WORDS[kind]}, got {_shown(value)}{hint}")
+        if type(converted) is not type(value):
+            setattr(obj, f.name, converted)
+
+
+def _is_bool(value):
+    import numpy as np
+
+    return isinstance(value, (bool, np.bool_))
+
+
+def _check_ranges(config):
+    """Numeric ranges of the optimiser, the losses and the run (types already checked)."""
+    def need(ok, name, expected, value):
+        if not ok:
+            raise ValueError(f"{name} must be {expected}, got {value}")
+
+    need(config.lr > 0, "lr", "> 0 (the learning rate)", config.lr)
+    need(0 <= config.beta1 < 1, "beta1", "in [0, 1)", config.beta1)
+    need(0 <= config.beta2 < 1, "beta2", "in [0, 1)", config.beta2)
+    need(config.adam_eps > 0, "adam_eps", "> 0", config.adam_eps)
+    need(config.seed >= 0, "seed", "a non-negative integer", config.seed)
+    need(config.max_delta >= 0, "max_delta", ">= 0 (pixels the bbox shrinks per side)",
+         config.max_delta)
+    losses = config.losses
+    for name in _LOSS_WEIGHTS:
+        need(getattr(losses, name) >= 0, f"losses.{name}", ">= 0 (a loss weight)",
+             getattr(losses, name))
+    need(0 < losses.gamma <= 1, "losses.gamma", "in (0, 1] (the spatial discount base)",
+         losses.gamma)
 
 
 def dump_toml(config: TrainConfig) -> str:

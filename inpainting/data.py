@@ -20,6 +20,7 @@ Bad files are reported once with ``warnings.warn`` (path and reason) and skipped
 """
 from __future__ import annotations
 
+import codecs
 import math
 import os
 import warnings
@@ -51,18 +52,52 @@ def _generator(seed: int, stream: int, epoch: int, index: int) -> np.random.Gene
 def read_flist(flist: str | os.PathLike) -> list[Path]:
     """Paths listed in an flist file: one per line; blank lines and ``#`` comments ignored.
 
-    Relative paths are taken relative to the flist's own folder.
+    Relative paths are taken relative to the flist's own folder. An image file or any other
+    binary file raises ValueError saying so (it is not a list of paths).
     """
     flist = Path(flist)
     base = flist.parent
+    with open(flist, "rb") as handle:
+        head = handle.read(4096)
+    kind = _binary_kind(flist, head)
+    if not kind:
+        try:
+            text = flist.read_text(encoding="utf-8")
+        except UnicodeDecodeError as error:
+            kind = f"a file that is not UTF-8 text (byte {error.object[error.start]:#04x} at " \
+                   f"offset {error.start})"
+    if kind:
+        raise ValueError(f"{flist} is {kind}, not a folder or an flist (a text file of image "
+                         "paths, one per line)")
     paths = []
-    for line in flist.read_text(encoding="utf-8").splitlines():
+    for line in text.splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
             continue
         path = Path(line).expanduser()
         paths.append(path if path.is_absolute() else base / path)
     return paths
+
+
+# Leading bytes of the binary image formats Pillow reads most often.
+_IMAGE_SIGNATURES = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*",
+                     b"RIFF")
+
+
+def _binary_kind(path: Path, head: bytes) -> str:
+    """What a file starting with ``head`` is when it cannot be an flist ('an image file',
+    'a binary file', ...); '' when it may be one."""
+    image_suffix = path.suffix.lower() in IMAGE_EXTENSIONS
+    if b"\x00" in head:
+        reason = "a binary file"
+    else:
+        try:   # incremental: a character cut at the end of ``head`` is not an error
+            codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+            return "an image file" if image_suffix else ""
+        except UnicodeDecodeError as error:
+            reason = (f"a file that is not UTF-8 text (byte {head[error.start]:#04x} at offset "
+                      f"{error.start})")
+    return "an image file" if image_suffix or head.startswith(_IMAGE_SIGNATURES) else reason
 
 
 def list_images(root_or_flist: str | os.PathLike) -> list[Path]:
@@ -227,10 +262,32 @@ class ImageDataset:
             try:
                 batch.append(self.sample(index, epoch))
             except ImageReadError as error:
-                self._bad.add(index)
-                warnings.warn(f"skipping unreadable image {self.names[index]!r}: {error}",
-                              RuntimeWarning, stacklevel=2)
+                self._skip(index, error)
         return np.stack(batch)
+
+    def fixed_samples(self, count: int) -> np.ndarray:
+        """``count`` images for figures: the first readable ones in index order (epoch 0 crops),
+        repeated when there are fewer; unreadable files are warned about once and skipped,
+        as in ``next_batch``. Float32 (count, 3, S, S); the sampler does not move."""
+        picks = []
+        for index in range(len(self)):
+            if len(picks) == count:
+                break
+            if index in self._bad:
+                continue
+            try:
+                picks.append(self.sample(index, 0))
+            except ImageReadError as error:
+                self._skip(index, error)
+        if not picks:
+            raise ValueError(f"none of the {len(self)} images could be read "
+                             f"(first: {self.names[0]!r})")
+        return np.stack([picks[i % len(picks)] for i in range(count)])
+
+    def _skip(self, index: int, error: Exception) -> None:
+        self._bad.add(index)
+        warnings.warn(f"skipping unreadable image {self.names[index]!r}: {error}",
+                      RuntimeWarning, stacklevel=3)
 
     def state_dict(self) -> dict:
         """Where the sampler stands (epoch, position): save it with the model to resume."""

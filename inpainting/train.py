@@ -37,11 +37,19 @@ from .losses import (discounted_l1, gradient_penalty, known_region_l1, spatial_d
 from .masks import free_form_mask, random_bbox_mask
 from .networks import GlobalCritic, InpaintGenerator, LocalCritic
 
-__all__ = ["Trainer", "TrainingDiverged", "make_dataset"]
+__all__ = ["NothingToTrain", "Trainer", "TrainingDiverged", "make_dataset"]
+
+#: configuration fields that decide the networks' shapes (and the data order): a checkpoint
+#: can only be resumed by a run that has the same values
+RESUME_FIELDS = ("cnum", "critic_cnum", "image_size", "bbox_size", "seed")
 
 
 class TrainingDiverged(RuntimeError):
     """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class NothingToTrain(ValueError):
+    """``run`` was asked for a total of steps the run has already reached; nothing written."""
 
 
 def make_dataset(config: TrainConfig):
@@ -71,6 +79,10 @@ class Trainer:
     """Holds the networks, optimisers, data and random state of one training run."""
 
     def __init__(self, config: TrainConfig, dataset=None):
+        if not isinstance(config, TrainConfig):
+            raise TypeError(f"Trainer expects a TrainConfig, got {type(config).__name__}; build "
+                            "one with TrainConfig(**values), TrainConfig.from_dict(values) or "
+                            "load_config(path)")
         self.config = config.validate()
         seeds = np.random.SeedSequence(config.seed).spawn(4)
         self.generator = InpaintGenerator(config.cnum, rng=np.random.default_rng(seeds[0]))
@@ -230,12 +242,47 @@ class Trainer:
         return path
 
     def resume(self):
-        """Load the newest checkpoint of ``out_dir``; returns its path (None if none)."""
+        """Load the newest checkpoint of ``out_dir``; returns its path (None if none).
+
+        A checkpoint that cannot be read, or was written by a run whose networks have other
+        shapes (``RESUME_FIELDS``), raises ``CheckpointError`` (a ValueError) naming the file.
+        """
         found = ckpt.latest(self.out_dir / "checkpoints")
         if found is None:
             return None
-        self.load_state(ckpt.load(found))
+        try:
+            state = ckpt.load(found)
+        except ckpt.CheckpointError:
+            raise
+        except Exception as error:     # whatever nnlite.load raises on a foreign file
+            raise ckpt.CheckpointError(f"{found} is not a readable training checkpoint "
+                                       f"({_short(error)}); delete it to resume from the "
+                                       "previous one") from None
+        self._check_resume_config(found, state)
+        try:
+            self.load_state(state)
+        except (KeyError, ValueError, TypeError, IndexError) as error:   # StateDictError too
+            reason = (f"it has no {error.args[0]!r} entry" if type(error) is KeyError
+                      else _short(error))
+            raise ckpt.CheckpointError(f"cannot resume from {found}: {reason}") from None
         return found
+
+    def _check_resume_config(self, path, state):
+        """One line naming the file and every differing shape field, before any weight moves."""
+        try:
+            saved = json.loads(str(state["config"]))
+        except (KeyError, ValueError, TypeError):
+            return                     # no stored configuration: load_state_dict will tell
+        if not isinstance(saved, dict):
+            return
+        differing = [name for name in RESUME_FIELDS
+                     if name in saved and saved[name] != getattr(self.config, name)]
+        if differing:
+            was = ", ".join(f"{name}={saved[name]!r}" for name in differing)
+            now = ", ".join(f"{name}={getattr(self.config, name)!r}" for name in differing)
+            flags = " ".join(f"--{name.replace('_', '-')} {saved[name]}" for name in differing)
+            raise ckpt.CheckpointError(f"{path} was trained with {was}, this run has {now}: "
+                                       f"pass {flags} (or the same --config) to resume it")
 
     # ------------------------------------------------------------------ loop
     def run(self, iterations=None, *, progress=True, on_log=None):
@@ -249,6 +296,11 @@ class Trainer:
 
         c = self.config
         target = c.iterations if iterations is None else iterations
+        if self.step >= target:
+            raise NothingToTrain(
+                f"the run in {self.out_dir} is already at step {self.step} >= iterations "
+                f"{target}: nothing was trained and no file was written; set iterations "
+                f"(--iterations) above {self.step} to train further")
         self.out_dir.mkdir(parents=True, exist_ok=True)
         (self.out_dir / "config.toml").write_text(dump_toml(c))
         log_path = self.out_dir / "log.jsonl"
@@ -342,6 +394,12 @@ def _free_form_boxes(masks, config):
         left = min(max(cx - box // 2, 0), size - box)
         boxes.append((top, left, box, box))
     return masks, np.asarray(boxes, np.int64)
+
+
+def _short(error, limit=300):
+    """An exception's message on one line, cut to ``limit`` characters."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _progress(start, total, enabled):

@@ -59,7 +59,10 @@ def sample_grid(images, masks, coarse, output, offsets):
 
 
 def save_sample_grid(trainer, path, count=4):
-    """Inpaint ``count`` fixed training images (centred hole) and save the grid PNG."""
+    """Inpaint ``count`` fixed training images (centred hole) and save the grid PNG.
+
+    Unreadable images are skipped (warned about once), as the training batches skip them.
+    """
     from PIL import Image
 
     from nnlite.backend import to_device
@@ -69,8 +72,11 @@ def save_sample_grid(trainer, path, count=4):
 
     if not hasattr(trainer, "_sample_images"):
         dataset = trainer.dataset
-        picks = [dataset.sample(i % len(dataset), 0) for i in range(count)]
-        trainer._sample_images = np.stack(picks)
+        if hasattr(dataset, "fixed_samples"):    # skips unreadable files, as batches do
+            trainer._sample_images = dataset.fixed_samples(count)
+        else:
+            picks = [dataset.sample(i % len(dataset), 0) for i in range(count)]
+            trainer._sample_images = np.stack(picks)
     images = trainer._sample_images
     size = images.shape[-1]
     mask, _ = centered_bbox_mask(size, trainer.config.bbox_size)
@@ -87,7 +93,10 @@ def save_loss_plot(log_path, path):
 
     A term missing from some records (the critic terms during the warm-up) is plotted
     over the steps that have it; a dashed line marks where the adversarial phase starts.
+    Nothing is drawn (None) while the log is missing or empty.
     """
+    if not Path(log_path).is_file():     # nothing logged yet (log_every > sample_every)
+        return None
     records = [json.loads(line) for line in Path(log_path).read_text().splitlines() if line]
     if not records:
         return None

@@ -71,6 +71,12 @@ def test_load_image_errors_name_the_path(tmp_path):
         load_image(truncated)
 
 
+def test_save_image_into_a_missing_folder_names_the_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match="the folder .*nowhere does not exist") as info:
+        save_image(tmp_path / "nowhere" / "out.png", np.zeros((3, 4, 4), np.float32))
+    assert ".tmp" not in str(info.value)
+
+
 def test_save_image_round_trip_and_atomic(tmp_path):
     rng = np.random.default_rng(2)
     rgb = _pixels(rng, 6, 9)
@@ -150,6 +156,56 @@ def test_bad_file_is_warned_once_and_skipped(tmp_path):
     (tmp_path / "good2.png").write_bytes(b"")
     with pytest.warns(RuntimeWarning), pytest.raises(ValueError, match="none of the 4 images"):
         data.next_batch(1)
+
+
+def test_fixed_samples_skip_unreadable_files_and_do_not_move_the_sampler(tmp_path):
+    """The figures' fixed images: the first readable ones (epoch 0 crops), cycled when too
+    few; a bad file is warned about once (shared with next_batch) and skipped."""
+    rng = np.random.default_rng(14)
+    _write(tmp_path / "a.png", _pixels(rng, 12, 12))
+    _write(tmp_path / "c.png", _pixels(rng, 12, 12))
+    truncated = _write(tmp_path / "b.png", _pixels(rng, 40, 40))
+    truncated.write_bytes(truncated.read_bytes()[:60])
+    data = ImageFolder(tmp_path, 8, seed=3)
+    with pytest.warns(RuntimeWarning, match="b.png.*truncated") as record:
+        picks = data.fixed_samples(4)
+    assert len(record) == 1 and picks.shape == (4, 3, 8, 8)
+    a, c = data.sample(0, 0), data.sample(2, 0)
+    for got, want in zip(picks, (a, c, a, c)):
+        np.testing.assert_array_equal(got, want)
+    assert data.state_dict()["position"] == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        data.next_batch(3)          # already known bad: skipped silently
+
+
+@pytest.mark.parametrize("name, content, what", [
+    ("img.png", None, "is an image file"),
+    ("photo.jpeg", b"\xff\xd8\xff\xe0\x00\x10JFIF", "is an image file"),
+    ("noext", b"\x89PNG\r\n\x1a\n\x00\x00", "is an image file"),
+    ("weights.npz", b"PK\x03\x04\x00\x00", "is a binary file"),
+    ("latin1.txt", "caf\xe9.png\n".encode("latin-1"), "is a file that is not UTF-8 text "
+                                                        "\\(byte 0xe9 at offset 3\\)"),
+])
+def test_an_image_or_binary_file_is_not_an_flist(tmp_path, name, content, what):
+    path = tmp_path / name
+    if content is None:
+        _write(path, _pixels(np.random.default_rng(15), 8, 8))
+    else:
+        path.write_bytes(content)
+    expected = f"{what}, not a folder or an flist \\(a text file of image paths"
+    with pytest.raises(ValueError, match=f"{name} {expected}"):
+        list_images(path)
+    with pytest.raises(ValueError, match=f"{name} {expected}"):
+        ImageFolder(path, 8)
+
+
+def test_an_flist_with_non_ascii_paths_still_reads(tmp_path):
+    rng = np.random.default_rng(16)
+    _write(tmp_path / "café.png", _pixels(rng, 8, 8))
+    flist = tmp_path / "train.flist"
+    flist.write_text("# ünïcode\ncafé.png\n", encoding="utf-8")
+    assert list_images(flist) == [tmp_path / "café.png"]
 
 
 # ----------------------------------------------------------------------------- transform

@@ -230,3 +230,126 @@ def test_init_weights_fine_tunes_a_saved_generator(tmp_path):
     with pytest.raises(FileNotFoundError, match="missing.npz"):
         Trainer(TrainConfig(out_dir=str(tmp_path / "bad"), init_weights=str(tmp_path / "missing.npz"),
                             **TINY))
+
+
+# ----------------------------------------------------------------------------- user errors
+
+def _good_and_truncated_folder(folder):
+    from PIL import Image
+
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(folder / "a.png")
+    Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(folder / "b.png")
+    (folder / "b.png").write_bytes((folder / "b.png").read_bytes()[:60])
+    return folder
+
+
+def test_a_truncated_image_is_skipped_by_the_sample_grid_too(tmp_path):
+    """One bad PNG among good ones: batches and the periodic sample grid both skip it (one
+    warning), so the run completes; the loss plot waits for the first log line."""
+    data = _good_and_truncated_folder(tmp_path / "data")
+    config = TrainConfig(data=str(data), out_dir=str(tmp_path / "run"), iterations=4,
+                         **{**TINY, "batch_size": 1, "log_every": 10, "sample_every": 2,
+                            "checkpoint_every": 4})
+    with pytest.warns(RuntimeWarning, match="b.png") as record:
+        Trainer(config).run(progress=False)
+    assert len([w for w in record if "b.png" in str(w.message)]) == 1
+    run = tmp_path / "run"
+    assert (run / "samples_0000002.png").is_file() and (run / "samples_0000004.png").is_file()
+    assert ckpt.latest(run / "checkpoints").name == "step_0000004.npz"
+
+
+def test_trainer_wants_a_train_config():
+    with pytest.raises(TypeError, match="Trainer expects a TrainConfig, got dict.*from_dict"):
+        Trainer(dict(TINY))
+
+
+@pytest.fixture(scope="module")
+def run_at_step_2(tmp_path_factory):
+    """A cnum-4 run trained to step 2 (checkpoint step_0000002.npz); copy it before changing."""
+    out = tmp_path_factory.mktemp("run2")
+    Trainer(TrainConfig(out_dir=str(out), iterations=2, **TINY)).run(progress=False)
+    return out
+
+
+def _copy_run(source, target):
+    import shutil
+
+    shutil.copytree(source, target)
+    return target
+
+
+def test_resuming_a_finished_run_trains_nothing_and_writes_nothing(tmp_path, run_at_step_2,
+                                                                   capsys):
+    from inpainting import cli
+    from inpainting.train import NothingToTrain
+
+    run = _copy_run(run_at_step_2, tmp_path / "run")
+    resumed = Trainer(TrainConfig(out_dir=str(run), iterations=1, **TINY))
+    assert resumed.resume() is not None and resumed.step == 2
+    before = (run / "config.toml").read_text()
+    with pytest.raises(NothingToTrain, match=r"already at step 2 >= iterations 1: nothing was "
+                                             r"trained.*above 2"):
+        resumed.run(progress=False)
+    assert (run / "config.toml").read_text() == before and "iterations = 2" in before
+    # the command line: says so, exits 0 (re-running a finished command is no error), and
+    # writes no generator.npz
+    args = ["train", "--data", "demo", "--out-dir", str(run), "--resume", "--quiet",
+            "--iterations", "1"]
+    for key, value in TINY.items():
+        args += [f"--{key.replace('_', '-')}", str(value)]
+    capsys.readouterr()
+    assert cli.main(args) == 0
+    assert "nothing was trained and no file was written" in capsys.readouterr().out
+    assert not (run / "generator.npz").exists()
+
+
+def test_resume_with_other_network_sizes_names_the_file_and_the_fields(tmp_path, run_at_step_2):
+    run = _copy_run(run_at_step_2, tmp_path / "run")
+    other = Trainer(TrainConfig(out_dir=str(run), **{**TINY, "cnum": 6}))
+    with pytest.raises(ckpt.CheckpointError) as info:
+        other.resume()
+    message = str(info.value)
+    assert f"{run / 'checkpoints' / 'step_0000002.npz'} was trained with cnum=4, this run has " \
+           "cnum=6: pass --cnum 4 (or the same --config)" in message
+    assert "\n" not in message and len(message) < 300
+    assert other.step == 0
+    both = Trainer(TrainConfig(out_dir=str(run), **{**TINY, "cnum": 6, "critic_cnum": 8}))
+    with pytest.raises(ValueError, match="cnum=4, critic_cnum=4, this run has cnum=6, "
+                                         "critic_cnum=8: pass --cnum 4 --critic-cnum 4"):
+        both.resume()
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"garbage\n", "corrupt or truncated"),
+    ({"step": np.asarray(9)}, "cannot resume from .*: it has no 'generator' entry"),
+])
+def test_a_corrupt_newest_checkpoint_is_named_on_resume(tmp_path, run_at_step_2, content,
+                                                        message):
+    import nnlite
+
+    run = _copy_run(run_at_step_2, tmp_path / "run")
+    bad = run / "checkpoints" / "step_0000009.npz"
+    if isinstance(content, bytes):
+        bad.write_bytes(content)
+    else:
+        nnlite.save(bad, content)
+    with pytest.raises(ckpt.CheckpointError, match=message) as info:
+        Trainer(TrainConfig(out_dir=str(run), **TINY)).resume()
+    assert str(bad) in str(info.value)
+
+
+def test_any_load_failure_of_a_checkpoint_names_the_file(tmp_path, run_at_step_2, monkeypatch):
+    """Whatever the reader raises (here the message NumPy gives for pickled arrays), resume
+    says which file is not a readable checkpoint."""
+    run = _copy_run(run_at_step_2, tmp_path / "run")
+
+    def refuse(path):
+        raise ValueError("Object arrays cannot be loaded when allow_pickle=False")
+
+    monkeypatch.setattr(ckpt.nnlite, "load", refuse)
+    with pytest.raises(ckpt.CheckpointError) as info:
+        Trainer(TrainConfig(out_dir=str(run), **TINY)).resume()
+    assert str(info.value).startswith(f"{run / 'checkpoints' / 'step_0000002.npz'} is not a "
+                                      "readable training checkpoint (Object arrays")
