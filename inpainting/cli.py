@@ -146,6 +146,8 @@ def cmd_train(args):
     overrides = {key: getattr(args, key) for key in
                  ["data", "device", "out_dir"] + [flag.replace("-", "_") for flag, _ in TRAIN_FLAGS]}
     config = load_config(args.config, **overrides)
+    if Path(config.out_dir).exists() and not Path(config.out_dir).is_dir():
+        raise ValueError(f"--out-dir {config.out_dir} is a file; the run needs a folder")
     trainer = Trainer(config)
     if args.resume:
         found = trainer.resume()

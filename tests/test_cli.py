@@ -192,6 +192,8 @@ def test_bad_values_and_files_are_one_line_errors(tmp_path, tiny_model, capsys):
     _fails_with(capsys, ["inpaint", *pair, "-o", tmp_path / "o.png", "--weights",
                          tmp_path / "weights.txt"], "weights.txt", "not an .npz archive")
     assert "pickle" not in capsys.readouterr().err
+    _fails_with(capsys, ["train", "--out-dir", tmp_path / "photo.png", "--iterations", "1"],
+                "--out-dir", "is a file")
 
 
 def test_broken_model_files_are_named(tmp_path, tiny_model):
