@@ -321,7 +321,8 @@ def test_demo_runs_on_the_bundled_defaults(tmp_path, capsys):
 @pytest.mark.skipif(not SHIPPED_MODEL.is_file(), reason="the shipped model is not installed")
 def test_the_shipped_model_records_the_configurations_that_made_it():
     """The two TOML files next to the shipped weights are the recipe its meta records (paths
-    aside: stage 2 ran with init_weights on a copy of stage 1's output, elsewhere)."""
+    aside: stage 2 ran with init_weights on a copy of stage 1's output, elsewhere), and the
+    weights are the mean of the 11 stage-2 checkpoints the meta lists."""
     import ast
     import dataclasses
 
@@ -337,7 +338,10 @@ def test_the_shipped_model_records_the_configurations_that_made_it():
         differing = {key for key in expected if expected[key] != recorded.get(key, defaults[key])}
         assert differing <= {"init_weights", "out_dir"}, (toml, differing)
     assert "demo_cnum16_finetune.toml" in meta["command"]
-    assert int(meta["step"]) == 3000 and int(meta["image_size"]) == 128
+    assert "average-weights" in meta["command"]
+    assert int(meta["step"]) == 4600 and int(meta["image_size"]) == 128
+    assert meta["averaged_from"] == [f"runs/demo_cnum16_finetune/checkpoints/step_{step:07d}.npz"
+                                     for step in range(2600, 4601, 200)]
 
 
 def test_average_weights_is_the_parameter_wise_mean(tmp_path, capsys):

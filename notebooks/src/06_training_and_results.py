@@ -145,13 +145,15 @@ show_jpeg(fig)
 # The package ships a small generator (cnum = 16) trained on the bundled corpus with this
 # same trainer (`inpainting/weights/demo_cnum16.npz`; its training command and log are
 # stored with it). `DEEPFILL_NOTEBOOK_MODEL` may name another model file, for example one
-# you trained or a converted release checkpoint. Keep its size in mind: under 3 h of CPU
-# training in two stages, 8,000 updates of batch 4 at 128×128 (the release: ~150k of batch
+# you trained or a converted release checkpoint. Keep its size in mind: 3 h 20 min of CPU
+# training in two stages, 9,600 updates of batch 4 at 128×128 (the release: ~150k of batch
 # 16 at 256×256 on a GPU); the second stage switched the spatial discount off (γ = 1), because
-# with γ = 0.9 the centre of a 64×64 hole weighs 0.9³² ≈ 0.03 in the loss. Its fills are
-# blurry, and the table below shows it beating a mean-colour fill and biharmonic
-# inpainting on ℓ1 in the hole, but not harmonic inpainting, nor any classical fill on PSNR
-# (docs/training.md, "The shipped model").
+# with γ = 0.9 the centre of a 64×64 hole weighs 0.9³² ≈ 0.03 in the loss, and the shipped
+# weights are the mean of that stage's last 11 checkpoints (`inpainting average-weights`).
+# Its fills are blurry, and the table below shows it beating a mean-colour fill and
+# biharmonic inpainting on ℓ1 in the hole, with the best SSIM in the hole, but not harmonic
+# inpainting on ℓ1, nor any classical fill on mean PSNR (docs/training.md, "The shipped
+# model").
 
 # %%
 model_path = Path(os.environ.get("DEEPFILL_NOTEBOOK_MODEL", SHIPPED_MODEL))
