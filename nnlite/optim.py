@@ -107,9 +107,16 @@ class Optimizer:
         different number of parameters, or with state of the wrong shape.
         """
         name = type(self).__name__
-        saved_type = str(state_dict.get("type", ""))
+        if not isinstance(state_dict, dict):
+            raise ValueError(f"{name}.load_state_dict expects the dict that state_dict() returned, "
+                             f"got {type(state_dict).__name__}")
+        if "type" not in state_dict:
+            raise ValueError(f"{name}.load_state_dict: this is not an optimizer state (no 'type' "
+                             f"entry; keys: {sorted(state_dict)[:5]}); pass what state_dict() "
+                             "returned")
+        saved_type = str(state_dict["type"])
         if saved_type != name:
-            raise ValueError(f"{name}.load_state_dict: state was saved by {saved_type or '?'}")
+            raise ValueError(f"{name}.load_state_dict: state was saved by {saved_type}")
         count = int(state_dict.get("num_params", -1))
         if count != len(self.params):
             raise ValueError(f"{name}.load_state_dict: state is for {count} parameters, this "

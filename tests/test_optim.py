@@ -165,6 +165,10 @@ def test_load_state_dict_refuses_mismatches():
         optim.Adam([a]).load_state_dict(state)
     with pytest.raises(ValueError, match="exp_avg of param 0 has shape"):
         optim.Adam([nn.Parameter(np.ones(5)), b]).load_state_dict(state)
+    with pytest.raises(ValueError, match="not an optimizer state .*'foo'"):
+        optim.Adam([a, b]).load_state_dict({"foo": 1})
+    with pytest.raises(ValueError, match="expects the dict that state_dict\\(\\) returned, got list"):
+        optim.Adam([a, b]).load_state_dict([state])
 
 
 def test_hyperparameters_are_attributes_and_are_validated():
