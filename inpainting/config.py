@@ -166,6 +166,8 @@ def load_config(path=None, **overrides) -> TrainConfig:
         import tomllib
 
         path = Path(path)
+        if path.is_dir():
+            raise ValueError(f"configuration file {path} is a folder; --config takes a TOML file")
         if not path.is_file():
             raise FileNotFoundError(f"configuration file {path} does not exist")
         try:

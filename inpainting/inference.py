@@ -9,6 +9,7 @@ composite ``x2 * M + x * (1 - M)``: known pixels are the input's own.
 """
 from __future__ import annotations
 
+import os
 from typing import NamedTuple
 
 import nnlite
@@ -165,6 +166,13 @@ def inpaint_image(image_path, mask_path, output_path, *, weights=None, device="c
     from .model_io import load_generator, shipped_model_path
     from .networks import InpaintGenerator
 
+    for name, value in (("image_path", image_path), ("mask_path", mask_path),
+                        ("output_path", output_path), ("coarse_path", coarse_path),
+                        ("attention_path", attention_path)):
+        if not isinstance(value, (str, os.PathLike)) and not (value is None and name in (
+                "coarse_path", "attention_path")):
+            raise ValueError(f"inpaint_image: {name} must be a file path (str or Path), "
+                             f"got {type(value).__name__}")
     generator = weights if isinstance(weights, InpaintGenerator) else \
         load_generator(weights or shipped_model_path(), device=device)
     device = generator.conv1.weight.device

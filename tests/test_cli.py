@@ -239,6 +239,12 @@ def test_inpaint_rejects_inputs_it_would_fill_with_nonsense(tiny_model):
             inpaint(*args)
     with pytest.raises(ValueError, match="attention_memory must be a positive, finite"):
         inpaint(g, image, mask, attention_memory="1GB")
+    from inpainting import inpaint_image
+    with pytest.raises(ValueError, match="mask_path must be a file path .* got NoneType"):
+        inpaint_image("photo.png", None, "out.png", weights=g)
+    from inpainting.config import load_config
+    with pytest.raises(ValueError, match="is a folder; --config takes a TOML file"):
+        load_config(tiny_model.parent)
     assert inpaint(g, image.astype(np.float64), mask).output.shape == (1, 3, 32, 32)
 
 
