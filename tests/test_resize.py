@@ -96,8 +96,32 @@ def test_backward_is_scatter_add_of_the_gather(size, align_corners, rng):
     np.testing.assert_allclose(x.grad.data, expected, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("size", [(10, 12), (15, 6), (5, 24), (10, 7)])
+def test_integer_upscale_backward_equals_the_segment_sums_bit_for_bit(size, rng):
+    """The fast path (k-fold duplication on an axis: reshape and add k slices in order) gives
+    the loop reference's scatter-add and the generic ``add.reduceat`` sums, in float32: bit for
+    bit for k = 2 (DeepFill's x2 upsampling; a + b can only be added one way), to rounding for
+    k = 3, 4 (reduceat groups the additions its own way); (10, 7) mixes x2 with a generic axis."""
+    x = Tensor(rng.standard_normal((2, 3, 5, 6)).astype(np.float32), requires_grad=True)
+    g = rng.standard_normal((2, 3) + size).astype(np.float32)
+    F.interpolate_nearest(x, size=size).backward(Tensor(g))
+    rows, cols = nearest_index_reference(5, size[0], False), nearest_index_reference(6, size[1], False)
+    expected = np.zeros(x.shape)
+    for y, r in enumerate(rows):
+        for v, c in enumerate(cols):
+            expected[:, :, r, c] += g[:, :, y, v]
+    np.testing.assert_allclose(x.grad.data, expected, rtol=1e-5, atol=1e-5)
+    generic = g
+    for axis, index in ((2, rows), (3, cols)):
+        generic = np.add.reduceat(generic, np.unique(index, return_index=True)[1], axis=axis)
+    if size in ((10, 12), (10, 7)):
+        np.testing.assert_array_equal(x.grad.data, generic)
+    else:
+        np.testing.assert_allclose(x.grad.data, generic, rtol=1e-6, atol=1e-6)
+
+
 @pytest.mark.parametrize("size,align_corners", [((3, 7), False), ((8, 4), True),
-                                                ((2, 9), True)])
+                                                ((2, 9), True), ((10, 18), False)])
 def test_gradcheck_and_gradgradcheck(size, align_corners, rng):
     x = Tensor(rng.standard_normal((2, 2, 5, 6)), requires_grad=True)
 
