@@ -9,6 +9,7 @@ composite ``x2 * M + x * (1 - M)``: known pixels are the input's own.
 """
 from __future__ import annotations
 
+import numbers
 import os
 from typing import NamedTuple
 
@@ -88,7 +89,9 @@ def inpaint(generator, image, mask, *, attention_memory=None, border="pad"):
             (H, W)) or "crop" (the release, spec §7: drop the bottom/right rows and columns
             beyond the last multiple of 8; the result is (8*floor(H/8), 8*floor(W/8))).
 
-    Returns an ``InpaintResult`` of arrays of the output size.
+    Returns an ``InpaintResult`` of arrays of the output size. Raises ValueError (with what
+    was expected) for a non-generator, non-array inputs, wrong shapes or sizes, a non-float
+    image, NaN/inf values, values outside [-1, 1] and a bad ``border`` or memory budget.
     """
     from .networks import InpaintGenerator
 
@@ -121,7 +124,7 @@ def inpaint(generator, image, mask, *, attention_memory=None, border="pad"):
     previous = generator.attention_chunk_size
     if attention_memory is not None:
         from .attention import chunk_size_for_memory
-        if isinstance(attention_memory, bool) or not isinstance(attention_memory, (int, float)) \
+        if isinstance(attention_memory, bool) or not isinstance(attention_memory, numbers.Real) \
                 or not 0 < attention_memory < float("inf"):
             raise ValueError(f"inpaint: attention_memory must be a positive, finite number of "
                              f"bytes, got {attention_memory!r}")

@@ -246,6 +246,7 @@ def test_inpaint_rejects_inputs_it_would_fill_with_nonsense(tiny_model):
     with pytest.raises(ValueError, match="is a folder; --config takes a TOML file"):
         load_config(tiny_model.parent)
     assert inpaint(g, image.astype(np.float64), mask).output.shape == (1, 3, 32, 32)
+    assert inpaint(g, image, mask, attention_memory=np.int64(2**20)).output.shape[2:] == (32, 32)
 
 
 def test_evaluate_writes_markdown_and_csv(tmp_path, tiny_model, capsys):
