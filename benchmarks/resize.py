@@ -14,23 +14,14 @@ import time
 import nnlite  # noqa: F401  (first: sets OPENBLAS_THREAD_TIMEOUT before NumPy loads OpenBLAS)
 import numpy as np
 
-from nnlite.functional.resize import _segments, _sum_runs
+from nnlite.functional.resize import _sum_runs, _sum_segments
 
 
 def generic(gy):
-    out = gy
     for axis in (2, 3):
         index = np.repeat(np.arange(gy.shape[axis] // 2), 2)
-        sources, starts = _segments(index)
-        summed = np.add.reduceat(out, starts, axis=axis)
-        shape = list(out.shape)
-        shape[axis] = len(sources)
-        full = np.zeros(shape, out.dtype)
-        where = [slice(None)] * 4
-        where[axis] = sources
-        full[tuple(where)] = summed
-        out = full
-    return out
+        gy = _sum_segments(gy, axis, index, gy.shape[axis] // 2)
+    return gy
 
 
 def fast(gy):

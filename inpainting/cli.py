@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 from pathlib import Path
 
 __all__ = ["main"]
@@ -86,8 +87,8 @@ def _pairs(image, mask):
             raise ValueError(f"{image} is a folder, so the mask {mask} must be a folder too")
         images, masks = _images_in(image), _images_in(mask)
         for found, folder in ((images, image), (masks, mask)):
-            stems = [p.stem for p in found]
-            repeated = sorted({s for s in stems if stems.count(s) > 1})
+            repeated = sorted(stem for stem, count in Counter(p.stem for p in found).items()
+                              if count > 1)
             if repeated:
                 names = [p.name for p in found if p.stem == repeated[0]]
                 raise ValueError(f"{folder} holds {' and '.join(names)}: files are matched and "

@@ -62,23 +62,25 @@ def load_generator(path, *, device="cpu", dtype=np.float32):
     if "generator" not in tree:
         raise ckpt.CheckpointError(f"{path} holds no generator weights")
     try:
+        config = json.loads(str(tree["config"])) if "config" in tree else None
         if "cnum" in tree:
             cnum = int(tree["cnum"])
-        elif "config" in tree:
-            cnum = int(json.loads(str(tree["config"]))["cnum"])
+        elif config is not None:
+            cnum = int(config["cnum"])
         else:
             cnum = int(tree["generator"]["conv1.weight"].shape[0])
         meta = json.loads(str(tree["meta"])) if "meta" in tree else {}
-        if "config" in tree:
-            meta.setdefault("image_size", json.loads(str(tree["config"]))["image_size"])
+        if config is not None:
+            meta.setdefault("image_size", config["image_size"])
     except (ValueError, TypeError, KeyError) as error:
         raise ckpt.CheckpointError(f"{path}: its 'cnum', 'meta' or 'config' entry is not "
                                    f"readable ({type(error).__name__}: {error})") from None
     weights = tree["generator"]
     for name, value in (weights.items() if isinstance(weights, dict) else []):
-        if not np.issubdtype(np.asarray(value).dtype, np.floating):
+        value = np.asarray(value)
+        if not np.issubdtype(value.dtype, np.floating):
             raise ckpt.CheckpointError(f"{path}: generator weight {name} has dtype "
-                                       f"{np.asarray(value).dtype}; a model file holds floats")
+                                       f"{value.dtype}; a model file holds floats")
         if not np.isfinite(value).all():
             raise ckpt.CheckpointError(f"{path}: generator weight {name} holds NaN or infinite "
                                        "values (saved from a diverged run?)")
@@ -112,21 +114,23 @@ def average_generators(sources, *, dtype=np.float32):
     sources = list(sources)
     if not sources:
         raise ValueError("average_generators needs at least one generator or model file")
-    generators = [g if isinstance(g, InpaintGenerator) else load_generator(g, dtype=dtype)
-                  for g in sources]
-    names = [getattr(g, "meta", {}).get("source", str(s)) if isinstance(s, InpaintGenerator)
-             else str(s) for g, s in zip(generators, sources)]
-    first = generators[0]
-    for generator, name in zip(generators[1:], names[1:]):
-        if generator.cnum != first.cnum:
+    names, total, first = [], None, None
+    for source in sources:             # one generator in memory at a time, a float64 sum
+        generator = source if isinstance(source, InpaintGenerator) else \
+            load_generator(source, dtype=dtype)
+        names.append(getattr(generator, "meta", {}).get("source", str(source))
+                     if isinstance(source, InpaintGenerator) else str(source))
+        if first is None:
+            first = generator
+        elif generator.cnum != first.cnum:
             raise ValueError(f"cannot average generators of different widths: {names[0]} has "
-                             f"cnum={first.cnum}, {name} has cnum={generator.cnum}")
-    states = [{k: nnlite.backend.to_device(v, "cpu") for k, v in g.state_dict().items()}
-              for g in generators]
-    mean = {key: np.mean([np.asarray(state[key], np.float64) for state in states], axis=0)
-            .astype(dtype) for key in states[0]}
+                             f"cnum={first.cnum}, {names[-1]} has cnum={generator.cnum}")
+        state = {key: np.asarray(nnlite.backend.to_device(value, "cpu"), np.float64)
+                 for key, value in generator.state_dict().items()}
+        total = state if total is None else {key: total[key] + state[key] for key in total}
     average = InpaintGenerator(first.cnum, dtype=dtype)
-    average.load_state_dict(mean, strict=True)
+    average.load_state_dict({key: (value / len(sources)).astype(dtype)
+                             for key, value in total.items()}, strict=True)
     average.meta = {key: value for key, value in getattr(first, "meta", {}).items()
                     if key == "image_size"}
     average.meta["averaged_from"] = names

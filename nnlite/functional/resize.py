@@ -44,6 +44,22 @@ def _segments(index):
     return sources, starts
 
 
+def _sum_segments(array, axis, index, in_size):
+    """Any non-decreasing index map: sum each run of equal sources along ``axis`` of a 4-D
+    array (``add.reduceat``) and scatter the sums onto ``in_size`` positions (zeros where
+    no output read a source)."""
+    xp = get_array_module(array)
+    sources, starts = _segments(index)
+    summed = xp.add.reduceat(array, xp.asarray(starts), axis=axis)
+    shape = list(array.shape)
+    shape[axis] = in_size
+    full = xp.zeros(shape, dtype=array.dtype)
+    where = [slice(None)] * 4
+    where[axis] = xp.asarray(sources)
+    full[tuple(where)] = summed
+    return full
+
+
 def _duplication_factor(index, in_size):
     """k when ``index`` is ``repeat(arange(in_size), k)`` (an integer upscale: every source
     pixel copied k times in a row), else None."""
@@ -91,22 +107,13 @@ class NearestScatter(Function):
         self.rows, self.cols, self.shape = rows, cols, shape
 
     def forward(self, gy):
-        xp = get_array_module(gy)
         out = gy
         for axis, index in ((2, self.rows), (3, self.cols)):
             k = _duplication_factor(index, self.shape[axis])
             if k is not None:          # integer upscale: reshape and add, ~20x faster
                 out = _sum_runs(out, axis, k)
-                continue
-            sources, starts = _segments(index)
-            summed = xp.add.reduceat(out, xp.asarray(starts), axis=axis)
-            shape = list(out.shape)
-            shape[axis] = self.shape[axis]
-            full = xp.zeros(shape, dtype=gy.dtype)
-            where = [slice(None)] * 4
-            where[axis] = xp.asarray(sources)
-            full[tuple(where)] = summed
-            out = full
+            else:
+                out = _sum_segments(out, axis, index, self.shape[axis])
         return out
 
     def backward(self, ggx):
