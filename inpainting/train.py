@@ -319,9 +319,7 @@ class Trainer:
                         if on_log is not None:
                             on_log(self.step, last)
                     bar.update(1)
-                    bar.set_postfix(d=f"{last.get('d_loss', float('nan')):.3f}",
-                                    g=f"{last['g_loss']:.3f}", l1=f"{last['l1']:.3f}",
-                                    it_s=f"{rate:.2f}")
+                    bar.set_postfix(_postfix(last, rate))
                     if stop.requested or self.step % c.checkpoint_every == 0 \
                             or self.step == target:
                         path = self.save_checkpoint()
@@ -400,6 +398,13 @@ def _short(error, limit=300):
     """An exception's message on one line, cut to ``limit`` characters."""
     text = " ".join(str(error).split()) or type(error).__name__
     return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _postfix(terms, rate):
+    """The progress bar's figures: the critic loss only once critics train (not in warm-up)."""
+    shown = {"d": terms["d_loss"]} if "d_loss" in terms else {}
+    shown.update(g=terms["g_loss"], l1=terms["l1"])
+    return {**{key: f"{value:.3f}" for key, value in shown.items()}, "it_s": f"{rate:.2f}"}
 
 
 def _progress(start, total, enabled):

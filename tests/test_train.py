@@ -12,7 +12,7 @@ import pytest
 
 from inpainting import checkpoint as ckpt
 from inpainting.config import TrainConfig, dump_toml, load_config
-from inpainting.train import Trainer, TrainingDiverged
+from inpainting.train import Trainer, TrainingDiverged, _postfix
 
 TINY = dict(image_size=32, bbox_size=16, max_delta=2, batch_size=2, cnum=4, critic_cnum=4,
             checkpoint_every=2, sample_every=1000, log_every=1)
@@ -178,6 +178,7 @@ def test_warmup_trains_the_generator_on_reconstruction_alone(tmp_path):
         w = config.losses
         assert log["g_loss"] == pytest.approx(w.l1_loss_alpha * log["l1"]
                                               + w.ae_loss_alpha * log["ae"], rel=1e-6)
+        assert "d" not in _postfix(log, 1.0)      # no "d=nan" on the progress bar
     for before, critic in zip(critics, (trainer.local_critic, trainer.global_critic)):
         for name, value in critic.state_dict().items():
             np.testing.assert_array_equal(value, before[name], err_msg=name)
@@ -185,6 +186,8 @@ def test_warmup_trains_the_generator_on_reconstruction_alone(tmp_path):
                for k, v in trainer.generator.state_dict().items())
     log = trainer.iteration()                      # step 3: the adversarial recipe
     assert {"d_loss", "g_local", "g_global"} <= set(log)
+    assert _postfix(log, 2.5) == {"d": f"{log['d_loss']:.3f}", "g": f"{log['g_loss']:.3f}",
+                                  "l1": f"{log['l1']:.3f}", "it_s": "2.50"}
     assert any(not np.array_equal(v, critics[0][k])
                for k, v in trainer.local_critic.state_dict().items())
     with pytest.raises(ValueError, match="warmup_iterations"):
