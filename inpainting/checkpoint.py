@@ -5,16 +5,21 @@ state as JSON text, data position) written by ``nnlite.save``, which writes to a
 temporary file and renames it into place only when complete: a run killed at
 any moment leaves either the old or the new file, never half of one. Files are
 named ``step_0001000.npz``; ``save`` keeps the newest ``keep`` of them.
+
+``StopRequest`` is the Ctrl-C handler of a training run: the first Ctrl-C lets the current
+iteration finish so that the checkpoint written next can be resumed exactly.
 """
 from __future__ import annotations
 
+import contextlib
 import re
+import signal
 from pathlib import Path
 
 import nnlite
 from nnlite.serialization import SerializationError
 
-__all__ = ["save", "load", "latest", "list_checkpoints", "CheckpointError"]
+__all__ = ["save", "load", "latest", "list_checkpoints", "CheckpointError", "StopRequest"]
 
 _NAME = re.compile(r"^step_(\d+)\.npz$")
 
@@ -60,3 +65,33 @@ def load(path):
     if "step" not in state:
         raise CheckpointError(f"{path} is not a training checkpoint (no 'step' entry)")
     return state
+
+
+class StopRequest:
+    """Ctrl-C during ``Trainer.run``: finish the current iteration, checkpoint, then stop.
+
+    A checkpoint taken halfway through an iteration (after some critic updates) could not
+    be resumed exactly, so the first Ctrl-C only sets a flag; a second one stops at once,
+    keeping the newest periodic checkpoint.
+    """
+
+    def __init__(self):
+        self.requested = False
+
+    def __call__(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nstopping after this iteration (Ctrl-C again to stop at once)", flush=True)
+
+    @contextlib.contextmanager
+    def installed(self):
+        try:
+            previous = signal.signal(signal.SIGINT, self)
+        except ValueError:        # not the main thread: leave Ctrl-C alone
+            yield
+            return
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)

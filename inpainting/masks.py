@@ -14,7 +14,8 @@ The release's training rule (spec §6), with its numbers at 256 x 256:
 * validation: the centred bbox with no shrink.
 
 Free-form masks follow DeepFill v2's stroke algorithm (Yu et al. 2019, Algorithm 1); DeepFill v1
-itself trains on boxes only.
+itself trains on boxes only. With them the local critic sees ``bboxes_around_holes``: a box of
+the bbox size centred on each hole.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from PIL import Image, ImageDraw
 
 __all__ = [
     "bbox_to_mask",
+    "bboxes_around_holes",
     "centered_bbox_mask",
     "free_form_mask",
     "random_bbox",
@@ -179,3 +181,22 @@ def free_form_mask(image_size=256, *, rng, max_strokes=3, max_vertex=12, max_len
     if rng.random() < 0.5:
         mask = mask[::-1, :]
     return np.ascontiguousarray(mask)[None, None]
+
+
+def bboxes_around_holes(masks, image_size=256, bbox_size=128) -> np.ndarray:
+    """The box the local critic sees around each free-form hole (not in the release).
+
+    Free-form masks have no bbox; this one is ``bbox_size`` square, centred on the hole's
+    centroid (integer part of the mean row and column of its pixels; the image centre for an
+    empty mask) and moved inside the image. masks (M, 1, S, S) -> int64 (M, 4) rows
+    ``(top, left, bbox_size, bbox_size)``.
+    """
+    boxes = []
+    for mask in masks:
+        rows, cols = np.nonzero(mask[0])
+        centre_y = int(rows.mean()) if rows.size else image_size // 2
+        centre_x = int(cols.mean()) if cols.size else image_size // 2
+        top = min(max(centre_y - bbox_size // 2, 0), image_size - bbox_size)
+        left = min(max(centre_x - bbox_size // 2, 0), image_size - bbox_size)
+        boxes.append((top, left, bbox_size, bbox_size))
+    return np.asarray(boxes, np.int64).reshape(len(boxes), 4)

@@ -17,10 +17,8 @@ from seeded generators whose state is saved in every checkpoint, so
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import signal
 import time
 from pathlib import Path
 
@@ -34,7 +32,7 @@ from . import checkpoint as ckpt
 from .config import TrainConfig, dump_toml
 from .losses import (discounted_l1, gradient_penalty, known_region_l1, spatial_discount_mask,
                      wgan_critic_loss, wgan_generator_loss)
-from .masks import free_form_mask, random_bbox_mask
+from .masks import bboxes_around_holes, free_form_mask, random_bbox_mask
 from .networks import GlobalCritic, InpaintGenerator, LocalCritic
 
 __all__ = ["NothingToTrain", "Trainer", "TrainingDiverged", "make_dataset"]
@@ -127,7 +125,7 @@ class Trainer:
             count = c.batch_size if c.per_sample_mask else 1
             masks = np.concatenate([free_form_mask(c.image_size, rng=self.rng)
                                     for _ in range(count)])
-            masks, bboxes = _free_form_boxes(masks, c)
+            bboxes = bboxes_around_holes(masks, c.image_size, c.bbox_size)
         else:
             masks, bboxes = random_bbox_mask(c.batch_size, c.image_size, c.bbox_size, 0,
                                              c.max_delta, per_sample=c.per_sample_mask,
@@ -306,7 +304,7 @@ class Trainer:
         log_path = self.out_dir / "log.jsonl"
         bar = _progress(self.step, target, progress)
         last, started, done_at_start = {}, time.perf_counter(), self.step
-        stop, finished = _StopRequest(), False
+        stop, finished = ckpt.StopRequest(), False
         with stop.installed():
             try:
                 while self.step < target:
@@ -341,36 +339,6 @@ class Trainer:
         return last
 
 
-class _StopRequest:
-    """Ctrl-C during ``run``: finish the current iteration, checkpoint, then stop.
-
-    A checkpoint taken halfway through an iteration (after some critic updates) could not
-    be resumed exactly, so the first Ctrl-C only sets a flag; a second one stops at once,
-    keeping the newest periodic checkpoint.
-    """
-
-    def __init__(self):
-        self.requested = False
-
-    def __call__(self, signum, frame):
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        print("\nstopping after this iteration (Ctrl-C again to stop at once)", flush=True)
-
-    @contextlib.contextmanager
-    def installed(self):
-        try:
-            previous = signal.signal(signal.SIGINT, self)
-        except ValueError:        # not the main thread: leave Ctrl-C alone
-            yield
-            return
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, previous)
-
-
 def _apply(optimizer, params, loss):
     """Gradients by ``nnlite.grad`` (no graph is kept in ``.grad``), then one update."""
     grads = nnlite.grad(loss, params, allow_unused=True)
@@ -378,20 +346,6 @@ def _apply(optimizer, params, loss):
         param.grad = g
     optimizer.step()
     optimizer.zero_grad()
-
-
-def _free_form_boxes(masks, config):
-    """Free-form masks have no bbox; the local critic sees the centred box around the hole."""
-    boxes = []
-    size, box = config.image_size, config.bbox_size
-    for mask in masks:
-        rows, cols = np.nonzero(mask[0])
-        cy = int(rows.mean()) if rows.size else size // 2
-        cx = int(cols.mean()) if cols.size else size // 2
-        top = min(max(cy - box // 2, 0), size - box)
-        left = min(max(cx - box // 2, 0), size - box)
-        boxes.append((top, left, box, box))
-    return masks, np.asarray(boxes, np.int64)
 
 
 def _short(error, limit=300):

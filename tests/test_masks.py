@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from inpainting.masks import (bbox_to_mask, centered_bbox_mask, free_form_mask, random_bbox,
-                              random_bbox_mask)
+from inpainting.masks import (bbox_to_mask, bboxes_around_holes, centered_bbox_mask,
+                              free_form_mask, random_bbox, random_bbox_mask)
 
 
 def _hole_extent(mask2d):
@@ -132,3 +132,29 @@ def test_free_form_mask_errors():
         free_form_mask(64, rng=np.random.default_rng(0), min_brush_width=10, max_brush_width=5)
     with pytest.raises(TypeError):
         free_form_mask(64, rng=0)
+
+
+def test_bboxes_around_holes_centre_each_box_on_its_hole_inside_the_image():
+    """Reference: the hole's centroid summed pixel by pixel, the box slid inside by hand."""
+    size, box = 64, 16
+    rng = np.random.default_rng(5)
+    masks = np.concatenate([free_form_mask(size, rng=rng) for _ in range(5)]
+                           + [np.zeros((1, 1, size, size), np.float32)])   # an empty mask too
+    masks[0] = 0
+    masks[0, 0, 0:3, 60:64] = 1                    # a hole in the top-right corner: clamped
+    boxes = bboxes_around_holes(masks, size, box)
+    assert boxes.shape == (6, 4) and boxes.dtype == np.int64
+    for mask, (top, left, height, width) in zip(masks, boxes):
+        total = sum_y = sum_x = 0
+        for y in range(size):
+            for x in range(size):
+                if mask[0, y, x]:
+                    total, sum_y, sum_x = total + 1, sum_y + y, sum_x + x
+        centre_y, centre_x = (sum_y // total, sum_x // total) if total else (size // 2, size // 2)
+        want_top = centre_y - box // 2
+        want_left = centre_x - box // 2
+        want_top = 0 if want_top < 0 else size - box if want_top > size - box else want_top
+        want_left = 0 if want_left < 0 else size - box if want_left > size - box else want_left
+        assert (top, left, height, width) == (want_top, want_left, box, box)
+    assert tuple(boxes[0]) == (0, size - box, box, box)
+    assert tuple(boxes[5]) == (size // 2 - box // 2,) * 2 + (box, box)

@@ -43,6 +43,32 @@ def test_one_critic_and_one_generator_step_change_every_parameter(tmp_path):
     assert set(critic) == {"d_loss", "d_local", "d_global", "gp_local", "gp_global"}
 
 
+@pytest.mark.parametrize("per_sample", [False, True])
+def test_free_form_masks_train_with_a_box_around_each_hole(tmp_path, per_sample):
+    """mask = "free_form": stroke masks (one per batch or per image), the local critic's box
+    centred on each hole, and a full iteration that updates both networks."""
+    from inpainting.masks import bboxes_around_holes
+
+    config = TrainConfig(out_dir=str(tmp_path), mask="free_form", per_sample_mask=per_sample,
+                         **TINY)
+    trainer = Trainer(config)
+    real, mask, boxes = trainer._batch()
+    assert mask.shape == ((2 if per_sample else 1), 1, 32, 32) and 0 < mask.sum()
+    assert set(np.unique(mask)) <= {0.0, 1.0}
+    # stroke masks, not the release's boxes: the hole is not one filled rectangle
+    def bounding_area(hole):
+        rows, cols = np.nonzero(hole)
+        return (np.ptp(rows) + 1) * (np.ptp(cols) + 1)
+
+    assert any(mask[i, 0].sum() < bounding_area(mask[i, 0]) for i in range(len(mask)))
+    np.testing.assert_array_equal(boxes, bboxes_around_holes(mask, 32, 16))
+    generator, local = _snapshot(trainer.generator), _snapshot(trainer.local_critic)
+    log = trainer.iteration()
+    assert {"d_loss", "g_loss", "l1"} <= set(log) and all(np.isfinite(v) for v in log.values())
+    assert any(not np.array_equal(v, generator[k]) for k, v in trainer.generator.state_dict().items())
+    assert any(not np.array_equal(v, local[k]) for k, v in trainer.local_critic.state_dict().items())
+
+
 def test_non_finite_loss_stops_with_the_step_and_term(tmp_path, monkeypatch):
     trainer = Trainer(TrainConfig(out_dir=str(tmp_path), **TINY))
     import inpainting.train as train_module
