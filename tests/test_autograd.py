@@ -354,3 +354,15 @@ def test_random_graphs_first_and_second_derivatives(seed, xp):
               for _ in range(2)]
     assert gradcheck(fn, inputs)
     assert gradgradcheck(fn, inputs)
+
+
+def test_the_nnlite_demo_fits_and_prints_exact_derivatives(capsys):
+    """``python -m nnlite.demo``: the fit's loss falls and d/dt t^3, d2/dt2 t^3 at 0.5 are
+    3t^2 = 0.75 and 6t = 3.0."""
+    from nnlite import demo
+
+    demo.main()
+    lines = capsys.readouterr().out.splitlines()
+    losses = [float(line.split("mse")[1]) for line in lines if line.startswith("step")]
+    assert len(losses) == 4 and losses[-1] < 0.2 * losses[0]
+    assert lines[-1] == "d/dt t^3 at 0.5 = 0.750 (3t^2 = 0.75); d2/dt2 = 3.000 (6t = 3.0)"

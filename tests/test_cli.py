@@ -196,6 +196,26 @@ def test_bad_values_and_files_are_one_line_errors(tmp_path, tiny_model, capsys):
                 "--out-dir", "is a file")
 
 
+def test_load_generator_reads_checkpoints_and_bare_weight_files(tmp_path):
+    """A training checkpoint (cnum and image size from its config) and a file holding only
+    ``{"generator": state_dict}`` (cnum from conv1's output channels) load the same weights."""
+    import nnlite
+    from inpainting.config import TrainConfig
+    from inpainting.train import Trainer
+
+    config = TrainConfig(out_dir=str(tmp_path / "run"), image_size=32, bbox_size=16,
+                         max_delta=2, batch_size=2, cnum=4, critic_cnum=4)
+    trainer = Trainer(config)
+    checkpoint = trainer.save_checkpoint()
+    bare = tmp_path / "bare.npz"
+    nnlite.save(bare, {"generator": trainer.generator.state_dict()})
+    for path, meta in ((checkpoint, {"image_size": 32}), (bare, {})):
+        generator = load_generator(path)
+        assert generator.cnum == 4 and generator.meta == meta
+        for name, value in trainer.generator.state_dict().items():
+            np.testing.assert_array_equal(generator.state_dict()[name], value, err_msg=name)
+
+
 def test_broken_model_files_are_named(tmp_path, tiny_model):
     """NaN weights, integer weights, unreadable meta, a cnum that contradicts the weights: each a
     CheckpointError naming the file and the problem (not a to_uint8 or JSON error later)."""

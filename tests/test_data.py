@@ -93,6 +93,26 @@ def test_save_image_round_trip_and_atomic(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
 
 
+def test_a_failed_save_keeps_the_previous_file_and_leaves_no_temporary(tmp_path, monkeypatch):
+    """The write goes to a temporary file renamed into place: an encoder that fails half-way
+    leaves the old picture whole and removes the partial file."""
+    from PIL import Image
+
+    path = tmp_path / "out.png"
+    save_image(path, np.zeros((3, 4, 4), np.float32))
+    before = path.read_bytes()
+
+    def failing_save(self, stream, *args, **kwargs):
+        stream.write(b"half a PNG")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Image.Image, "save", failing_save)
+    with pytest.raises(OSError, match="disk full"):
+        save_image(path, np.ones((3, 4, 4), np.float32))
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
+
+
 def test_load_mask_threshold_and_size(tmp_path):
     gray = np.array([[0, 127, 128], [255, 200, 1]], np.uint8)
     expected = (gray > 127.5).astype(np.float32)[None]

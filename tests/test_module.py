@@ -202,6 +202,12 @@ def test_kaiming_and_simple_initialisers():
     assert init.calculate_gain("tanh") == pytest.approx(5 / 3)
     with pytest.raises(ValueError, match="unknown nonlinearity"):
         init.calculate_gain("swish")
+    t = init.xavier_normal_(Tensor(np.empty((300, 100))), gain=2.0, rng=rng)
+    assert t.data.mean() == pytest.approx(0.0, abs=0.01)
+    assert t.data.std() == pytest.approx(2.0 * math.sqrt(2.0 / (100 + 300)), rel=0.03)
+    assert np.all(init.ones_(Tensor(np.zeros((2, 3)))).data == 1)
+    with pytest.raises(ValueError, match="mode must be 'fan_in' or 'fan_out'"):
+        init.kaiming_normal_(Tensor(np.empty((4, 4))), mode="fan_avg", rng=rng)
 
 
 def test_initialisers_need_an_explicit_generator():
