@@ -52,6 +52,11 @@ def test_wrong_types_in_toml_name_the_field_and_the_expected_type(tmp_path, text
     (dict(max_delta=-3), "max_delta must be >= 0 .*got -3"),
     (dict(image_size=0), "image_size must be a multiple of 16 and >= 16, got 0"),
     (dict(batch_size=0), "batch_size must be >= 1, got 0"),
+    (dict(bbox_size=24), r"bbox_size must be a multiple of 16 in \[16, image_size\], got 24"),
+    (dict(bbox_size=512), r"bbox_size must be a multiple of 16 in \[16, image_size\], got 512"),
+    (dict(bbox_size=32, max_delta=16), "max_delta 16 would shrink the 32 bbox to nothing"),
+    (dict(mask="circle"), "mask must be 'bbox' or 'free_form', got 'circle'"),
+    (dict(cnum=15), "cnum must be even, got 15"),
     (dict(batch_size=2.5), "batch_size must be an integer, got 2.5 .float."),
     (dict(iterations=True), "iterations must be an integer, got True .bool."),
     (dict(random_flip="false"), "random_flip must be true or false, got 'false' .str."),
@@ -125,3 +130,9 @@ def test_from_dict_checks_types_and_wants_a_table():
                                         .glob("*.toml")), ids=lambda p: p.name)
 def test_the_shipped_configurations_pass_the_checks(toml):
     assert load_config(toml).image_size == 128
+
+
+def test_a_file_that_is_not_toml_is_named(tmp_path):
+    path = _toml(tmp_path, "batch_size = = 4")
+    with pytest.raises(ValueError, match=f"{path} is not valid TOML: "):
+        load_config(path)

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inpainting.data import (BatchSampler, ImageFolder, demo_corpus, list_images, procedural_texture,
-                             random_crop_transform)
+from inpainting.data import (BatchSampler, ImageDataset, ImageFolder, demo_corpus, list_images,
+                             procedural_texture, random_crop_transform)
 from inpainting.imageio import (ImageReadError, from_uint8, load_image, load_mask,
                                 read_rgb_uint8, save_image, to_uint8)
 
@@ -345,6 +345,36 @@ def test_sampler_visits_each_item_once_per_epoch_and_reshuffles():
     assert [e for e, _ in epochs[2]] == [2] * 7
     assert orders[0] != orders[1]
     assert orders[0] != [i for _, i in (BatchSampler(7, seed=4).next_index() for _ in range(7))]
+
+
+def test_sampler_and_dataset_arguments_and_states_are_checked():
+    with pytest.raises(ValueError, match="BatchSampler needs at least one item, got num_items=0"):
+        BatchSampler(0)
+    with pytest.raises(ValueError, match="seed must be a non-negative int, got -2"):
+        BatchSampler(3, seed=-2)
+    state = BatchSampler(5, seed=1).state_dict()
+    with pytest.raises(ValueError, match="sampler state has num_items=5, this sampler has "
+                                         "num_items=6: the state belongs to another data set"):
+        BatchSampler(6, seed=1).load_state_dict(state)
+    with pytest.raises(ValueError, match="epoch=0, position=7 is out of range for 5 items"):
+        BatchSampler(5, seed=1).load_state_dict({**state, "position": 7})
+    blank = lambda: np.zeros((8, 8, 3), np.uint8)   # noqa: E731
+    with pytest.raises(ValueError, match="2 names for 1 loaders"):
+        ImageDataset(["a", "b"], [blank], 8)
+    with pytest.raises(ValueError, match="image_size must be a positive int, got 0"):
+        ImageDataset(["a"], [blank], 0)
+    with pytest.raises(ValueError, match="batch_size must be a positive int, got 0"):
+        ImageDataset(["a"], [blank], 8).next_batch(0)
+    with pytest.raises(ValueError, match="unknown texture kind 'waves'; expected one of"):
+        procedural_texture("waves", 0)
+
+
+def test_figures_from_a_folder_of_only_unreadable_images_are_a_clear_error(tmp_path):
+    (tmp_path / "a.png").write_bytes(b"not a png")
+    data = ImageFolder(tmp_path, 8)
+    with pytest.warns(RuntimeWarning, match="a.png"):
+        with pytest.raises(ValueError, match="none of the 1 images could be read"):
+            data.fixed_samples(2)
 
 
 def test_same_seed_same_batches(tmp_path):
