@@ -366,3 +366,34 @@ def test_the_nnlite_demo_fits_and_prints_exact_derivatives(capsys):
     losses = [float(line.split("mse")[1]) for line in lines if line.startswith("step")]
     assert len(losses) == 4 and losses[-1] < 0.2 * losses[0]
     assert lines[-1] == "d/dt t^3 at 0.5 = 0.750 (3t^2 = 0.75); d2/dt2 = 3.000 (6t = 3.0)"
+
+
+def test_grad_argument_errors_say_what_is_wrong():
+    x = Tensor(np.ones(3), requires_grad=True)
+    y = x * 2
+    with pytest.raises(ValueError, match="grad: 2 grad_outputs for 1 outputs"):
+        grad(y, x, grad_outputs=[np.ones(3), np.ones(3)])
+    with pytest.raises(ValueError, match=r"grad: grad_output of shape \(2,\) for output \(3,\)"):
+        grad(y, x, grad_outputs=np.ones(2))
+    with pytest.raises(ValueError, match="must be given for an output of shape"):
+        grad(y, x)
+    with pytest.raises(ValueError, match="an output does not require grad"):
+        grad(Tensor(np.ones(3)).sum(), x)
+    with pytest.raises(ValueError, match="every input must be a Tensor with requires_grad=True"):
+        grad(y.sum(), Tensor(np.ones(3)))
+    (gx,) = grad(y, x, grad_outputs=np.array([1.0, 2.0, 3.0]))   # given: any shape-matching array
+    np.testing.assert_array_equal(gx.numpy(), [2.0, 4.0, 6.0])
+
+
+def test_a_function_without_forward_or_backward_names_itself():
+    class NoForward(Function):
+        pass
+
+    class NoBackward(Function):
+        def forward(self, x):
+            return x * 2
+
+    with pytest.raises(NotImplementedError, match="NoForward must implement forward"):
+        NoForward()(Tensor(np.ones(2), requires_grad=True))
+    with pytest.raises(NotImplementedError, match="NoBackward must implement backward"):
+        NoBackward()(Tensor(np.ones(2), requires_grad=True)).sum().backward()

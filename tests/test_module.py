@@ -62,6 +62,24 @@ def test_reassigning_or_deleting_an_attribute_unregisters_it(rng):
     assert list(block._modules) == ["second", "first"]
 
 
+def test_buffers_stay_buffers_and_refuse_gradients(rng):
+    net = Net(rng)
+    net.offset = np.full(1, 2.0, dtype=np.float32)     # reassigning a buffer keeps it one
+    assert dict(net.named_buffers())["offset"].data[0] == 2.0
+    assert "offset" in net.state_dict()
+    with pytest.raises(ValueError, match="buffer 'scale' requires grad; use a Parameter"):
+        net.register_buffer("scale", Tensor(np.ones(2), requires_grad=True))
+
+    class Early(nn.Module):
+        def __init__(self):
+            self.register_buffer("count", np.zeros(1))
+
+    with pytest.raises(AttributeError, match=r"call super\(\)\.__init__\(\) before register_buffer"):
+        Early()
+    with pytest.raises(NotImplementedError, match="Module must implement forward"):
+        nn.Module()(np.zeros(1))
+
+
 def test_a_shared_parameter_is_listed_once(rng):
     net = nn.Sequential(nn.Linear(2, 2, rng=rng), nn.Tanh())
     net.tied = net[0]
@@ -97,8 +115,11 @@ def test_zero_grad_train_eval_and_to_keep_identity(rng):
     assert net.train() is net and all(m.training for m in net.modules())
     before = list(net.parameters())
     data = [p.data for p in before]
+    net(_x(rng)).sum().backward()                       # .to moves gradients too
+    grads = [p.grad.data for p in net.parameters()]
     assert net.to("cpu") is net
     assert all(p is q and p.data is d for p, q, d in zip(net.parameters(), before, data))
+    assert all(np.array_equal(p.grad.data, g) for p, g in zip(net.parameters(), grads))
 
 
 def test_repr_lists_the_tree(rng):

@@ -314,3 +314,31 @@ def test_tensor_operators_are_the_functional_ops(xp, rng):
         np.testing.assert_allclose(got.numpy(), expected, rtol=1e-12)
     assert isinstance(a > 1.0, type(a.data)) and (a > 1.0).dtype == bool
     np.testing.assert_array_equal(a > b, a_host > b_host)
+
+
+def test_shape_op_spellings_and_argument_errors():
+    """transpose() with no axes reverses them (NumPy's rule); permute and reshape take axes
+    as separate ints or one tuple (PyTorch's spellings); empty and malformed arguments are
+    named errors."""
+    rng = np.random.default_rng(11)
+    data = rng.standard_normal((2, 3, 4))
+    x = Tensor(data, requires_grad=True)
+    np.testing.assert_array_equal(x.transpose().data, data.T)
+    np.testing.assert_array_equal(F.transpose(x).data, data.T)
+    np.testing.assert_array_equal(F.permute(x, (2, 0, 1)).data, data.transpose(2, 0, 1))
+    np.testing.assert_array_equal(x.permute(2, 0, 1).data, data.transpose(2, 0, 1))
+    np.testing.assert_array_equal(x.reshape((4, 6)).data, x.reshape(4, 6).data)
+    assert gradcheck(lambda t: t.transpose(), (x,))
+    with pytest.raises(ValueError, match="not a permutation"):
+        x.transpose(0, 0, 1)
+    with pytest.raises(ValueError, match="concat: needs at least one tensor"):
+        F.concat([])
+    with pytest.raises(ValueError, match="stack: needs at least one tensor"):
+        F.stack([])
+    with pytest.raises(ValueError, match=r"pad: 2 \(before, after\) pairs for a 3-d tensor"):
+        F.pad(x, ((1, 1), (1, 1)))
+    with pytest.raises(ValueError, match="pad: negative widths"):
+        F.pad(x, ((0, 0), (0, -1), (1, 1)))
+    with pytest.raises(TypeError, match="pow: the exponent must be a Python number or a Tensor, "
+                                        "got list"):
+        F.pow(x, [2, 3])

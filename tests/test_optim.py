@@ -169,6 +169,11 @@ def test_load_state_dict_refuses_mismatches():
         optim.Adam([a, b]).load_state_dict({"foo": 1})
     with pytest.raises(ValueError, match="expects the dict that state_dict\\(\\) returned, got list"):
         optim.Adam([a, b]).load_state_dict([state])
+    with pytest.raises(ValueError, match=r"unexpected parameter indices \['7'\]"):
+        optim.Adam([a, b]).load_state_dict({**state, "state": {**state["state"], "7": {}}})
+    with pytest.raises(ValueError, match=r"unknown hyperparameters \['momentum'\]"):
+        optim.Adam([a, b]).load_state_dict(
+            {**state, "hyperparameters": {**state["hyperparameters"], "momentum": 0.9}})
 
 
 def test_hyperparameters_are_attributes_and_are_validated():
@@ -189,6 +194,9 @@ def test_hyperparameters_are_attributes_and_are_validated():
         optim.SGD([p, p], lr=0.1)
     with pytest.raises(TypeError, match="not a Tensor that requires grad"):
         optim.SGD([Tensor(np.zeros(2))], lr=0.1)
+    with pytest.raises(AttributeError, match="Adam has no attribute 'momentum'"):
+        opt.momentum
+    assert repr(opt) == "Adam(1 parameters, lr=0.5, beta1=0.5, beta2=0.9, eps=1e-08, weight_decay=0)"
 
 
 def test_gradient_shape_errors_name_the_parameter(rng):
