@@ -47,12 +47,18 @@ class Optimizer:
             self.names.append(name)
         if not self.params:
             raise ValueError(f"{type(self).__name__}: got an empty parameter list")
-        for key, value in hyperparameters.items():
-            if value < 0:
-                raise ValueError(f"{type(self).__name__}: {key} must be >= 0, got {value}")
         # Python floats, so float32 state stays float32 (NumPy 2 promotion rules)
-        self.hyperparameters = {k: float(v) for k, v in hyperparameters.items()}
+        self.hyperparameters = {k: self._checked(k, v) for k, v in hyperparameters.items()}
         self.state = {}   # Parameter -> dict of arrays / step count
+
+    def _checked(self, key, value) -> float:
+        """A hyperparameter as a Python float: a finite number >= 0, else a named error."""
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise TypeError(f"{type(self).__name__}: {key} must be a number, got {value!r} "
+                            f"({type(value).__name__})")
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"{type(self).__name__}: {key} must be >= 0 and finite, got {value}")
+        return float(value)
 
     def __getattr__(self, name):  # opt.lr reads the hyperparameter
         hyper = self.__dict__.get("hyperparameters", {})
@@ -63,7 +69,7 @@ class Optimizer:
     def __setattr__(self, name, value):  # opt.lr = 1e-5 changes the hyperparameter
         hyper = self.__dict__.get("hyperparameters")
         if hyper is not None and name in hyper:
-            hyper[name] = float(value)
+            hyper[name] = self._checked(name, value)
         else:
             object.__setattr__(self, name, value)
 

@@ -42,6 +42,9 @@ class Tensor:
             data = np.asarray(data)
             if data.dtype == np.float64:
                 data = data.astype(np.float32)
+        if data.dtype.kind not in "biuf":
+            raise TypeError(f"Tensor needs numbers (bool, int or float), got an array of dtype "
+                            f"{data.dtype}")
         self.data = data
         self.grad = None
         self.creator = None

@@ -339,6 +339,24 @@ def test_shape_op_spellings_and_argument_errors():
         F.pad(x, ((1, 1), (1, 1)))
     with pytest.raises(ValueError, match="pad: negative widths"):
         F.pad(x, ((0, 0), (0, -1), (1, 1)))
+    with pytest.raises(ValueError, match="concat: axis 3 is out of range for 3 axes"):
+        F.concat([x, x], axis=3)
+    with pytest.raises(ValueError, match="stack: axis 4 is out of range for 4 axes"):
+        F.stack([x, x], axis=4)
+    assert F.stack([x, x], axis=3).shape == (2, 3, 4, 2) == F.stack([x, x], axis=-1).shape
+    for reduce in (F.sum, F.mean, F.max):
+        with pytest.raises(ValueError, match="axis 3 is out of range for a 3-d tensor"):
+            reduce(x, axis=3)
+        with pytest.raises(ValueError, match="axis -4 is out of range for a 3-d tensor"):
+            reduce(x, axis=-4)
+        with pytest.raises(ValueError, match=r"axis \(0, -3\) names an axis twice"):
+            reduce(x, axis=(0, -3))
+    with pytest.raises(ValueError, match="scale_factor must be positive and finite, got nan"):
+        F.interpolate_nearest(x.reshape(1, 2, 3, 4), scale_factor=float("nan"))
+    for bad in (np.array(["a", "b"]), [1, "a"], np.ones(2, complex), np.array([None])):
+        with pytest.raises(TypeError, match="Tensor needs numbers .bool, int or float., got an "
+                                            "array of dtype"):
+            Tensor(bad)
     with pytest.raises(TypeError, match="pow: the exponent must be a Python number or a Tensor, "
                                         "got list"):
         F.pow(x, [2, 3])

@@ -194,6 +194,15 @@ def test_hyperparameters_are_attributes_and_are_validated():
         optim.SGD([p, p], lr=0.1)
     with pytest.raises(TypeError, match="not a Tensor that requires grad"):
         optim.SGD([Tensor(np.zeros(2))], lr=0.1)
+    with pytest.raises(TypeError, match=r"SGD: lr must be a number, got 'fast' \(str\)"):
+        optim.SGD([p], lr="fast")
+    with pytest.raises(TypeError, match=r"SGD: momentum must be a number, got True \(bool\)"):
+        optim.SGD([p], lr=0.1, momentum=True)
+    with pytest.raises(ValueError, match="SGD: lr must be >= 0 and finite, got inf"):
+        optim.SGD([p], lr=float("inf"))
+    with pytest.raises(ValueError, match="Adam: lr must be >= 0 and finite, got nan"):
+        opt.lr = float("nan")                             # setting one is checked too
+    assert opt.lr == 0.5
     with pytest.raises(AttributeError, match="Adam has no attribute 'momentum'"):
         opt.momentum
     assert repr(opt) == "Adam(1 parameters, lr=0.5, beta1=0.5, beta2=0.9, eps=1e-08, weight_decay=0)"

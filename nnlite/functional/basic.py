@@ -315,10 +315,17 @@ def sum_to(x, shape):
 
 # ---------------------------------------------------------------- reductions
 def _normalise_axes(axis, ndim):
+    """``axis`` (None, an int or a sequence; negative counts from the end) as sorted axes."""
     if axis is None:
         return tuple(range(ndim))
     axes = (axis,) if np.isscalar(axis) else tuple(axis)
-    return tuple(sorted(int(a) % ndim for a in axes))
+    for a in axes:
+        if not -ndim <= int(a) < ndim:
+            raise ValueError(f"axis {a} is out of range for a {ndim}-d tensor")
+    normalised = sorted(int(a) % ndim for a in axes)
+    if len(set(normalised)) != len(normalised):
+        raise ValueError(f"axis {axis} names an axis twice")
+    return tuple(normalised)
 
 
 class Sum(Function):

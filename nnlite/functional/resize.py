@@ -132,6 +132,9 @@ def interpolate_nearest(x, size=None, scale_factor=None, *, align_corners=False)
         raise ValueError("interpolate_nearest: give exactly one of size and scale_factor")
     if size is None:
         sh, sw = (scale_factor, scale_factor) if np.isscalar(scale_factor) else scale_factor
+        if not (np.isfinite(sh) and np.isfinite(sw) and sh > 0 and sw > 0):
+            raise ValueError(f"interpolate_nearest: scale_factor must be positive and finite, "
+                             f"got {scale_factor}")
         size = (int(np.floor(x.shape[2] * sh)), int(np.floor(x.shape[3] * sw)))
     elif np.isscalar(size):
         size = (int(size), int(size))

@@ -223,10 +223,16 @@ def getitem(x, index):
     return GetItem(_index_data(index))(as_tensor(x))
 
 
+def _check_axis(name, axis, ndim):
+    if not -ndim <= int(axis) < ndim:
+        raise ValueError(f"{name}: axis {axis} is out of range for {ndim} axes")
+
+
 def concat(xs, axis=0):
     xs = [as_tensor(x) for x in xs]
     if not xs:
         raise ValueError("concat: needs at least one tensor")
+    _check_axis("concat", axis, xs[0].ndim)
     return Concat(axis)(*xs)
 
 
@@ -234,6 +240,7 @@ def stack(xs, axis=0):
     xs = [as_tensor(x) for x in xs]
     if not xs:
         raise ValueError("stack: needs at least one tensor")
+    _check_axis("stack", axis, xs[0].ndim + 1)     # the new axis can go after the last one
     axis = axis % (xs[0].ndim + 1)
     expanded = [reshape(x, x.shape[:axis] + (1,) + x.shape[axis:]) for x in xs]
     return concat(expanded, axis)
