@@ -87,9 +87,9 @@ def check_attention_inputs(f, b, mask, ksize, stride, rate, fuse_k):
     if mask is not None:
         mask = mask if isinstance(mask, Tensor) else Tensor(mask)
         if mask.ndim != 4 or mask.shape[0] not in (1, n) or mask.shape[1:] != (1, height, width):
-            raise ValueError(f"contextual_attention: mask must be (1, 1, {height}, {width}) "
-                             f"or ({n}, 1, {height}, {width}) at the feature resolution, "
-                             f"got {mask.shape}")
+            batch = "1" if n == 1 else f"1 or {n}"
+            raise ValueError(f"contextual_attention: mask must be ({batch}, 1, {height}, "
+                             f"{width}) at the feature resolution, got {mask.shape}")
         mask = mask.detach()
     return f, b, mask
 

@@ -51,6 +51,9 @@ def spatial_discount_mask(height, width, gamma=LossWeights.gamma, dtype=np.float
     """
     if height <= 0 or width <= 0:
         raise ValueError(f"spatial_discount_mask: sizes must be positive, got {height}x{width}")
+    if not 0 < gamma <= 1:
+        raise ValueError(f"spatial_discount_mask: gamma must be in (0, 1] (the release: 0.9), "
+                         f"got {gamma}")
     i = np.arange(height)[:, None]
     j = np.arange(width)[None, :]
     rows = gamma ** np.minimum(i, height - i).astype(np.float64)
@@ -61,6 +64,16 @@ def spatial_discount_mask(height, width, gamma=LossWeights.gamma, dtype=np.float
 def _check_same_shape(name, a, b):
     if a.shape != b.shape:
         raise ValueError(f"{name}: shapes {a.shape} and {b.shape} must match")
+
+
+def _check_map(name, what, array, like):
+    """A per-pixel map (mask or weights) for images ``like`` (N, C, H, W): (1 or N, 1 or C, H, W)."""
+    n, c, h, w = like.shape
+    shape = tuple(array.shape)
+    if len(shape) != 4 or shape[0] not in (1, n) or shape[1] not in (1, c) or shape[2:] != (h, w):
+        batch, channels = ("1" if k == 1 else f"1 or {k}" for k in (n, c))
+        raise ValueError(f"{name}: {what} must be ({batch}, {channels}, {h}, {w}) for images of "
+                         f"shape {tuple(like.shape)}, got {shape}")
 
 
 def discounted_l1(real_crop, coarse_crop, refined_crop, weights=None, *,
@@ -77,6 +90,7 @@ def discounted_l1(real_crop, coarse_crop, refined_crop, weights=None, *,
         weights = spatial_discount_mask(real_crop.shape[2], real_crop.shape[3],
                                         dtype=real_crop.dtype)
         weights = get_array_module(real_crop.data).asarray(weights)
+    _check_map("discounted_l1", "weights", weights, real_crop)
     coarse = F.mean(F.abs(real_crop - coarse_crop) * weights)
     refined = F.mean(F.abs(real_crop - refined_crop) * weights)
     return coarse * coarse_alpha + refined
@@ -90,6 +104,7 @@ def known_region_l1(real, coarse, refined, mask, *, coarse_alpha=LossWeights.coa
     """
     _check_same_shape("known_region_l1", real, coarse)
     _check_same_shape("known_region_l1", real, refined)
+    _check_map("known_region_l1", "mask", _array(mask), real)
     known = 1.0 - _array(mask)
     xp = get_array_module(known)
     fraction = float(xp.mean(known))
@@ -137,6 +152,7 @@ def gradient_penalty(critic, real, fake, mask, *, alpha=None, rng=None, eps=1e-1
     real = nnlite.as_tensor(real)
     fake = nnlite.as_tensor(fake)
     _check_same_shape("gradient_penalty", real, fake)
+    _check_map("gradient_penalty", "mask", _array(mask), real)
     n = real.shape[0]
     xp = get_array_module(real.data)
     if alpha is None:

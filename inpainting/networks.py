@@ -193,7 +193,8 @@ def _check_generator_inputs(x, mask):
                          " (use inpainting.inpaint, which pads and crops back)")
     if mask.ndim != 4 or mask.shape[1] != 1 or mask.shape[2:] != (height, width) \
             or mask.shape[0] not in (1, n):
-        raise ValueError(f"InpaintGenerator: mask must be (1 or {n}, 1, {height}, {width}) "
+        batch = "1" if n == 1 else f"1 or {n}"
+        raise ValueError(f"InpaintGenerator: mask must be ({batch}, 1, {height}, {width}) "
                          f"to match the image, got {mask.shape}")
     if mask.dtype != x.dtype:
         mask = mask.astype(x.dtype)

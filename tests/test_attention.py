@@ -306,7 +306,8 @@ def test_size_validation_errors():
         contextual_attention(odd, odd)
     with pytest.raises(ValueError, match="same shape"):
         contextual_attention(f, b[:, :1])
-    with pytest.raises(ValueError, match=r"mask must be \(1, 1, 12, 12\) or \(2, 1, 12, 12\)"):
+    with pytest.raises(ValueError,
+                       match=r"mask must be \(1 or 2, 1, 12, 12\) at the feature resolution"):
         contextual_attention(f, b, np.zeros((1, 1, 6, 6)))
     with pytest.raises(ValueError, match="mask must be"):
         contextual_attention(f, b, np.zeros((3, 1, 12, 12)))

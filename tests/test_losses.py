@@ -29,6 +29,30 @@ def test_spatial_discount_rectangular_and_errors():
             assert w[i, j] == pytest.approx(max(0.5 ** min(i, 8 - i), 0.5 ** min(j, 12 - j)))
     with pytest.raises(ValueError, match="positive"):
         losses.spatial_discount_mask(0, 4)
+    for gamma in (0.0, -0.5, 1.5):
+        with pytest.raises(ValueError, match=r"gamma must be in \(0, 1\]"):
+            losses.spatial_discount_mask(4, 4, gamma=gamma)
+    assert (losses.spatial_discount_mask(4, 4, gamma=1.0) == 1).all()   # no discount
+
+
+def test_masks_and_weights_must_fit_the_images():
+    """A mask or weight map of another size (or a 2-d one) is refused by name, not
+    broadcast into a silently different loss."""
+    images = Tensor(np.ones((2, 3, 8, 8)))
+    critic = lambda x: F.sum(x, axis=(1, 2, 3))   # noqa: E731
+    cases = [
+        (lambda m: losses.known_region_l1(images, images, images, m), "known_region_l1: mask"),
+        (lambda m: losses.discounted_l1(images, images, images, m), "discounted_l1: weights"),
+        (lambda m: losses.gradient_penalty(critic, images, images, m, alpha=np.ones(2)),
+         "gradient_penalty: mask"),
+    ]
+    for loss, prefix in cases:
+        for bad in (np.zeros((1, 1, 4, 4)), np.zeros((8, 8)), np.zeros((3, 1, 8, 8))):
+            with pytest.raises(ValueError, match=rf"{prefix} must be \(1 or 2, 1 or 3, 8, 8\) "
+                                                 rf"for images of shape \(2, 3, 8, 8\), got"):
+                loss(bad)
+        for good in (np.zeros((1, 1, 8, 8)), np.zeros((2, 1, 8, 8)), np.zeros((2, 3, 8, 8))):
+            assert np.isfinite(float(loss(good).data))
 
 
 def _random(rng, *shape):
