@@ -8,6 +8,7 @@ the hole. Baselines: mean fill, harmonic (diffusion) fill and biharmonic inpaint
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +41,10 @@ def score_methods(methods, images, mask):
     ``images`` (N, 3, H, W) in [-1, 1]; ``mask`` (1, 1, H, W).
     Returns {name: [{metric: value} for each image]}.
     """
+    images = np.asarray(images)
+    if images.ndim != 4 or len(images) == 0:
+        raise ValueError(f"score_methods: images must be a non-empty (N, 3, H, W) batch, got "
+                         f"shape {images.shape}")
     return {name: [evaluate_pair(to_unit(p), to_unit(t), mask[0])
                    for p, t in zip(fill(images, mask), images)]
             for name, fill in methods.items()}
@@ -74,7 +79,16 @@ def baseline_methods():
             "biharmonic": per_image(biharmonic_fill)}
 
 
+def _check_columns(table, columns):
+    for name, scores in table.items():
+        missing = [c for c in columns if c not in scores]
+        if missing:
+            raise ValueError(f"the scores of {name!r} lack the columns {missing} "
+                             f"(it has {sorted(scores)})")
+
+
 def format_markdown(table, columns=COLUMNS):
+    _check_columns(table, columns)
     header = "| method | " + " | ".join(columns) + " |"
     rule = "|---|" + "---:|" * len(columns)
     rows = [f"| {name} | " + " | ".join(f"{scores[c]:.3f}" for c in columns) + " |"
@@ -83,14 +97,19 @@ def format_markdown(table, columns=COLUMNS):
 
 
 def write_table(table, path, columns=COLUMNS):
-    """Write the table as Markdown (``.md``) or CSV (anything else)."""
+    """Write the table as Markdown (``.md``) or CSV (anything else); the whole text is built
+    before the file is opened, so a bad table leaves an existing file as it was."""
     path = Path(path)
     if path.suffix == ".md":
-        path.write_text(format_markdown(table, columns) + "\n")
-        return path
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
+        text = format_markdown(table, columns) + "\n"
+    else:
+        _check_columns(table, columns)
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
         writer.writerow(["method"] + list(columns))
         for name, scores in table.items():
             writer.writerow([name] + [f"{scores[c]:.6g}" for c in columns])
+        text = buffer.getvalue()
+    with open(path, "w", newline="") as handle:
+        handle.write(text)
     return path

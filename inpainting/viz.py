@@ -21,6 +21,8 @@ def to_display(chw):
     from nnlite.backend import to_device
 
     array = to_device(chw.data if hasattr(chw, "creator") else chw, "cpu")
+    if array.ndim != 3 or array.shape[0] != 3:
+        raise ValueError(f"to_display: expected one (3, H, W) image, got shape {array.shape}")
     return np.clip((array.transpose(1, 2, 0) + 1.0) * 127.5, 0, 255).astype(np.uint8)
 
 

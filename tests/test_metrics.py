@@ -184,3 +184,33 @@ def test_baseline_errors():
         harmonic_fill(image, np.zeros((1, 5, 6)))
     with pytest.raises(ValueError, match="image"):
         biharmonic_fill(np.zeros((6, 6)), np.zeros((6, 6)))
+
+
+def test_evaluation_tables_are_checked_before_any_file_is_touched(tmp_path):
+    """write_table builds the whole text first: a table that lacks a column is a named error
+    and leaves an existing results file as it was. score_methods wants a real batch."""
+    from inpainting.evaluate import baseline_methods, score_methods, write_table
+
+    for name in ("results.csv", "results.md"):
+        path = tmp_path / name
+        path.write_text("previous results\n")
+        with pytest.raises(ValueError, match=r"the scores of 'model' lack the columns \['l2_hole'"):
+            write_table({"model": {"l1_hole": 1.0}}, path, columns=["l1_hole", "l2_hole"])
+        assert path.read_text() == "previous results\n"
+        write_table({"model": {"l1_hole": 1.0}}, path, columns=["l1_hole"])
+        assert "1" in path.read_text() and "previous" not in path.read_text()
+    mask = np.zeros((1, 1, 16, 16), np.float32)
+    mask[..., 4:12, 4:12] = 1
+    with pytest.raises(ValueError, match=r"images must be a non-empty \(N, 3, H, W\) batch, "
+                                         r"got shape \(0, 3, 16, 16\)"):
+        score_methods(baseline_methods(), np.zeros((0, 3, 16, 16), np.float32), mask)
+
+
+def test_to_display_wants_one_image():
+    from inpainting.viz import to_display
+
+    image = np.linspace(-1, 1, 3 * 2 * 2).reshape(3, 2, 2)
+    np.testing.assert_array_equal(to_display(image)[..., 0],
+                                  np.clip((image[0] + 1) * 127.5, 0, 255).astype(np.uint8))
+    with pytest.raises(ValueError, match=r"expected one \(3, H, W\) image, got shape \(2, 3, 2, 2\)"):
+        to_display(np.stack([image, image]))
