@@ -183,20 +183,24 @@ def free_form_mask(image_size=256, *, rng, max_strokes=3, max_vertex=12, max_len
     return np.ascontiguousarray(mask)[None, None]
 
 
-def bboxes_around_holes(masks, image_size=256, bbox_size=128) -> np.ndarray:
+def bboxes_around_holes(masks, bbox_size=128) -> np.ndarray:
     """The box the local critic sees around each free-form hole (not in the release).
 
     Free-form masks have no bbox; this one is ``bbox_size`` square, centred on the hole's
     centroid (integer part of the mean row and column of its pixels; the image centre for an
-    empty mask) and moved inside the image. masks (M, 1, S, S) -> int64 (M, 4) rows
+    empty mask) and moved inside the image. masks (M, 1, H, W) -> int64 (M, 4) rows
     ``(top, left, bbox_size, bbox_size)``.
     """
+    height, width = masks.shape[2:]
+    if not 0 < bbox_size <= min(height, width):
+        raise ValueError(f"bboxes_around_holes: bbox_size {bbox_size} must be positive and fit "
+                         f"in the {height}x{width} masks")
     boxes = []
     for mask in masks:
         rows, cols = np.nonzero(mask[0])
-        centre_y = int(rows.mean()) if rows.size else image_size // 2
-        centre_x = int(cols.mean()) if cols.size else image_size // 2
-        top = min(max(centre_y - bbox_size // 2, 0), image_size - bbox_size)
-        left = min(max(centre_x - bbox_size // 2, 0), image_size - bbox_size)
+        centre_y = int(rows.mean()) if rows.size else height // 2
+        centre_x = int(cols.mean()) if cols.size else width // 2
+        top = min(max(centre_y - bbox_size // 2, 0), height - bbox_size)
+        left = min(max(centre_x - bbox_size // 2, 0), width - bbox_size)
         boxes.append((top, left, bbox_size, bbox_size))
     return np.asarray(boxes, np.int64).reshape(len(boxes), 4)

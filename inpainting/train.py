@@ -125,7 +125,7 @@ class Trainer:
             count = c.batch_size if c.per_sample_mask else 1
             masks = np.concatenate([free_form_mask(c.image_size, rng=self.rng)
                                     for _ in range(count)])
-            bboxes = bboxes_around_holes(masks, c.image_size, c.bbox_size)
+            bboxes = bboxes_around_holes(masks, c.bbox_size)
         else:
             masks, bboxes = random_bbox_mask(c.batch_size, c.image_size, c.bbox_size, 0,
                                              c.max_delta, per_sample=c.per_sample_mask,

@@ -142,7 +142,7 @@ def test_bboxes_around_holes_centre_each_box_on_its_hole_inside_the_image():
                            + [np.zeros((1, 1, size, size), np.float32)])   # an empty mask too
     masks[0] = 0
     masks[0, 0, 0:3, 60:64] = 1                    # a hole in the top-right corner: clamped
-    boxes = bboxes_around_holes(masks, size, box)
+    boxes = bboxes_around_holes(masks, box)
     assert boxes.shape == (6, 4) and boxes.dtype == np.int64
     for mask, (top, left, height, width) in zip(masks, boxes):
         total = sum_y = sum_x = 0
@@ -158,3 +158,5 @@ def test_bboxes_around_holes_centre_each_box_on_its_hole_inside_the_image():
         assert (top, left, height, width) == (want_top, want_left, box, box)
     assert tuple(boxes[0]) == (0, size - box, box, box)
     assert tuple(boxes[5]) == (size // 2 - box // 2,) * 2 + (box, box)
+    with pytest.raises(ValueError, match="bbox_size 80 must be positive and fit in the 64x64"):
+        bboxes_around_holes(masks, 80)

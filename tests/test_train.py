@@ -61,7 +61,7 @@ def test_free_form_masks_train_with_a_box_around_each_hole(tmp_path, per_sample)
         return (np.ptp(rows) + 1) * (np.ptp(cols) + 1)
 
     assert any(mask[i, 0].sum() < bounding_area(mask[i, 0]) for i in range(len(mask)))
-    np.testing.assert_array_equal(boxes, bboxes_around_holes(mask, 32, 16))
+    np.testing.assert_array_equal(boxes, bboxes_around_holes(mask, 16))
     generator, local = _snapshot(trainer.generator), _snapshot(trainer.local_critic)
     log = trainer.iteration()
     assert {"d_loss", "g_loss", "l1"} <= set(log) and all(np.isfinite(v) for v in log.values())
