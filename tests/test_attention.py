@@ -22,7 +22,7 @@ def _hole(n, height, width, top, left, size):
 
 
 # ---------------------------------------------------------------- propagation op
-@pytest.mark.parametrize("fuse_k", [1, 2, 3, 4])
+@pytest.mark.parametrize("fuse_k", [1, 2, 3, 4, 9])   # 9 > L = 7: some shifts miss entirely
 def test_diagonal_sum_matches_a_loop_and_is_twice_differentiable(fuse_k):
     """S'[p, q] = sum_u S[p + u - a, q + u - a], a = (fuse_k - 1) // 2, zero outside."""
     from inpainting.attention_steps import diagonal_sum
@@ -117,17 +117,21 @@ def test_invalid_patches_take_logit_zero_so_rows_sum_to_less_than_one():
     np.testing.assert_allclose(steps.attention.data.sum(-1), fraction, rtol=1e-2)
 
 
-@pytest.mark.parametrize("mask_rows", [1, 2])
+@pytest.mark.parametrize("mask_rows", [1, 2, "one_empty_row"])
 def test_masked_softmax_matches_the_formula_and_is_twice_differentiable(mask_rows):
     """A = mm * softmax(scale * mm * s) row by row (plain NumPy), for a shared (1, L) and a
     per-sample (N, L) mask; its one-Function backward (scale * A * (gA - sum(gA * A)))
     against finite differences, first and second order."""
     from inpainting.attention_steps import masked_softmax
 
-    rng = np.random.default_rng(mask_rows)
+    rng = np.random.default_rng(len(str(mask_rows)))
     n, length, scale = 2, 7, 3.0
     scores = rng.standard_normal((n, length, length))
-    mm = (rng.uniform(size=(mask_rows, length)) > 0.4).astype(np.float64)
+    if mask_rows == "one_empty_row":     # a sample with no valid patch, at the default scale
+        mask_rows, scale = 2, 10.0
+        mm = np.array([[0.0] * length, [1, 1, 0, 1, 0, 1, 1]])
+    else:
+        mm = (rng.uniform(size=(mask_rows, length)) > 0.4).astype(np.float64)
     expected = np.empty_like(scores)
     for i in range(n):
         m = mm[i % mask_rows]

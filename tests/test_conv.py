@@ -374,3 +374,81 @@ def test_bad_arguments_explain_themselves(call, match, rng):
 
 def test_conv_module_exports_the_family():
     assert {"conv2d", "conv_transpose2d", "conv2d_grad_weight"} <= set(conv_module.__all__)
+
+
+# ---------------------------------------------------------------- anisotropic parameters
+# (sh, sw) strides, (dh, dw) dilations, (PH, PW) paddings and KH != KW, with and without bias:
+# the grid above is square in every parameter.
+ANISOTROPIC = [((1, 2), (2, 1), (1, 2), (2, 3), True),
+               ((2, 1), (1, 1), (0, 1, 2, 0), (3, 1), True),
+               ((3, 2), (1, 2), "same", (2, 4), True),
+               (1, 1, 1, (3, 3), False)]
+
+
+def _anisotropic_pads(padding, h, w, kernel, stride, dilation):
+    pair = lambda v: v if isinstance(v, tuple) else (v, v)   # noqa: E731
+    (sh, sw), (dh, dw) = pair(stride), pair(dilation)
+    if padding == "same":
+        return tf_same(h, kernel[0], sh, dh) + tf_same(w, kernel[1], sw, dw)
+    if isinstance(padding, tuple) and len(padding) == 2:
+        return (padding[0], padding[0], padding[1], padding[1])
+    return padding if isinstance(padding, tuple) else (padding,) * 4
+
+
+@pytest.mark.parametrize("stride,dilation,padding,kernel,with_bias", ANISOTROPIC, ids=str)
+def test_anisotropic_conv2d_against_the_loop_and_twice_differentiable(
+        stride, dilation, padding, kernel, with_bias, rng, strategy):
+    x = Tensor(rng.standard_normal((1, 2, 7, 8)), requires_grad=True)
+    w = Tensor(rng.standard_normal((2, 2) + kernel), requires_grad=True)
+    b = Tensor(rng.standard_normal(2), requires_grad=True)
+    inputs = (x, w, b) if with_bias else (x, w)
+
+    def fn(x, w, b=None):
+        return F.conv2d(x, w, b, stride=stride, padding=padding, dilation=dilation)
+
+    pads = _anisotropic_pads(padding, 7, 8, kernel, stride, dilation)
+    expected = conv2d_reference(x.data, w.data, b.data if with_bias else None, stride, pads,
+                                dilation)
+    np.testing.assert_allclose(fn(*inputs).data, expected, rtol=1e-12, atol=1e-12)
+    assert gradcheck(fn, inputs)
+    assert gradgradcheck(fn, inputs)
+
+
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_anisotropic_conv_transpose2d_against_the_loop_and_twice_differentiable(
+        with_bias, rng, strategy):
+    y = Tensor(rng.standard_normal((1, 2, 3, 4)), requires_grad=True)
+    w = Tensor(rng.standard_normal((2, 3, 2, 3)), requires_grad=True)
+    b = Tensor(rng.standard_normal(3), requires_grad=True)
+    inputs = (y, w, b) if with_bias else (y, w)
+    settings = dict(stride=(2, 1), padding=(1, 0), output_padding=(1, 0), dilation=(1, 2))
+
+    def fn(y, w, b=None):
+        return F.conv_transpose2d(y, w, b, **settings)
+
+    expected = conv_transpose2d_reference(y.data, w.data, b.data if with_bias else None,
+                                          (2, 1), (1, 0), (1, 0), (1, 2))
+    np.testing.assert_allclose(fn(*inputs).data, expected, rtol=1e-12, atol=1e-12)
+    assert gradcheck(fn, inputs)
+    assert gradgradcheck(fn, inputs)
+
+
+@pytest.mark.parametrize("padding", [0, 1, "same"])
+def test_grad_weight_entries_against_the_loop(padding, rng, strategy):
+    """G[o, c, i, j] = sum(conv(x, E_ocij) * gy), E_ocij the one-hot weight: each entry of the
+    weight gradient computed on its own with the loop convolution."""
+    x = rng.standard_normal((2, 2, 6, 5))
+    w_shape = (3, 2, 3, 3)
+    pads = explicit_pads(padding, 6, 5, 3, 1, 1)
+    gy = rng.standard_normal(conv2d_reference(x, np.zeros(w_shape), None, 1, pads, 1).shape)
+    expected = np.zeros(w_shape)
+    for index in np.ndindex(*w_shape):
+        one_hot = np.zeros(w_shape)
+        one_hot[index] = 1.0
+        expected[index] = np.sum(conv2d_reference(x, one_hot, None, 1, pads, 1) * gy)
+    got = F.conv2d_grad_weight(Tensor(x), Tensor(gy), w_shape, padding=padding)
+    np.testing.assert_allclose(got.data, expected, rtol=1e-10, atol=1e-10)
+    if padding == 1:
+        x_t, gy_t = Tensor(x, requires_grad=True), Tensor(gy, requires_grad=True)
+        fn = lambda a, g: F.conv2d_grad_weight(a, g, w_shape, padding=1)   # noqa: E731
+        assert gradcheck(fn, (x_t, gy_t)) and gradgradcheck(fn, (x_t, gy_t))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import nnlite.functional as F
-from nnlite import Tensor, grad
+from nnlite import Tensor, backend, grad
 from nnlite.functional import activation, basic, shape
 from nnlite.testing import gradcheck, gradgradcheck
 
@@ -51,6 +51,16 @@ def _np_reflect_pad(x, widths):
             out[i, j] = x[reflect(i - t, h), reflect(j - l, w)]
     return out
 
+
+_CONDITION = np.array([True, False, True])
+_BOOL_INDEX = np.array([[True, False, True], [False, True, True]])
+_CONSTANT = np.random.default_rng(99).standard_normal((2, 2))
+_ONE_SIDED = ((0, 0), (0, 0), (2, 0), (0, 1))     # zero widths and one-sided reflection
+
+
+def _on(like, array):
+    """``array`` on the device of the tensor ``like`` (NumPy or CuPy)."""
+    return backend.get_array_module(like.data).asarray(array)
 
 Case = namedtuple("Case", "name fn ref inputs")
 # inputs: (shape, kind) per argument; every argument is a float64 tensor requiring grad.
@@ -147,6 +157,42 @@ CASES = [
          [((2, 3), "normal"), ((2, 3), "normal")]),
     Case("mse_loss_sum", lambda a, b: F.mse_loss(a, b, reduction="sum"),
          lambda a, b: ((a - b) ** 2).sum(), [((2, 3), "normal"), ((2, 3), "normal")]),
+    # parameter classes beyond the first cases (an audit of what the cases above miss)
+    Case("clip_max_only", lambda x: F.clip(x, max=0.5), lambda x: np.minimum(x, 0.5),
+         [((3, 4), "clip")]),
+    Case("where_tensor_condition", lambda x, y: F.where(Tensor(_on(x, _CONDITION)), x, y),
+         lambda x, y: np.where(_CONDITION, x, y), [((2, 3), "normal"), ((2, 3), "normal")]),
+    Case("sum_all_keepdims", lambda x: F.sum(x, keepdims=True), lambda x: x.sum(keepdims=True),
+         [((2, 3), "normal")]),
+    Case("max_negative_axis_keepdims", lambda x: F.max(x, axis=-1, keepdims=True),
+         lambda x: x.max(axis=-1, keepdims=True), [((2, 3), "normal")]),
+    Case("mean_axes_keepdims", lambda x: F.mean(x, axis=(0, 2), keepdims=True),
+         lambda x: x.mean(axis=(0, 2), keepdims=True), [((2, 3, 2), "normal")]),
+    Case("sum_to_drop_lead_keep_inner", lambda x: F.sum_to(x, (3, 1)),
+         lambda x: x.sum(axis=(0, 2)).reshape(3, 1), [((2, 3, 4), "normal")]),
+    Case("getitem_bool_mask", lambda x: F.getitem(x, _on(x, _BOOL_INDEX)), lambda x: x[_BOOL_INDEX],
+         [((2, 3), "normal")]),
+    Case("getitem_slice_and_array", lambda x: F.getitem(x, (slice(None), np.array([1, 0, 1]))),
+         lambda x: x[:, np.array([1, 0, 1])], [((2, 3), "normal")]),
+    Case("getitem_negative_step", lambda x: x[::-1, 1:], lambda x: x[::-1, 1:],
+         [((3, 3), "normal")]),
+    Case("flatten_from_0", lambda x: F.flatten(x, 0), lambda x: x.reshape(-1),
+         [((2, 3), "normal")]),
+    Case("transpose_negative_axes", lambda x: F.transpose(x, (-1, 0, 1)),
+         lambda x: x.transpose(2, 0, 1), [((2, 3, 4), "normal")]),
+    Case("concat_with_a_constant", lambda a, c: F.concat([a, Tensor(_on(a, _CONSTANT)), c], axis=1),
+         lambda a, c: np.concatenate([a, _CONSTANT, c], axis=1),
+         [((2, 3), "normal"), ((2, 1), "normal")]),
+    Case("matmul_both_batched", F.matmul, np.matmul,
+         [((2, 1, 2, 3), "normal"), ((1, 3, 3, 2), "normal")]),
+    Case("pad_reflect_one_sided_4d", lambda x: F.pad(x, _ONE_SIDED, mode="reflect"),
+         lambda x: np.pad(x, _ONE_SIDED, mode="reflect"), [((1, 2, 4, 5), "normal")]),
+    Case("log_softmax_3d_last", F.log_softmax,
+         lambda x: x - np.log(np.exp(x).sum(axis=-1, keepdims=True)), [((2, 3, 4), "normal")]),
+    Case("l1_loss_sum", lambda a, b: F.l1_loss(a, b, reduction="sum"),
+         lambda a, b: np.abs(a - b).sum(), [((2, 3), "away"), ((2, 3), "normal")]),
+    Case("mse_loss_none", lambda a, b: F.mse_loss(a, b, reduction="none"),
+         lambda a, b: (a - b) ** 2, [((2, 3), "normal"), ((2, 3), "normal")]),
 ]
 IDS = [case.name for case in CASES]
 
@@ -287,6 +333,16 @@ def test_cast_forward_and_gradient_dtype(xp, rng):
     (g,) = grad((y * y).sum(), x)
     assert g.dtype == np.float64
     np.testing.assert_allclose(g.numpy(), 2 * x.numpy().astype(np.float32), rtol=1e-6)
+
+
+def test_cast_is_twice_differentiable(xp, rng):
+    """Second order through a float64 -> float32 -> float64 round trip: d2/dx2 sum(y^2) = 2."""
+    x = Tensor(xp.asarray(rng.standard_normal(4)), requires_grad=True)
+    y = F.cast(F.cast(x, np.float32), np.float64)
+    (g,) = grad((y * y).sum(), x, create_graph=True)
+    (h,) = grad(g.sum(), x)
+    assert g.dtype == h.dtype == np.float64
+    np.testing.assert_allclose(h.numpy(), np.full(4, 2.0), rtol=1e-6)
 
 
 def test_matmul_one_dimensional_shapes_and_errors(xp, rng):

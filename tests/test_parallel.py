@@ -104,6 +104,16 @@ def test_threaded_softmax_is_bit_identical_and_differentiable(threaded):
     assert nnlite.testing.gradgradcheck(lambda t: F.softmax(t) ** 2, (x64,))
 
 
+def test_threaded_elu_and_softmax_pass_gradcheck_and_gradgradcheck(threaded):
+    """With every pass threaded, the ops' gradients still match finite differences."""
+    rng = np.random.default_rng(4)
+    away = rng.choice([-1.0, 1.0], (3, 5, 4)) * rng.uniform(0.2, 1.5, (3, 5, 4))  # off the kink
+    for fn, x in ((F.elu, away), (F.softmax, rng.standard_normal((3, 5, 4)))):
+        tensor = nnlite.Tensor(x, requires_grad=True)
+        assert nnlite.testing.gradcheck(fn, (tensor,))
+        assert nnlite.testing.gradgradcheck(fn, (tensor,))
+
+
 def test_softmax_axis_out_of_range_is_named():
     with pytest.raises(ValueError, match="axis 2 is out of range for a 2-d tensor"):
         F.softmax(nnlite.Tensor(np.zeros((2, 3))), axis=2)

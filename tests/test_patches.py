@@ -39,7 +39,7 @@ def test_unfold_and_fold_match_loop_references(kernel, dilation, padding, stride
     assert np.isclose(np.sum(cols.data * c), np.sum(x * back.data), rtol=1e-12)
 
 
-@pytest.mark.parametrize("kernel,dilation,padding,stride", CASES[1::2])
+@pytest.mark.parametrize("kernel,dilation,padding,stride", CASES)
 def test_gradcheck_and_gradgradcheck(kernel, dilation, padding, stride, rng):
     x = Tensor(rng.standard_normal((1, 2, 5, 6)), requires_grad=True)
 

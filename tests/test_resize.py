@@ -138,6 +138,15 @@ def test_same_size_is_identity_and_dtype_kept(rng):
     assert F.interpolate_nearest(x, size=(2, 8), align_corners=True).dtype == np.float32
 
 
+def test_scale_factor_path_against_the_loop_and_twice_differentiable(rng):
+    """scale_factor=(0.5, 1.5): OH = floor(5 * 0.5) = 2, OW = floor(6 * 1.5) = 9, then the
+    same index rule as size=(2, 9)."""
+    x = Tensor(rng.standard_normal((1, 2, 5, 6)), requires_grad=True)
+    fn = lambda t: F.interpolate_nearest(t, scale_factor=(0.5, 1.5))   # noqa: E731
+    np.testing.assert_array_equal(fn(x).data, interpolate_nearest_reference(x.data, 2, 9, False))
+    assert gradcheck(fn, (x,)) and gradgradcheck(fn, (x,))
+
+
 def test_scale_factor_pair_and_int_size(rng):
     x = Tensor(rng.standard_normal((1, 1, 4, 6)))
     assert F.interpolate_nearest(x, scale_factor=(0.5, 2)).shape == (1, 1, 2, 12)
