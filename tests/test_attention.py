@@ -326,3 +326,96 @@ def test_size_validation_errors():
     with pytest.raises(TypeError, match="floating point"):
         contextual_attention(np.zeros((1, 1, 4, 4), dtype=np.int64),
                              np.zeros((1, 1, 4, 4), dtype=np.int64))
+
+
+# ---------------------------------------------------------------- each step on its own
+# Each stage function against the spec's words written out as loops (spec §3); the whole
+# layer is also checked against the independent loop implementation in reference_attention.py.
+def test_step1_raw_patches_cover_rows_2i_minus_1_to_2i_plus_2():
+    """Patch q = (i, j) of b at rate 2 is b[2i-1 .. 2i+2, 2j-1 .. 2j+2], zeros outside."""
+    from inpainting.attention_steps import raw_patches
+
+    b = np.random.default_rng(20).standard_normal((2, 3, 8, 6))
+    got = raw_patches(Tensor(b), 2).data
+    h, w = 4, 3
+    assert got.shape == (2, h * w, 3, 4, 4)
+    for i in range(h):
+        for j in range(w):
+            expected = np.zeros((2, 3, 4, 4))
+            for u in range(4):
+                for v in range(4):
+                    y, x = 2 * i - 1 + u, 2 * j - 1 + v
+                    if 0 <= y < 8 and 0 <= x < 6:
+                        expected[:, :, u, v] = b[:, :, y, x]
+            np.testing.assert_array_equal(got[:, i * w + j], expected)
+
+
+def test_step2_downsample_is_the_align_corners_rule_of_spec_1():
+    """64 -> 32 keeps rows and columns 0, 2, ..., 30, 33, ..., 63 (spec §1's example)."""
+    from inpainting.attention_steps import downsample
+
+    x = np.random.default_rng(21).standard_normal((1, 2, 64, 64))
+    kept = list(range(0, 31, 2)) + list(range(33, 64, 2))
+    np.testing.assert_array_equal(downsample(Tensor(x), 2).data, x[:, :, kept][:, :, :, kept])
+
+
+def test_step4_valid_patches_by_a_loop_over_zero_padded_windows():
+    """mm[q] = 1 iff every entry of the 3x3 zero-padded window of the mask at q is 0; a hole
+    at the border makes the windows that reach it invalid, the padding itself does not."""
+    from inpainting.attention_steps import valid_patches
+
+    mask = np.zeros((1, 1, 5, 6))
+    mask[0, 0, 0, 4:6] = 1                          # a hole touching the top-right border
+    mask[0, 0, 3, 1] = 1
+    got = valid_patches(mask)
+    expected = np.zeros((1, 30))
+    for i in range(5):
+        for j in range(6):
+            window = [mask[0, 0, y, x] for y in range(i - 1, i + 2) for x in range(j - 1, j + 2)
+                      if 0 <= y < 5 and 0 <= x < 6]
+            expected[0, i * 6 + j] = float(all(value == 0 for value in window))
+    np.testing.assert_array_equal(got, expected)
+    assert 0 < expected.sum() < 30
+
+
+def test_step5_norm_floor_is_1e_minus_4_for_tiny_but_nonzero_patches():
+    """s[p, q] = <f_p, w_q> / max(||w_q||, 1e-4): background patches with 0 < ||w_q|| < 1e-4
+    are divided by 1e-4, not by their norm (a loop over the 3x3 SAME windows)."""
+    from inpainting.attention_steps import matching_patches, patch_scores
+
+    rng = np.random.default_rng(22)
+    f = rng.standard_normal((1, 2, 4, 5))
+    b = rng.standard_normal((1, 2, 4, 5)) * 1e-6      # every ||w_q|| is far below 1e-4
+    b[0, :, 0, 0] = 3.0                               # ... but the patches that see this pixel
+
+    def window(x, i, j):
+        out = np.zeros((2, 3, 3))
+        for u in range(3):
+            for v in range(3):
+                if 0 <= i - 1 + u < 4 and 0 <= j - 1 + v < 5:
+                    out[:, u, v] = x[0, :, i - 1 + u, j - 1 + v]
+        return out.ravel()
+
+    positions = [(i, j) for i in range(4) for j in range(5)]
+    expected = np.array([[window(f, *p) @ window(b, *q) / max(np.linalg.norm(window(b, *q)), 1e-4)
+                          for q in positions] for p in positions])
+    got = patch_scores(Tensor(f), matching_patches(Tensor(b)))
+    np.testing.assert_allclose(got.data[0], expected, rtol=1e-12, atol=1e-15)
+
+
+def test_step8_offsets_from_a_hand_built_attention_with_ties():
+    """offset(p) = (a // w - i, a % w - j), a = the first argmax of row p."""
+    from inpainting.attention_steps import attention_offsets
+
+    h, w = 2, 3
+    attention = np.zeros((1, 6, 6))
+    targets = [5, 0, 4, 1, 3, 2]                      # row p attends most to patch targets[p]
+    for p, a in enumerate(targets):
+        attention[0, p, a] = 0.9
+    attention[0, 2, 1] = attention[0, 2, 4]           # a tie: the first maximum (1) wins
+    got = attention_offsets(attention, h, w)
+    expected = np.zeros((1, 2, h, w), np.int64)
+    for p, a in enumerate([5, 0, 1, 1, 3, 2]):
+        i, j = divmod(p, w)
+        expected[0, :, i, j] = (a // w - i, a % w - j)
+    np.testing.assert_array_equal(got, expected)
