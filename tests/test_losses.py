@@ -138,6 +138,13 @@ def test_gradient_penalty_quadratic_critic_against_formula_and_alpha_rule():
     assert gp == pytest.approx(np.mean((slope - 1) ** 2), rel=1e-10)
     with pytest.raises(ValueError, match="alpha or rng"):
         losses.gradient_penalty(critic, Tensor(real), Tensor(fake), mask)
+    # alpha ~ U[0, 1) per sample: with rng, one uniform draw per sample, in sample order
+    drawn = np.random.default_rng(7).random(2)
+    from_rng = losses.gradient_penalty(critic, Tensor(real), Tensor(fake), mask,
+                                       rng=np.random.default_rng(7)).item()
+    x_hat = real + drawn[:, None, None, None] * (fake - real)
+    slope = np.sqrt(np.sum((2 * x_hat) ** 2 * mask, axis=(1, 2, 3)) + 1e-12)
+    assert from_rng == pytest.approx(np.mean((slope - 1) ** 2), rel=1e-10)
 
 
 def test_gradient_penalty_second_derivative_through_a_small_critic():
