@@ -452,3 +452,21 @@ def test_grad_weight_entries_against_the_loop(padding, rng, strategy):
         x_t, gy_t = Tensor(x, requires_grad=True), Tensor(gy, requires_grad=True)
         fn = lambda a, g: F.conv2d_grad_weight(a, g, w_shape, padding=1)   # noqa: E731
         assert gradcheck(fn, (x_t, gy_t)) and gradgradcheck(fn, (x_t, gy_t))
+
+
+def test_output_size_counts_the_window_positions():
+    """OH = floor((H + pt + pb - d(k-1) - 1) / s) + 1, against counting by hand the top rows
+    y = i*s (in padded coordinates) whose dilated window ends inside the padded input."""
+    from nnlite.functional.conv_utils import conv_output_size
+
+    for size, kernel, stride, before, after, dilation in itertools.product(
+            (1, 2, 5, 8, 9), (1, 2, 3, 5), (1, 2, 3), (0, 1, 2), (0, 1, 3), (1, 2)):
+        padded = size + before + after
+        count = 0
+        while count * stride + dilation * (kernel - 1) <= padded - 1:
+            count += 1
+        if count == 0:
+            with pytest.raises(ValueError, match="larger than the padded input"):
+                conv_output_size(size, kernel, stride, before, after, dilation)
+        else:
+            assert conv_output_size(size, kernel, stride, before, after, dilation) == count
