@@ -41,7 +41,7 @@ def _inputs(rng, n=2, size=32, per_sample=False):
     return image, mask
 
 
-def test_generator_shapes_range_and_paste_back():
+def test_generator_shapes_dtypes_and_range():
     rng = np.random.default_rng(0)
     g = InpaintGenerator(4, rng=rng)
     image, mask = _inputs(rng)

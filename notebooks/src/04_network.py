@@ -10,10 +10,10 @@
 #
 # | equation (spec §2) | code | test |
 # |---|---|---|
-# | coarse input: concat[x_in, 1, M] (5 channels) | `inpainting.networks.InpaintGenerator.forward` | `tests/test_networks.py::test_generator_shapes_range_and_paste_back` |
+# | coarse input: concat[x_in, 1, M] (5 channels) | `inpainting.networks.InpaintGenerator.forward` | `tests/test_network_reference.py::test_generator_matches_the_spec_reference` |
 # | x₁ = clip(G₁(concat[x_in, 1, M]), −1, 1) (no tanh in v1) | same | same |
-# | x = x₁·M + x_in·(1−M), refinement input concat[x, 1, M] | same | same |
-# | x₂ = clip(G₂(…), −1, 1), attention on pmconv6 at ¼ size, mask resized with the align-corners rule | same, `inpainting.contextual_attention` | `tests/test_networks.py::test_batch_one_mask_equals_the_same_mask_per_sample` |
+# | x = x₁·M + x_in·(1−M), refinement input concat[x, 1, M] | same | `tests/test_network_reference.py::test_refinement_input_is_the_pasted_back_image` |
+# | x₂ = clip(G₂(…), −1, 1), attention on pmconv6 at ¼ size, mask resized with the align-corners rule | same, `inpainting.contextual_attention` | `tests/test_network_reference.py::test_generator_matches_the_spec_reference` |
 # | output = x₂·M + x_in·(1−M) | `inpainting.inference.inpaint` | `tests/test_networks.py::test_inpaint_any_size_keeps_known_pixels` |
 # | every conv pads by TF SAME | `nnlite.nn.Conv2d(padding="same")` | `tests/test_networks.py::test_stride_two_convs_use_tensorflow_same_padding` |
 # | 3,601,542 generator parameters at cnum = 32; critics 7,072,770 | `inpainting.networks.gen_conv_table`, `architecture_table` | `tests/test_networks.py::test_parameter_counts_match_the_release` |
