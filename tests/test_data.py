@@ -7,7 +7,7 @@ from PIL import Image
 
 from inpainting.data import (BatchSampler, ImageDataset, ImageFolder, demo_corpus, list_images,
                              procedural_texture, random_crop_transform)
-from inpainting.imageio import (ImageReadError, from_uint8, load_image, load_mask,
+from inpainting.imageio import (ImageReadError, as_rgb_uint8, from_uint8, load_image, load_mask,
                                 read_rgb_uint8, save_image, to_uint8)
 
 
@@ -424,3 +424,67 @@ def test_procedural_textures_are_seeded():
         a, b = procedural_texture(kind, 0, 32), procedural_texture(kind, 0, 32)
         assert a.shape == (32, 32, 3) and a.dtype == np.uint8 and np.array_equal(a, b)
         assert not np.array_equal(a, procedural_texture(kind, 1, 32))
+
+
+# ----------------------------------------------------------------------------- imageio rules
+def test_to_uint8_nearest_rounds_half_up():
+    """rounding='nearest' is floor(x + 0.5): exact halves go up (32.5 -> 33, 64.5 -> 65),
+    not to the even neighbour."""
+    y64 = np.array([33 * 2 - 1], np.float64) / 255 - 1          # (y + 1) * 127.5 == 32.5
+    assert (y64[0] + 1) * 127.5 == 32.5
+    assert to_uint8(y64, "nearest")[0] == 33
+    y32 = np.array([-0.49411765], np.float32)                   # float32: exactly 64.5
+    assert (y32[0] + np.float32(1)) * np.float32(127.5) == np.float32(64.5)
+    assert to_uint8(y32, "nearest")[0] == 65
+    assert to_uint8(y32)[0] == 64
+
+
+def test_to_uint8_computes_float32_input_in_float32():
+    """(y + 1) * 127.5 is computed in the array's own float type: a float32 value whose float32
+    product is exactly 96 truncates to 96, although in float64 it would be 95.99999998."""
+    y = np.array([-0.24705882], np.float32)
+    assert (y[0] + np.float32(1)) * np.float32(127.5) == np.float32(96.0)
+    assert (np.float64(y[0]) + 1) * 127.5 < 96.0
+    assert to_uint8(y)[0] == 96
+
+
+def test_save_image_truncates_by_default(tmp_path):
+    """save_image's default is the release's truncation: 63.75 is written as 63, 191.25 as 191
+    (rounding='nearest' only when asked: 64)."""
+    image = np.empty((3, 1, 2), np.float32)
+    image[:, 0, 0], image[:, 0, 1] = -0.5, 0.5           # (y + 1) * 127.5 = 63.75, 191.25
+    save_image(tmp_path / "t.png", image)
+    assert read_rgb_uint8(tmp_path / "t.png")[0].tolist() == [[63] * 3, [191] * 3]
+    save_image(tmp_path / "n.png", image, rounding="nearest")
+    assert read_rgb_uint8(tmp_path / "n.png")[0].tolist() == [[64] * 3, [191] * 3]
+
+
+def test_sixteen_bit_gray_is_rounded_to_eight_bits(tmp_path):
+    """16-bit gray v is read as round(v / 257): 200 -> 1, 33096 -> 129, 65535 -> 255."""
+    values = np.array([[0, 200, 33096, 65535]], np.uint16)
+    Image.fromarray(values).save(tmp_path / "g16.png")
+    expected = [int(np.floor(v / 257 + 0.5)) for v in values[0]]
+    assert expected == [0, 1, 129, 255]
+    assert read_rgb_uint8(tmp_path / "g16.png")[0, :, 0].tolist() == expected
+
+
+def test_bool_pixels_become_black_and_white():
+    """as_rgb_uint8: bool True/False become 255/0, replicated over three channels."""
+    out = as_rgb_uint8(np.array([[True, False]]))
+    assert out.dtype == np.uint8 and out.tolist() == [[[255] * 3, [0] * 3]]
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    """A file tagged EXIF orientation 6 ("rotate 90 degrees clockwise to display") is read
+    rotated, as the release's OpenCV reader does."""
+    pixels = (np.arange(2 * 3 * 3, dtype=np.uint8) * 10).reshape(2, 3, 3)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(pixels).save(tmp_path / "rot.png", exif=exif)
+    expected = np.empty((3, 2, 3), np.uint8)
+    for r in range(3):
+        for c in range(2):
+            expected[r, c] = pixels[1 - c, r]                # clockwise quarter turn
+    np.testing.assert_array_equal(read_rgb_uint8(tmp_path / "rot.png"), expected)
+    np.testing.assert_allclose(load_image(tmp_path / "rot.png"),
+                               (expected / 127.5 - 1).transpose(2, 0, 1), atol=1e-6)

@@ -129,3 +129,12 @@ def test_legend_centre_white_and_directions():
     assert tuple(legend[4, 0]) == (88, 0, 255)     # left
     with pytest.raises(ValueError, match="size"):
         color_wheel_legend(size=1)
+
+
+def test_huge_dx_alone_marks_an_offset_unknown():
+    """|dy| > 1e7 or |dx| > 1e7 means "unknown" (the release's rule): drawn as a zero offset
+    (white) and left out of the normalising radius, whichever component is huge."""
+    image = flow_to_image(_row((0, 10 ** 8), (2, 0), (10 ** 8, 0)))
+    assert tuple(image[0, 0, 0]) == (255, 255, 255)
+    assert tuple(image[0, 0, 2]) == (255, 255, 255)
+    assert tuple(image[0, 0, 1]) == (255, 0, 0)      # radius 2 is the largest: saturated red

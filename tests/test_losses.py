@@ -176,3 +176,17 @@ def test_gradient_penalty_leaves_no_graph_in_parameter_grads():
                                  Tensor(_random(rng, 2, 3, 4, 4)), np.ones((1, 1, 4, 4)), rng=rng)
     gp.backward()
     assert w.grad is not None and w.grad.creator is None and not w.grad.requires_grad
+
+
+def test_discounted_l1_default_weights_on_a_rectangular_crop():
+    """Without weights, W is built for the crop's own (h, w): rows discount with h, columns
+    with w (written out as the release's loop for a 6 x 10 crop)."""
+    rng = np.random.default_rng(9)
+    real, x1, x2 = (_random(rng, 2, 3, 6, 10) for _ in range(3))
+    w = np.empty((6, 10))
+    for i in range(6):
+        for j in range(10):
+            w[i, j] = max(0.9 ** min(i, 6 - i), 0.9 ** min(j, 10 - j))
+    got = losses.discounted_l1(Tensor(real), Tensor(x1), Tensor(x2)).item()
+    expected = 1.2 * np.mean(np.abs(real - x1) * w) + np.mean(np.abs(real - x2) * w)
+    assert got == pytest.approx(expected, rel=1e-12)

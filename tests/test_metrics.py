@@ -214,3 +214,76 @@ def test_to_display_wants_one_image():
                                   np.clip((image[0] + 1) * 127.5, 0, 255).astype(np.uint8))
     with pytest.raises(ValueError, match=r"expected one \(3, H, W\) image, got shape \(2, 3, 2, 2\)"):
         to_display(np.stack([image, image]))
+
+
+# ----------------------------------------------------------------------------- edge rules
+
+def test_values_just_outside_unit_range_are_refused_but_rounding_noise_is_not():
+    """Metrics expect [0, 1]: 1.005 or -0.005 is refused (a [-1, 1] or 0-255 image slipped in),
+    while a float error of 1e-9 beyond the range is accepted."""
+    image = np.full((3, 8, 8), 0.5)
+    for bad in (1.005, -0.005):
+        wrong = image.copy()
+        wrong[1, 2, 3] = bad
+        with pytest.raises(ValueError, match="to_unit"):
+            l1_error(wrong, image)
+        with pytest.raises(ValueError, match="to_unit"):
+            l1_error(image, wrong)
+    edge = image.copy()
+    edge[0, 0, 0], edge[0, 0, 1] = 1 + 1e-9, -1e-9
+    assert l1_error(edge, image) == pytest.approx(100 * (0.5 + 1e-9 + 0.5 + 1e-9) / 192)
+
+
+def test_masked_total_variation_counts_pairs_on_every_side_of_an_interior_hole():
+    """A pair (p, q) weighs max(M_p, M_q): the seam pairs to the left, right, above and below a
+    hole that touches no image border all count, checked against a loop over pairs."""
+    rng = np.random.default_rng(11)
+    image = rng.uniform(0, 1, (2, 9, 10))
+    mask = np.zeros((1, 9, 10))
+    mask[0, 3:6, 4:7] = 1.0                      # interior: a known pixel on every side
+    total = count = 0.0
+    for c in range(2):
+        for i in range(9):
+            for j in range(10):
+                for di, dj in ((1, 0), (0, 1)):
+                    if i + di < 9 and j + dj < 10:
+                        weight = max(mask[0, i, j], mask[0, i + di, j + dj])
+                        total += weight * abs(image[c, i, j] - image[c, i + di, j + dj])
+                        count += weight
+    assert count == 2 * (12 + 12)       # per channel: 12 pairs inside, 12 across the seam
+    assert total_variation(image, mask) == pytest.approx(100 * total / count, rel=1e-12)
+
+
+def test_total_variation_of_a_single_row_or_column():
+    """A 1-pixel-high (or -wide) image has only horizontal (or vertical) pairs: its TV is their
+    mean, not an error; a single pixel has no pair at all and is refused."""
+    row = np.array([[[0.0, 0.5, 0.25, 1.0]]])              # (1, 1, 4)
+    expected = 100 * (0.5 + 0.25 + 0.75) / 3
+    assert total_variation(row) == pytest.approx(expected)
+    assert total_variation(row.transpose(0, 2, 1)) == pytest.approx(expected)
+    with pytest.raises(ValueError, match="two pixels"):
+        total_variation(np.zeros((3, 1, 1)))
+
+
+def test_ssim_accepts_exactly_seven_pixels():
+    """The 7x7 window fits a 7x7 image: one SSIM value per channel (the centre pixel)."""
+    target = np.random.default_rng(12).uniform(0, 1, (2, 7, 7))
+    pred = np.clip(target + np.random.default_rng(13).normal(0, 0.1, target.shape), 0, 1)
+    expected = np.mean([_ssim_loop(pred, target, 3, 3, c) for c in range(2)])
+    assert ssim(pred, target) == pytest.approx(expected, rel=1e-9)
+
+
+def test_evaluate_pair_hole_ssim_is_averaged_over_the_hole():
+    """ssim_hole is the SSIM map averaged over hole pixels (formula loop), not the whole-image
+    value; ssim_all is the mean over pixels whose window fits."""
+    target = np.random.default_rng(14).uniform(0, 1, (2, 10, 11))
+    mask = _interior_hole()
+    pred = np.where(mask > 0, np.clip(target + 0.3, 0, 1), target)   # wrong only in the hole
+    scores = evaluate_pair(pred, target, mask)
+    hole = [(i, j) for i in range(10) for j in range(11) if mask[0, i, j]]
+    expected_hole = np.mean([_ssim_loop(pred, target, i, j, c) for c in range(2) for i, j in hole])
+    expected_all = np.mean([_ssim_loop(pred, target, i, j, c)
+                            for c in range(2) for i in range(3, 7) for j in range(3, 8)])
+    assert scores["ssim_hole"] == pytest.approx(expected_hole, rel=1e-9)
+    assert scores["ssim_all"] == pytest.approx(expected_all, rel=1e-9)
+    assert abs(expected_hole - expected_all) > 1e-3

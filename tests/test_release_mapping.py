@@ -284,3 +284,31 @@ def test_optimizer_slots_and_counters_are_never_read(tmp_path):
     read_release_states(copy, critics=True, local_size=32, global_size=64)
     with pytest.raises(ValueError, match="crc32c mismatch"):
         reader.get("inpaint_net/conv1/kernel/Adam")
+
+
+def test_critic_feature_size_rounds_up_like_same_padding():
+    """Four stride-2 SAME convs give ceil(n / 2) four times (spec §1): a 40 x 40 critic input
+    has 40 -> 20 -> 10 -> 5 -> 3 features, so its dense kernel is (3 * 3 * c, 1), reordered
+    from (h, w, c) to (c, h, w)."""
+    tensors = synthetic_release(local_size=48, global_size=64)     # dense kernels for 3x3 and 4x4
+    local, _ = release_critic_states(tensors, local_size=40, global_size=64)
+    kernel = tensors["discriminator/dout_local_fc/kernel"]
+    c = local["conv4.weight"].shape[0]
+    assert local["dense.weight"].shape == (1, c * 3 * 3)
+    for y in range(3):
+        for x in range(3):
+            for k in range(c):
+                assert local["dense.weight"][0, (k * 3 + y) * 3 + x] == kernel[(y * 3 + x) * c + k, 0]
+    with pytest.raises(ReleaseMappingError, match="positive int"):
+        release_critic_states(tensors, local_size=0, global_size=64)
+
+
+def test_decoder_input_must_be_both_branches_concatenated():
+    """allconv11 is fed concat(hallucination branch, attention branch): a hallucination branch
+    narrower than the decoder expects is refused even though every name is present."""
+    tensors = synthetic_release(cnum=4)
+    # xconv10_atrous: 4cnum -> 2cnum outputs; allconv11 still takes 8cnum = 32 inputs
+    tensors["inpaint_net/xconv10_atrous/kernel"] = tensors["inpaint_net/xconv10_atrous/kernel"][..., :8]
+    tensors["inpaint_net/xconv10_atrous/bias"] = tensors["inpaint_net/xconv10_atrous/bias"][:8]
+    with pytest.raises(ReleaseMappingError, match="allconv11 has 32 input channels, fed 24"):
+        release_generator_state(tensors)
