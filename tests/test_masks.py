@@ -162,7 +162,7 @@ def test_bboxes_around_holes_centre_each_box_on_its_hole_inside_the_image():
         bboxes_around_holes(masks, 80)
 
 
-# ----------------------------------------------------------------------------- exact rules of the strokes, shrinks and boxes
+# --------------------------------------------------------- exact rules: strokes, shrinks, boxes
 
 class _Recording(np.random.Generator):
     """A real generator that records the (low, high) of every integers / uniform draw."""
