@@ -397,3 +397,88 @@ def test_a_function_without_forward_or_backward_names_itself():
         NoForward()(Tensor(np.ones(2), requires_grad=True))
     with pytest.raises(NotImplementedError, match="NoBackward must implement backward"):
         NoBackward()(Tensor(np.ones(2), requires_grad=True)).sum().backward()
+
+
+# ------------------------------------------------------------------ engine and tensor rules
+def test_backward_from_a_leaf_stores_a_detached_gradient(xp):
+    """Without create_graph the stored .grad holds no graph, even when the given grad does."""
+    x = Tensor(xp.asarray([1.0, 2.0]), requires_grad=True)
+    v = Tensor(xp.asarray([3.0, -4.0]), requires_grad=True)
+    x.backward(v)
+    assert x.grad is not v
+    assert not x.grad.requires_grad and x.grad.creator is None
+    np.testing.assert_array_equal(backend.to_device(x.grad.data, "cpu"), [3.0, -4.0])
+
+
+def test_grad_with_respect_to_an_intermediate_tensor(xp):
+    """grad() may ask for a non-leaf input: its gradient is kept, not freed after use."""
+    x = Tensor(xp.asarray([1.0, -2.0]), requires_grad=True)
+    y = x * 3.0                       # y = [3, -6]
+    z = (y * y).sum()                 # dz/dy = 2 y
+    gy, gx = grad(z, [y, x])
+    np.testing.assert_array_equal(gy.numpy(), [6.0, -12.0])
+    np.testing.assert_array_equal(gx.numpy(), [18.0, -36.0])   # 2 * 3 * 3x
+
+
+def test_grad_without_create_graph_returns_detached_gradients(xp):
+    """grad(create_graph=False) returns gradients with no graph, whatever grad_outputs carry."""
+    x = Tensor(xp.asarray([1.0, 2.0]), requires_grad=True)
+    y = x * 2.0
+    v = Tensor(xp.asarray([1.0, 1.0]), requires_grad=True)
+    gy, gx = grad(y, [y, x], grad_outputs=v)
+    for g in (gy, gx):
+        assert not g.requires_grad and g.creator is None
+    assert gy is not v
+    np.testing.assert_array_equal(gx.numpy(), [2.0, 2.0])
+
+
+def test_backward_refuses_a_grad_of_another_shape_even_when_it_would_broadcast(xp):
+    """backward(grad) needs grad.shape == self.shape exactly: (1,) is refused for a 0-d sum."""
+    x = Tensor(xp.ones((2, 3)), requires_grad=True)
+    with pytest.raises(ValueError, match="shape"):
+        x.sum().backward(Tensor(xp.ones(1)))
+    assert x.grad is None
+
+
+def test_python_floats_and_lists_default_to_float32():
+    """Tensor(python float / list of floats) is float32 (PyTorch's default); arrays keep float64."""
+    assert Tensor(0.5).dtype == np.float32
+    assert Tensor([1.0, 2.5]).dtype == np.float32
+    assert Tensor([[1.0], [2.0]]).dtype == np.float32
+    assert Tensor(np.ones(2)).dtype == np.float64
+
+
+def test_comparisons_are_plain_boolean_arrays_with_the_usual_meaning():
+    """<, <=, >, >=, ==, != compare elementwise (inclusive ones include ties) and give bool arrays."""
+    x = Tensor(np.asarray([1.0, 2.0, 3.0]))
+    y = np.asarray([2.0, 2.0, 2.0])
+    assert (x >= y).tolist() == [False, True, True]
+    assert (x > y).tolist() == [False, False, True]
+    assert (x <= y).tolist() == [True, True, False]
+    assert (x < y).tolist() == [True, False, False]
+    assert (x == 2.0).tolist() == [False, True, False]
+    assert (x != 2.0).tolist() == [True, False, True]
+    assert (x >= 2.0).dtype == bool
+
+
+def test_gradients_at_the_kink_zero():
+    """At x = 0 (PyTorch's convention): abs' = 0, relu' = 0, leaky_relu' = slope,
+    elu' = alpha (the x <= 0 branch y + alpha with y = 0)."""
+    def derivative(fn):
+        x = Tensor(np.zeros(1), requires_grad=True)
+        fn(x).sum().backward()
+        return float(x.grad.numpy()[0])
+
+    assert derivative(F.abs) == 0.0
+    assert derivative(F.relu) == 0.0
+    assert derivative(lambda t: F.leaky_relu(t, 0.2)) == pytest.approx(0.2)
+    assert derivative(lambda t: F.elu(t, alpha=0.5)) == pytest.approx(0.5)
+    assert derivative(lambda t: F.elu(t, alpha=1.0)) == pytest.approx(1.0)
+
+
+def test_softmax_refuses_an_axis_out_of_range():
+    """softmax(axis) needs -ndim <= axis < ndim; it does not wrap an out-of-range axis."""
+    x = Tensor(np.zeros((2, 3)))
+    for axis in (2, -3):
+        with pytest.raises(ValueError, match="out of range"):
+            F.softmax(x, axis=axis)

@@ -161,3 +161,98 @@ def test_non_contiguous_inputs_are_perturbed_correctly(rng):
     assert not x.data.flags.c_contiguous
     assert gradcheck(F.tanh, x)
     assert gradgradcheck(F.tanh, x)
+
+
+# ------------------------------------------------------------------ rules pinned by mutation testing
+class _IdentityFlippedGradient(Function):
+    """y = x on a vector, with backward returning gy reversed: right along the all-ones
+    direction (sum(flip(v)) = sum(v)), wrong along a random one."""
+
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, gy):
+        return F.getitem(gy, slice(None, None, -1))
+
+
+class _ScaledWrongSlope(Function):
+    """y = k x whose backward uses slope ``k_wrong`` instead of k."""
+
+    def __init__(self, k, k_wrong):
+        self.k, self.k_wrong = k, k_wrong
+
+    def forward(self, x):
+        return x * self.k
+
+    def backward(self, gy):
+        return gy * self.k_wrong
+
+
+class _IdentityFakeCurvature(Function):
+    """y = x whose backward is gy + scale * gy * mask * (x - x.detach()): the value is gy
+    (first derivative right) but its graph has d/dx = scale * gy * mask instead of 0.
+    ``threshold`` makes the mask (gy > threshold) so the fault shows only for large gy."""
+
+    def __init__(self, scale, threshold=-np.inf):
+        self.scale, self.threshold = scale, threshold
+
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, gy):
+        x, = self.inputs
+        mask = Tensor((gy.data > self.threshold).astype(gy.dtype))
+        return gy + gy * mask * self.scale * (x - x.detach())
+
+
+def test_fast_mode_uses_a_random_direction_not_ones(rng):
+    """fast_mode checks along a random direction: a gradient that is right only along
+    all-ones (a reversed vector) is caught."""
+    x = _x(rng, (6,))
+    with pytest.raises(GradcheckError):
+        gradcheck(lambda t: _IdentityFlippedGradient()(t), x, fast_mode=True)
+    with pytest.raises(GradcheckError):
+        gradcheck(lambda t: _IdentityFlippedGradient()(t), x)
+
+
+def test_raise_exception_false_reports_an_earlier_failing_input_in_fast_mode(rng):
+    """The result is False when ANY input fails, even if a later input passes (fast mode too)."""
+    a, b = _x(rng, (3, 3)), _x(rng, (3, 3))
+    # b (wrong gradient) is checked first, a (right gradient) last
+    fn = lambda q, p: _MatMulMissingTranspose()(p, q)   # noqa: E731
+    for fast_mode in (False, True):
+        assert gradcheck(fn, [b, a], fast_mode=fast_mode, raise_exception=False) is False
+
+
+def test_default_absolute_tolerance_is_1e_5(rng):
+    """Default atol is 1e-5: a gradient of 1e-3 where the true one is 0 fails."""
+    x = _x(rng, (4,))
+    with pytest.raises(GradcheckError):
+        gradcheck(lambda t: _ScaledWrongSlope(0.0, 1e-3)(t), x)
+    assert gradcheck(lambda t: _ScaledWrongSlope(0.0, 1e-9)(t), x)
+
+
+def test_default_relative_tolerance_is_1e_3(rng):
+    """Default rtol is 1e-3: a gradient 2 % too large fails, one 1e-5 too large passes."""
+    x = _x(rng, (4,))
+    with pytest.raises(GradcheckError):
+        gradcheck(lambda t: _ScaledWrongSlope(1.0, 1.02)(t), x)
+    assert gradcheck(lambda t: _ScaledWrongSlope(1.0, 1.0 + 1e-5)(t), x)
+
+
+def test_gradgradcheck_default_absolute_tolerance_is_1e_5(rng):
+    """gradgradcheck's default atol is 1e-5: a fake second derivative of 1e-3 * v fails."""
+    x = _x(rng, (4,))
+    assert gradcheck(lambda t: _IdentityFakeCurvature(1e-3)(t), x)     # first order is right
+    with pytest.raises(GradcheckError):
+        gradgradcheck(lambda t: _IdentityFakeCurvature(1e-3)(t), x)
+
+
+def test_gradgradcheck_uses_the_given_grad_outputs(rng):
+    """Given grad_outputs are the v of the check, not replaced by random ones: a fault
+    that appears only for v > 100 passes with random v and fails with v = 200."""
+    x = _x(rng, (4,))
+    fn = lambda t: _IdentityFakeCurvature(1.0, threshold=100.0)(t)     # noqa: E731
+    assert gradgradcheck(fn, x)
+    with pytest.raises(GradcheckError):
+        gradgradcheck(fn, x, grad_outputs=Tensor(np.full(4, 200.0)))

@@ -285,3 +285,36 @@ def test_sequential_order_indexing_and_type_check(rng):
     np.testing.assert_array_equal(seq(x).data, layers[2](layers[1](layers[0](x))).data)
     with pytest.raises(TypeError, match="item 1 is function"):
         nn.Sequential(nn.Tanh(), F.tanh)
+
+
+def test_load_state_dict_copies_so_the_source_can_change_afterwards(rng):
+    """load_state_dict copies values in: later edits of the given arrays do not reach the model."""
+    model = nn.Linear(2, 3, rng=rng)
+    state = {name: np.full(value.shape, 0.5, dtype=np.float32)
+             for name, value in model.state_dict().items()}
+    model.load_state_dict(state)
+    for value in state.values():
+        value[...] = 99.0
+    np.testing.assert_array_equal(model.weight.data, np.full((3, 2), 0.5, dtype=np.float32))
+    np.testing.assert_array_equal(model.bias.data, np.full(3, 0.5, dtype=np.float32))
+
+
+def test_deleting_a_buffer_unregisters_it():
+    """del module.buffer removes it from named_buffers and state_dict."""
+    module = nn.Module()
+    module.register_buffer("running", np.ones(2))
+    assert list(module.state_dict()) == ["running"]
+    del module.running
+    assert list(module.named_buffers()) == []
+    assert list(module.state_dict()) == []
+
+
+def test_conv_kernel_size_is_height_then_width(rng):
+    """Conv2d(kernel_size=(kh, kw)): weight (out, in, kh, kw); an unpadded conv of an
+    (H, W) image gives (H - kh + 1, W - kw + 1)."""
+    conv = nn.Conv2d(1, 2, (2, 3), rng=rng)
+    assert conv.weight.shape == (2, 1, 2, 3)
+    assert conv.kernel_size == (2, 3)
+    assert conv(Tensor(np.ones((1, 1, 5, 6), dtype=np.float32))).shape == (1, 2, 4, 4)
+    transposed = nn.ConvTranspose2d(1, 2, (2, 3), rng=rng)
+    assert transposed.weight.shape == (1, 2, 2, 3)

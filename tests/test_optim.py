@@ -214,3 +214,18 @@ def test_gradient_shape_errors_name_the_parameter(rng):
     model.weight.grad = Tensor(np.zeros(3, dtype=np.float32))
     with pytest.raises(ValueError, match="gradient of weight has shape"):
         opt.step()
+
+
+def test_loading_a_state_replaces_the_whole_state_not_merges_it():
+    """load_state_dict of a pre-step state resets an optimizer that has stepped: the
+    momentum buffer is gone, so the next SGD step is p - lr * g (buffer = g)."""
+    p = nn.Parameter(np.asarray([1.0, 2.0]))
+    opt = optim.SGD([p], lr=0.1, momentum=0.9)
+    fresh = opt.state_dict()
+    p.grad = Tensor(np.asarray([10.0, 10.0]))
+    opt.step()                                   # p = [0, 1], buffer = [10, 10]
+    opt.load_state_dict(fresh)
+    assert opt.state == {}
+    p.grad = Tensor(np.asarray([1.0, -1.0]))
+    opt.step()                                   # buffer restarts at g: p = [0 - 0.1, 1 + 0.1]
+    np.testing.assert_allclose(p.data, [-0.1, 1.1], rtol=0, atol=1e-12)

@@ -169,3 +169,11 @@ def test_bad_input_rank_and_sizes():
         F.interpolate_nearest(Tensor(np.zeros((4, 4))), size=(2, 2))
     with pytest.raises(ValueError, match="sizes must be positive"):
         F.nearest_indices(0, 3)
+
+
+def test_floor_rule_products_are_float32():
+    """Floor rule: src(y) = floor(float32(y) * float32(in / out)). For 2 -> 82 at y = 41
+    that product is 0.99999994 (source 0) although 41 * 2 / 82 = 1 exactly; for 2 -> 98
+    at y = 49 float32 rounds up to 1.0 where float64 gives 0.9999999999999999."""
+    assert F.nearest_indices(2, 82).tolist()[40:43] == [0, 0, 1]
+    assert F.nearest_indices(2, 98).tolist()[48:51] == [0, 1, 1]

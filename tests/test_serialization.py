@@ -86,3 +86,11 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypat
     monkeypatch.undo()
     assert int(nnlite.load(path)["version"]) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["state.npz"]
+
+
+def test_empty_keys_are_refused_at_every_level(tmp_path):
+    """An empty key cannot round-trip ('a//b' would not split back); save refuses it."""
+    for tree in ({"": np.ones(2)}, {"a": {"": np.ones(2)}}):
+        with pytest.raises(ValueError, match="empty"):
+            nnlite.save(tmp_path / "x.npz", tree)
+    assert not (tmp_path / "x.npz").exists()
