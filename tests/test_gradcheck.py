@@ -163,7 +163,7 @@ def test_non_contiguous_inputs_are_perturbed_correctly(rng):
     assert gradgradcheck(F.tanh, x)
 
 
-# ------------------------------------------------------------------ the checkers must fail on wrong gradients
+# ------------------------------------------------- the checkers must fail on wrong gradients
 class _IdentityFlippedGradient(Function):
     """y = x on a vector, with backward returning gy reversed: right along the all-ones
     direction (sum(flip(v)) = sum(v)), wrong along a random one."""
