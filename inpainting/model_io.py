@@ -45,7 +45,8 @@ def load_generator(path, *, device="cpu", dtype=np.float32):
     TensorFlow checkpoint (prefix, ``.index`` file or directory).
 
     ``generator.meta`` holds what the file says about the model (e.g. ``image_size``,
-    the training command); it is empty for released checkpoints.
+    the training command); for a released checkpoint it is ``{"image_size": 256,
+    "source": path}`` (the release trains at 256x256).
     """
     path = Path(path)
     if path.is_dir() or path.suffix == ".index" or Path(str(path) + ".index").exists():

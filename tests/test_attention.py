@@ -419,3 +419,25 @@ def test_step8_offsets_from_a_hand_built_attention_with_ties():
         i, j = divmod(p, w)
         expected[0, :, i, j] = (a // w - i, a % w - j)
     np.testing.assert_array_equal(got, expected)
+
+
+# ---------------------------------------------------------------- memory planning bounds
+def test_chunk_size_for_memory_refuses_a_budget_of_zero_rows():
+    """chunk_size_for_memory: rows = budget // (8 * itemsize * L) - (2w + 4); a budget giving
+    0 rows is refused (ValueError), one row more gives chunk_size 1; float64 halves the rows."""
+    length, w = 64 * 64, 64                     # 128x128 features at rate 2
+    per_row = 8 * 4 * length
+    with pytest.raises(ValueError, match="cannot hold even one chunk"):
+        chunk_size_for_memory((2 * w + 4) * per_row, 128, 128)
+    assert chunk_size_for_memory((2 * w + 5) * per_row, 128, 128) == 1
+    assert chunk_size_for_memory((2 * w + 4 + 10) * 2 * per_row, 128, 128, itemsize=8) == 10
+    # rectangular: w follows the width; 64x32 features at rate 2 -> w = 16, L = 32 * 16
+    rect_row = 8 * 4 * (32 * 16)
+    assert chunk_size_for_memory((2 * 16 + 4 + 7) * rect_row, 64, 32) == 7
+
+
+def test_chunk_size_true_is_not_a_chunk_size():
+    """chunk_size=True (a bool, although an int subclass) is refused like any non-integer."""
+    f, b = _inputs(0, n=1, height=8, width=8)
+    with pytest.raises(ValueError, match="chunk_size must be a positive integer or None, got True"):
+        contextual_attention(f, b, chunk_size=True)

@@ -335,6 +335,8 @@ def test_convert_release_round_trip(tmp_path):
     direct = load_generator(os.path.join(FIXTURES, "tf_release_tiny"))
     for (name, a), (_, b) in zip(generator.named_parameters(), direct.named_parameters()):
         np.testing.assert_array_equal(a.data, b.data, err_msg=name)
+    # a released checkpoint trains at 256x256: that is what its meta says (and where it came from)
+    assert direct.meta == {"image_size": 256, "source": os.path.join(FIXTURES, "tf_release_tiny")}
 
 
 @pytest.mark.skipif(not SHIPPED_MODEL.is_file(), reason="the shipped model is not installed")
@@ -419,3 +421,222 @@ def test_every_command_has_help(capsys):
             cli.main([command, "--help"])
         assert exit_info.value.code == 0
         assert "usage: inpainting " + command in capsys.readouterr().out
+
+
+# ----------------------------------------------------------------------------- exit codes, flag precedence, checkpoints, tables, figures
+
+def test_train_exit_codes_for_a_finished_run_and_ctrl_c(tmp_path, monkeypatch, capsys):
+    """``inpainting train``: re-running a finished run (NothingToTrain) exits 0 with one line;
+    Ctrl-C during the run exits 130 (the shell's SIGINT status)."""
+    import inpainting.train as train_module
+
+    raised = {}
+
+    class FakeTrainer:
+        def __init__(self, config):
+            self.config = config
+
+        def run(self, progress=True):
+            raise raised["error"]
+
+    monkeypatch.setattr(train_module, "Trainer", FakeTrainer)
+    args = ["train", "--data", "demo", "--out-dir", str(tmp_path / "run"), "--quiet"]
+    raised["error"] = train_module.NothingToTrain("the run is already at step 5")
+    assert cli.main(args) == 0
+    assert "inpainting train: the run is already at step 5" in capsys.readouterr().out
+    raised["error"] = KeyboardInterrupt()
+    assert cli.main(args) == 130
+
+
+def test_train_flags_not_given_leave_the_files_values(tmp_path, monkeypatch, capsys):
+    """Precedence on the command line: a flag overrides the --config file, and a flag not given
+    (--device included) leaves the file's value instead of a parser default."""
+    import inpainting.config as config_module
+
+    real = config_module.load_config
+
+    def reporting(path=None, **overrides):
+        config = real(path, **overrides)
+        raise ValueError(f"device={config.device} batch={config.batch_size} seed={config.seed}")
+
+    monkeypatch.setattr(config_module, "load_config", reporting)
+    path = tmp_path / "run.toml"
+    path.write_text('device = "cuda"\nbatch_size = 8\nseed = 4\n')
+    assert cli.main(["train", "--config", str(path), "--seed", "9"]) == 2
+    assert capsys.readouterr().err.strip().endswith("device=cuda batch=8 seed=9")
+
+
+def test_checkpoints_sort_by_step_number_and_need_a_step_entry(tmp_path):
+    """checkpoint.save keeps the newest ``keep`` (keep=1 included) by step NUMBER (step
+    10,000,000 is newer than 9,999,999 although its name sorts first); load refuses a file
+    without 'step'."""
+    import nnlite
+    from inpainting import checkpoint
+
+    for step in (9_999_998, 9_999_999, 10_000_000):
+        checkpoint.save(tmp_path, step, {"step": np.asarray(step)}, keep=2)
+    checkpoint.save(tmp_path / "one", 5, {"step": np.asarray(5)}, keep=1)
+    checkpoint.save(tmp_path / "one", 6, {"step": np.asarray(6)}, keep=1)
+    assert [p.name for p in checkpoint.list_checkpoints(tmp_path / "one")] == ["step_0000006.npz"]
+    assert [p.name for p in checkpoint.list_checkpoints(tmp_path)] == \
+        ["step_9999999.npz", "step_10000000.npz"]
+    assert checkpoint.latest(tmp_path).name == "step_10000000.npz"
+    assert int(checkpoint.load(checkpoint.latest(tmp_path))["step"]) == 10_000_000
+    nnlite.save(tmp_path / "other.npz", {"weights": np.zeros(2)})
+    with pytest.raises(checkpoint.CheckpointError, match="not a training checkpoint"):
+        checkpoint.load(tmp_path / "other.npz")
+
+
+def test_evaluate_hole_may_leave_a_one_pixel_border(tmp_path, capsys):
+    """--hole is accepted up to --size - 2 (a one-pixel known border) and refused above."""
+    folder = tmp_path / "eval"
+    folder.mkdir()
+    _write_pair(folder, "a", size=(16, 16))
+    os.remove(folder / "a_mask.png")
+    base = ["evaluate", "--data", str(folder), "--size", "16", "--baselines-only"]
+    assert cli.main(base + ["--hole", "14"]) == 0
+    assert "centred hole 196 px" in capsys.readouterr().out
+    assert cli.main(base + ["--hole", "15"]) == 2
+    assert "--hole must be between 1 and --size - 2 = 14" in capsys.readouterr().err
+
+
+def test_csv_table_keeps_six_significant_digits(tmp_path):
+    """write_table's CSV: one row per method, every column written with 6 significant digits."""
+    import csv
+
+    from inpainting.evaluate import COLUMNS, write_table
+
+    table = {"m": {c: 1.0 / (k + 3) for k, c in enumerate(COLUMNS)}}
+    path = write_table(table, tmp_path / "t.csv")
+    with open(path, newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["method"] + COLUMNS and rows[1][0] == "m"
+    for k, text in enumerate(rows[1][1:]):
+        assert text == f"{1.0 / (k + 3):.6g}"
+        assert float(text) == pytest.approx(1.0 / (k + 3), rel=1e-5)
+
+
+def test_sample_grid_rows_show_each_samples_own_hole_in_white():
+    """sample_grid: row i = [input with hole i painted white | coarse | result | attention |
+    truth], each panel W wide; with per-sample masks, row i's hole is mask i."""
+    from inpainting.viz import sample_grid
+
+    rng = np.random.default_rng(0)
+    images = rng.uniform(-0.9, 0.9, (2, 3, 8, 8))
+    coarse, output = rng.uniform(-1, 1, (2, 3, 8, 8)), rng.uniform(-1, 1, (2, 3, 8, 8))
+    masks = np.zeros((2, 1, 8, 8))
+    masks[0, 0, 1:3, 1:3] = 1
+    masks[1, 0, 4:7, 2:6] = 1
+    grid = sample_grid(images, masks, coarse, output, np.zeros((2, 2, 4, 4), np.int64))
+    assert grid.shape == (16, 40, 3) and grid.dtype == np.uint8
+    for i in range(2):
+        row = grid[8 * i:8 * i + 8]
+        truth = np.clip((images[i].transpose(1, 2, 0) + 1) * 127.5, 0, 255).astype(np.uint8)
+        expected = truth.copy()
+        expected[masks[i, 0] > 0.5] = 255
+        np.testing.assert_array_equal(row[:, :8], expected)
+        np.testing.assert_array_equal(row[:, 32:], truth)
+        for column, picture in ((1, coarse[i]), (2, output[i])):
+            np.testing.assert_array_equal(row[:, 8 * column:8 * column + 8], np.clip(
+                (picture.transpose(1, 2, 0) + 1) * 127.5, 0, 255).astype(np.uint8))
+
+
+@pytest.mark.skipif(not SHIPPED_MODEL.is_file(), reason="the shipped model is not installed")
+def test_demo_hole_is_the_centred_half_size_box(tmp_path, monkeypatch, capsys):
+    """``inpainting demo --size S`` fills a centred (S/2) x (S/2) hole."""
+    import inpainting.viz as viz
+
+    seen = {}
+
+    def capture(path, image, mask, result, titles=None):
+        seen["mask"] = np.asarray(mask)
+        return path
+
+    monkeypatch.setattr(viz, "save_demo_figure", capture)
+    assert cli.main(["demo", "--size", "32", "--out", str(tmp_path / "d.png")]) == 0
+    expected = np.zeros((32, 32))
+    expected[8:24, 8:24] = 1
+    np.testing.assert_array_equal(seen["mask"].reshape(32, 32), expected)
+
+
+def test_sizes_need_only_be_multiples_of_8(tmp_path, capsys):
+    """--size: any multiple of 8 from 16 (24 works: the network needs multiples of 8);
+    20 is refused with one line. Without --hole the hole is the centred (size/2)^2 box."""
+    folder = tmp_path / "eval"
+    folder.mkdir()
+    _write_pair(folder, "a", size=(24, 24))
+    base = ["evaluate", "--data", str(folder), "--baselines-only"]
+    assert cli.main(base + ["--size", "24"]) == 0
+    assert "24x24, centred hole 144 px" in capsys.readouterr().out     # default hole: 24 / 2
+    assert cli.main(base + ["--size", "20"]) == 2
+    assert "--size must be a multiple of 8 and at least 16, got 20" in capsys.readouterr().err
+
+
+def test_evaluation_averages_every_image_and_resizes_whole_images(tmp_path):
+    """evaluate_methods: each metric is the arithmetic MEAN over the images (not the median);
+    evaluation_images resizes each whole image to S x S (bilinear), no crop."""
+    from inpainting.evaluate import evaluate_methods, evaluation_images
+
+    scores = {"m": [{"psnr_hole": 1.0, "l1_hole": 0.0}, {"psnr_hole": 2.0, "l1_hole": 0.0},
+                    {"psnr_hole": 6.0, "l1_hole": 3.0}]}
+    assert evaluate_methods(None, None, None, scores=scores) == \
+        {"m": {"psnr_hole": 3.0, "l1_hole": 1.0}}
+    pixels = np.random.default_rng(5).integers(0, 256, (24, 40, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "wide.png")
+    images, names = evaluation_images(str(tmp_path), 16)
+    expected = np.asarray(Image.fromarray(pixels).resize((16, 16), Image.BILINEAR))
+    assert images.shape == (1, 3, 16, 16) and names == [str(tmp_path / "wide.png")]
+    np.testing.assert_allclose(images[0], expected.transpose(2, 0, 1) / 127.5 - 1, atol=1e-6)
+
+
+def test_a_folder_of_images_needs_a_folder_of_masks(tmp_path, tiny_model, capsys):
+    """inpaint IMAGE_FOLDER MASK_FILE is refused with one line naming the rule."""
+    folder = tmp_path / "images"
+    folder.mkdir()
+    _write_pair(folder, "a")
+    code = cli.main(["inpaint", str(folder), str(folder / "a_mask.png"), "-o",
+                     str(tmp_path / "out"), "--weights", str(tiny_model)])
+    assert code == 2
+    assert "is a folder, so the mask" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_folder_matches_upper_case_suffixes(tmp_path, tiny_model):
+    """inpaint FOLDER MASKS: image suffixes are matched case-insensitively (a.PNG is an image)."""
+    images, masks, out = tmp_path / "images", tmp_path / "masks", tmp_path / "out"
+    images.mkdir()
+    masks.mkdir()
+    _write_pair(images, "a", size=(16, 16))
+    (images / "a.png").rename(images / "a.PNG")
+    (images / "a_mask.png").rename(masks / "a.png")
+    assert cli.main(["inpaint", str(images), str(masks), "-o", str(out),
+                     "--weights", str(tiny_model)]) == 0
+    assert (out / "a.png").is_file()
+
+
+def test_loss_plot_marks_the_end_of_the_warmup(tmp_path, monkeypatch):
+    """save_loss_plot: a dashed vertical line on every panel at the first step that logs the
+    critic (d_loss), when the run started with a reconstruction-only warm-up."""
+    import json
+
+    import inpainting.viz as viz
+
+    made = []
+
+    class Recording(viz.Figure):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(viz, "Figure", Recording)
+    records = [{"step": 1, "l1": 1.0, "ae": 1.0}, {"step": 2, "l1": 0.9, "ae": 0.9}] + [
+        {"step": s, "l1": 0.8, "ae": 0.8, "d_loss": 0.1, "d_local": 0.1, "d_global": 0.0,
+         "gp_local": 0.0, "gp_global": 0.0, "g_local": 0.1, "g_global": 0.1} for s in (3, 4)]
+    log = tmp_path / "log.jsonl"
+    log.write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert viz.save_loss_plot(log, tmp_path / "loss.png") == tmp_path / "loss.png"
+    axes = made[0].axes
+    assert len(axes) == 4
+    for axis in axes:
+        dashed = [line for line in axis.lines if line.get_linestyle() == "--"]
+        assert len(dashed) == 1 and list(dashed[0].get_xdata()) == [3, 3]

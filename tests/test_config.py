@@ -136,3 +136,64 @@ def test_a_file_that_is_not_toml_is_named(tmp_path):
     path = _toml(tmp_path, "batch_size = = 4")
     with pytest.raises(ValueError, match=f"{path} is not valid TOML: "):
         load_config(path)
+
+
+# ------------------------------------------------------------------ release defaults, TOML text, precedence
+
+def test_defaults_are_the_release_recipe():
+    """TrainConfig() is the released recipe of spec §6 and the module docstring: 256 images,
+    128 bbox shrunk by 0..16 per side, batch 16, Adam(1e-4, 0.5, 0.9), 5 critic steps, loss
+    weights 1.2 / 1.2 / 0.001, gradient penalty 10, gamma 0.9, no flips, the newest 3
+    checkpoints kept."""
+    config = TrainConfig()
+    expected = dict(data="demo", image_size=256, resize=False, random_flip=False,
+                    min_crop_scale=0.0, batch_size=16, mask="bbox", bbox_size=128, max_delta=16,
+                    per_sample_mask=False, lr=1e-4, beta1=0.5, beta2=0.9, critic_steps=5,
+                    warmup_iterations=0, keep_checkpoints=3)
+    for name, value in expected.items():
+        assert getattr(config, name) == value, name
+    assert config.losses == LossConfig(coarse_l1_alpha=1.2, l1_loss_alpha=1.2, ae_loss_alpha=1.2,
+                                       gan_loss_alpha=0.001, wgan_gp_lambda=10.0, gamma=0.9)
+    assert config.validate() == TrainConfig()
+
+
+def test_dump_toml_escapes_backslashes_and_quotes(tmp_path):
+    """dump_toml writes strings as TOML basic strings: a Windows path with backslashes and a
+    quote reads back unchanged."""
+    import tomllib
+
+    tricky = 'C:\\new\\table "x"\\'
+    config = TrainConfig(data=tricky, out_dir="runs\\b").validate()
+    values = tomllib.loads(dump_toml(config))
+    assert values["data"] == tricky and values["out_dir"] == "runs\\b"
+    assert load_config(_toml(tmp_path, dump_toml(config))) == config
+
+
+def test_unknown_keys_are_a_value_error_naming_them(tmp_path):
+    """A misspelt setting is a ValueError listing it (from a dict or a TOML file), not a
+    TypeError from the dataclass."""
+    with pytest.raises(ValueError, match=r"unknown configuration keys: \['batch_sise'\]"):
+        TrainConfig.from_dict({"batch_sise": 4})
+    path = _toml(tmp_path, "batch_sise = 4")
+    with pytest.raises(ValueError, match=r"run.toml: unknown configuration keys: \['batch_sise'\]"):
+        load_config(path)
+
+
+def test_flags_override_the_file_which_overrides_the_defaults(tmp_path):
+    """load_config precedence: keyword overrides > TOML file > defaults, field by field and
+    inside [losses]; an override of None leaves the file's value."""
+    path = _toml(tmp_path, "batch_size = 8\nseed = 4\n[losses]\ngamma = 0.5\nl1_loss_alpha = 2.0")
+    config = load_config(path, seed=7, lr=None, **{"losses.gamma": 0.8})
+    assert (config.batch_size, config.seed, config.lr) == (8, 7, 1e-4)
+    assert (config.losses.gamma, config.losses.l1_loss_alpha, config.losses.ae_loss_alpha) == \
+        (0.8, 2.0, 1.2)
+
+
+def test_image_size_must_be_a_multiple_of_16_and_zero_weights_are_allowed():
+    """validate: image_size 40 (a multiple of 8, not 16) is refused; a loss weight of 0 (a term
+    switched off) is accepted, only negative weights are refused."""
+    with pytest.raises(ValueError, match="image_size must be a multiple of 16 .critics., got 40"):
+        TrainConfig(image_size=40, bbox_size=32, max_delta=4).validate()
+    for name in ("coarse_l1_alpha", "l1_loss_alpha", "ae_loss_alpha", "gan_loss_alpha",
+                 "wgan_gp_lambda"):
+        assert getattr(TrainConfig(losses={name: 0.0}).validate().losses, name) == 0.0

@@ -1,4 +1,5 @@
 """Tests for inpainting.imageio and inpainting.data: file formats, flists, crops, resumable order."""
+import math
 import warnings
 
 import numpy as np
@@ -488,3 +489,124 @@ def test_exif_orientation_is_applied(tmp_path):
     np.testing.assert_array_equal(read_rgb_uint8(tmp_path / "rot.png"), expected)
     np.testing.assert_allclose(load_image(tmp_path / "rot.png"),
                                (expected / 127.5 - 1).transpose(2, 0, 1), atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- crop rule, seeding keys, sampler bounds
+
+def test_upscale_sizes_are_rounded_up():
+    """Spec §6: an image smaller than S is scaled by max(S/H, S/W) with sizes rounded UP
+    (10 x 32 at S = 16: scale 1.6, width 51.2 -> 52), then cropped at a uniform corner whose
+    left edge reaches 52 - 16 = 36."""
+    pixels = _pixels(np.random.default_rng(20), 10, 32)
+    scale = max(16 / 10, 16 / 32)
+    width, height = math.ceil(32 * scale), math.ceil(10 * scale)
+    assert (width, height) == (52, 16)
+    big = np.asarray(Image.fromarray(pixels).resize((width, height), Image.BILINEAR))
+    lefts = set()
+    for seed in range(120):
+        out = to_uint8(random_crop_transform(pixels, 16, np.random.default_rng(seed)),
+                       "nearest").transpose(1, 2, 0)
+        found = [left for left in range(width - 16 + 1)
+                 if np.array_equal(out, big[:, left:left + 16])]
+        assert found, seed
+        lefts.update(found)
+    assert max(lefts) == width - 16 and min(lefts) == 0
+
+
+def test_crop_corner_and_order_follow_the_documented_seed_keys():
+    """The crop of image i in epoch e is drawn from PCG64(SeedSequence([seed, 1, e, i]))
+    (top first, then left, each uniform and inclusive); epoch e's order is
+    PCG64(SeedSequence([seed, 0, e, 0])).permutation(n): fixed keys keep recorded runs
+    reproducible and the order and crop streams apart."""
+    rng = np.random.default_rng(21)
+    images = [_pixels(rng, 11, 13) for _ in range(4)]
+    data = ImageDataset([f"i{k}" for k in range(4)], [lambda a=a: a for a in images], 8, seed=9)
+    for epoch in (0, 1, 3):
+        for index in range(4):
+            key = np.random.Generator(np.random.PCG64(np.random.SeedSequence([9, 1, epoch, index])))
+            top, left = int(key.integers(0, 11 - 8 + 1)), int(key.integers(0, 13 - 8 + 1))
+            expected = images[index][top:top + 8, left:left + 8]
+            got = to_uint8(data.sample(index, epoch), "nearest").transpose(1, 2, 0)
+            np.testing.assert_array_equal(got, expected, err_msg=f"epoch {epoch} index {index}")
+        perm = np.random.Generator(np.random.PCG64(np.random.SeedSequence([9, 0, epoch, 0])))
+        assert data.sampler.order(epoch).tolist() == perm.permutation(4).tolist()
+
+
+def test_crops_differ_between_images_and_between_epochs():
+    """The crop corner depends on the image index and on the epoch: the same picture under
+    eight indices is not cropped identically, nor one index in every epoch."""
+    picture = _pixels(np.random.default_rng(22), 20, 20)
+    data = ImageDataset([f"i{k}" for k in range(8)], [lambda: picture] * 8, 8, seed=4)
+    by_index = {data.sample(i, 0).tobytes() for i in range(8)}
+    by_epoch = {data.sample(0, e).tobytes() for e in range(8)}
+    assert len(by_index) > 1 and len(by_epoch) > 1
+
+
+def test_min_crop_scale_corner_reaches_the_last_row_and_column():
+    """min_crop_scale: the square's corner is uniform over 0..H-side and 0..W-side inclusive
+    (found by searching every side and corner over many draws)."""
+    pixels = _pixels(np.random.default_rng(23), 10, 10)
+    bottom = right = False
+    for seed in range(60):
+        out = to_uint8(random_crop_transform(pixels, 4, np.random.default_rng(seed),
+                                             min_crop_scale=0.7), "nearest").transpose(1, 2, 0)
+        matches = [(side, top, left) for side in range(7, 11) for top in range(11 - side)
+                   for left in range(11 - side)
+                   if np.array_equal(out, np.asarray(Image.fromarray(
+                       pixels[top:top + side, left:left + side]).resize((4, 4), Image.BILINEAR)))]
+        assert matches, seed
+        bottom |= any(side < 10 and top == 10 - side for side, top, _ in matches)
+        right |= any(side < 10 and left == 10 - side for side, _, left in matches)
+    assert bottom and right
+
+
+def test_sampler_state_position_must_be_inside_the_epoch():
+    """load_state_dict: position must be in [0, num_items); position == num_items is refused."""
+    state = BatchSampler(5, seed=1).state_dict()
+    with pytest.raises(ValueError, match="position=5 is out of range for 5 items"):
+        BatchSampler(5, seed=1).load_state_dict({**state, "position": 5})
+    with pytest.raises(ValueError, match="out of range"):
+        BatchSampler(5, seed=1).load_state_dict({**state, "epoch": -1})
+    sampler = BatchSampler(5, seed=1)
+    sampler.load_state_dict({**state, "epoch": 2, "position": 4})
+    assert sampler.next_index()[0] == 2 and (sampler.epoch, sampler.position) == (3, 0)
+
+
+def test_random_flip_is_a_fair_coin():
+    """random_flip: a horizontal flip with probability 1/2 (400 seeded draws: 150..250 flips)."""
+    square = _pixels(np.random.default_rng(24), 8, 8)
+    flipped = square[:, ::-1].transpose(2, 0, 1).tobytes()
+    count = sum(to_uint8(random_crop_transform(square, 8, np.random.default_rng(s),
+                                               random_flip=True), "nearest").tobytes() == flipped
+                for s in range(400))
+    assert 150 <= count <= 250, count
+
+
+def test_min_crop_side_is_rounded_to_nearest():
+    """min_crop_scale: side = round(f * min(H, W)) (nearest, not floor): with f in [0.9, 1]
+    and a shorter side of 20, some draws take the whole 20 rows."""
+    pixels = _pixels(np.random.default_rng(25), 20, 22)
+    sides = set()
+    for seed in range(30):
+        out = to_uint8(random_crop_transform(pixels, 4, np.random.default_rng(seed),
+                                             min_crop_scale=0.9), "nearest").transpose(1, 2, 0)
+        sides.update(side for side in range(18, 21) for top in range(21 - side)
+                     for left in range(23 - side)
+                     if np.array_equal(out, np.asarray(Image.fromarray(
+                         pixels[top:top + side, left:left + side]).resize((4, 4), Image.BILINEAR))))
+    assert 20 in sides and sides <= {18, 19, 20}
+
+
+def test_fixed_samples_read_only_the_images_they_need():
+    """fixed_samples(count) reads the first ``count`` readable images and no further."""
+    calls = []
+
+    def loader(k):
+        def load():
+            calls.append(k)
+            return np.full((8, 8, 3), 10 * k, np.uint8)
+        return load
+
+    data = ImageDataset([f"i{k}" for k in range(5)], [loader(k) for k in range(5)], 8)
+    picks = data.fixed_samples(2)
+    assert sorted(set(calls)) == [0, 1] and picks.shape == (2, 3, 8, 8)
