@@ -266,18 +266,29 @@ def test_resize_and_flip_options():
                      square[:, ::-1].transpose(2, 0, 1).tobytes()}
 
 
+def _crop_windows(out, pixels, sides):
+    """Every (side, top, left) whose square window of ``pixels`` resized to ``out``'s size
+    (Pillow bilinear) equals ``out`` (H, W, 3) uint8: the exhaustive search of the crop tests."""
+    size, (height, width) = out.shape[0], pixels.shape[:2]
+    return [(side, top, left) for side in sides for top in range(height - side + 1)
+            for left in range(width - side + 1)
+            if np.array_equal(out, np.asarray(Image.fromarray(
+                pixels[top:top + side, left:left + side]).resize((size, size), Image.BILINEAR)))]
+
+
+def _scaled_crop(pixels, size, seed, scale):
+    """random_crop_transform with min_crop_scale, back as (S, S, 3) uint8 (exact round trip)."""
+    return to_uint8(random_crop_transform(pixels, size, np.random.default_rng(seed),
+                                          min_crop_scale=scale), "nearest").transpose(1, 2, 0)
+
+
 def test_min_crop_scale_is_a_resized_square_of_the_drawn_side():
     """Each output = Pillow's bilinear resize of a square window whose side is round(f * 24), f in
     [0.5, 1], found by searching every side and corner; the draws cover both ends of the range."""
     pixels = _pixels(np.random.default_rng(12), 24, 30)
     sides = set()
     for seed in range(40):
-        out = to_uint8(random_crop_transform(pixels, 8, np.random.default_rng(seed),
-                                             min_crop_scale=0.5), "nearest").transpose(1, 2, 0)
-        matches = [(side, top, left) for side in range(12, 25) for top in range(25 - side)
-                   for left in range(31 - side)
-                   if np.array_equal(out, np.asarray(Image.fromarray(
-                       pixels[top:top + side, left:left + side]).resize((8, 8), Image.BILINEAR)))]
+        matches = _crop_windows(_scaled_crop(pixels, 8, seed, 0.5), pixels, range(12, 25))
         assert matches, seed
         sides.update(side for side, _, _ in matches)
     assert min(sides) <= 14 and max(sides) >= 22 and sides <= set(range(12, 25))
@@ -548,12 +559,7 @@ def test_min_crop_scale_corner_reaches_the_last_row_and_column():
     pixels = _pixels(np.random.default_rng(23), 10, 10)
     bottom = right = False
     for seed in range(60):
-        out = to_uint8(random_crop_transform(pixels, 4, np.random.default_rng(seed),
-                                             min_crop_scale=0.7), "nearest").transpose(1, 2, 0)
-        matches = [(side, top, left) for side in range(7, 11) for top in range(11 - side)
-                   for left in range(11 - side)
-                   if np.array_equal(out, np.asarray(Image.fromarray(
-                       pixels[top:top + side, left:left + side]).resize((4, 4), Image.BILINEAR)))]
+        matches = _crop_windows(_scaled_crop(pixels, 4, seed, 0.7), pixels, range(7, 11))
         assert matches, seed
         bottom |= any(side < 10 and top == 10 - side for side, top, _ in matches)
         right |= any(side < 10 and left == 10 - side for side, _, left in matches)
@@ -588,12 +594,8 @@ def test_min_crop_side_is_rounded_to_nearest():
     pixels = _pixels(np.random.default_rng(25), 20, 22)
     sides = set()
     for seed in range(30):
-        out = to_uint8(random_crop_transform(pixels, 4, np.random.default_rng(seed),
-                                             min_crop_scale=0.9), "nearest").transpose(1, 2, 0)
-        sides.update(side for side in range(18, 21) for top in range(21 - side)
-                     for left in range(23 - side)
-                     if np.array_equal(out, np.asarray(Image.fromarray(
-                         pixels[top:top + side, left:left + side]).resize((4, 4), Image.BILINEAR))))
+        windows = _crop_windows(_scaled_crop(pixels, 4, seed, 0.9), pixels, range(18, 21))
+        sides.update(side for side, _, _ in windows)
     assert 20 in sides and sides <= {18, 19, 20}
 
 

@@ -76,6 +76,17 @@ def _assert_moved_by(params, before, expected_steps):
         np.testing.assert_allclose(p.data - old, step, rtol=0, atol=LR * 1e-6)
 
 
+def _replay_and_compare(trainer, saved, step, expected, params, before, steps):
+    """Rewind the trainer's random state, run its ``step``, and compare the returned terms
+    with ``expected`` and the parameters' move with the expected Adam ``steps``."""
+    _restore_random_state(trainer, saved)
+    got = step()
+    assert set(got) == set(expected)
+    for name, value in expected.items():
+        np.testing.assert_allclose(got[name], value, **TOL, err_msg=name)
+    _assert_moved_by(params, before, steps)
+
+
 def _penalty(critic, real, fake, mask, alpha):
     """Spec §6 gradient penalty, written out: x_hat = real + alpha (fake - real),
     g = d sum D(x_hat) / d x_hat, slope = sqrt(sum(g^2 M)) per sample, mean((slope - 1)^2).
@@ -124,12 +135,7 @@ def test_critic_step_matches_the_spec_recomputed_by_hand(tmp_path):
     steps = _expected_adam_first_step(total, params)
     before = [p.data.copy() for p in params]
 
-    _restore_random_state(trainer, saved)
-    got = trainer.critic_step()
-    assert set(got) == set(expected)
-    for name, value in expected.items():
-        np.testing.assert_allclose(got[name], value, **TOL, err_msg=name)
-    _assert_moved_by(params, before, steps)
+    _replay_and_compare(trainer, saved, trainer.critic_step, expected, params, before, steps)
 
 
 def test_generator_step_matches_the_spec_recomputed_by_hand(tmp_path):
@@ -160,12 +166,7 @@ def test_generator_step_matches_the_spec_recomputed_by_hand(tmp_path):
     before = [p.data.copy() for p in params]
     critics_before = [p.data.copy() for p in trainer.critic_params]
 
-    _restore_random_state(trainer, saved)
-    got = trainer.generator_step()
-    assert set(got) == set(expected)
-    for name, value in expected.items():
-        np.testing.assert_allclose(got[name], value, **TOL, err_msg=name)
-    _assert_moved_by(params, before, steps)
+    _replay_and_compare(trainer, saved, trainer.generator_step, expected, params, before, steps)
     for p, old in zip(trainer.critic_params, critics_before):
         np.testing.assert_array_equal(p.data, old)
 
