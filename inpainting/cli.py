@@ -26,7 +26,7 @@ TRAIN_FLAGS = (("image-size", int), ("batch-size", int), ("cnum", int), ("critic
                ("iterations", int), ("seed", int), ("checkpoint-every", int),
                ("sample-every", int), ("log-every", int), ("mask", str), ("lr", float),
                ("bbox-size", int), ("max-delta", int), ("warmup-iterations", int),
-               ("init-weights", str), ("min-crop-scale", float))
+               ("init-weights", str), ("min-crop-scale", float), ("periodic-fraction", float))
 
 
 def _weights(args):

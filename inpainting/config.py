@@ -42,12 +42,18 @@ class TrainConfig:
 
     # data
     data: str = "demo"              # "demo" (bundled corpus), a folder, or an flist file
+    data_manifest_sha256: str = ""  # not in the release: when set, the sha256 that the corpus
+                                    # manifest.json beside ``data`` must have (a run refuses
+                                    # other data; scripts/build_corpus.py writes the manifest)
     image_size: int = 256
     resize: bool = False            # resize instead of random crop
     random_flip: bool = False       # the release does not flip
     min_crop_scale: float = 0.0     # not in the release (0 = off): crop a random square of
                                     # f * the shorter side, f uniform in [min_crop_scale, 1],
                                     # resized to image_size (multi-scale training)
+    periodic_fraction: float = 0.0  # not in the release (0 = off): this share of the training
+                                    # crops is made periodic, a tile of the crop repeated
+                                    # (inpainting/periodic.py): copying is then the answer
     batch_size: int = 16
     # masks (spec §6)
     mask: str = "bbox"              # "bbox" (release) or "free_form"
@@ -113,6 +119,8 @@ class TrainConfig:
         if not (self.min_crop_scale == 0 or 0 < self.min_crop_scale <= 1):
             raise ValueError(f"min_crop_scale must be 0 (off) or in (0, 1], "
                              f"got {self.min_crop_scale}")
+        if not 0 <= self.periodic_fraction <= 1:
+            raise ValueError(f"periodic_fraction must be in [0, 1], got {self.periodic_fraction}")
         if self.resize and self.min_crop_scale:
             raise ValueError("resize = true and min_crop_scale > 0 both choose the crop's scale: "
                              "set one of them")

@@ -31,6 +31,7 @@ import numpy as np
 from PIL import Image
 
 from .imageio import ImageReadError, as_rgb_uint8, hwc_uint8_to_chw, read_rgb_uint8
+from .periodic import periodic_tile
 
 __all__ = ["DEMO_HELDOUT_PHOTOS", "DEMO_TRAIN_PHOTOS", "IMAGE_EXTENSIONS", "TEXTURE_KINDS",
            "BatchSampler", "ImageDataset", "ImageFolder", "demo_corpus", "list_images",
@@ -217,7 +218,7 @@ class ImageDataset:
 
     def __init__(self, names: Sequence[str], loaders: Sequence[Callable[[], np.ndarray]],
                  image_size: int = 256, *, resize: bool = False, random_flip: bool = False,
-                 min_crop_scale: float = 0.0, seed: int = 0):
+                 min_crop_scale: float = 0.0, periodic_fraction: float = 0.0, seed: int = 0):
         if len(names) != len(loaders):
             raise ValueError(f"{len(names)} names for {len(loaders)} loaders")
         if int(image_size) != image_size or image_size < 1:
@@ -226,6 +227,9 @@ class ImageDataset:
         _check_crop_options(resize, min_crop_scale)
         self.image_size, self.resize, self.random_flip = int(image_size), bool(resize), bool(random_flip)
         self.min_crop_scale = float(min_crop_scale)
+        if not 0 <= periodic_fraction <= 1:
+            raise ValueError(f"periodic_fraction must be in [0, 1], got {periodic_fraction!r}")
+        self.periodic_fraction = float(periodic_fraction)
         self.sampler = BatchSampler(len(self._loaders), seed)
         self._bad: set[int] = set()
 
@@ -239,9 +243,12 @@ class ImageDataset:
     def sample(self, index: int, epoch: int = 0) -> np.ndarray:
         """Image ``index`` as drawn in ``epoch``: float32 (3, S, S) after the training transform."""
         rng = _generator(self.sampler.seed, _CROP_STREAM, epoch, index)
-        return random_crop_transform(self._loaders[index](), self.image_size, rng,
-                                     resize=self.resize, random_flip=self.random_flip,
-                                     min_crop_scale=self.min_crop_scale)
+        image = random_crop_transform(self._loaders[index](), self.image_size, rng,
+                                      resize=self.resize, random_flip=self.random_flip,
+                                      min_crop_scale=self.min_crop_scale)
+        if self.periodic_fraction and rng.random() < self.periodic_fraction:
+            image = periodic_tile(image, rng)        # drawn after the crop: 0 = old streams
+        return image
 
     def next_batch(self, batch_size: int) -> np.ndarray:
         """The next ``batch_size`` images in sampler order: float32 (N, 3, S, S) in [-1, 1].
@@ -307,11 +314,12 @@ class ImageFolder(ImageDataset):
 
     def __init__(self, root_or_flist: str | os.PathLike, image_size: int = 256, *,
                  resize: bool = False, random_flip: bool = False, min_crop_scale: float = 0.0,
-                 seed: int = 0):
+                 periodic_fraction: float = 0.0, seed: int = 0):
         self.paths = list_images(root_or_flist)
         loaders = [lambda path=path: read_rgb_uint8(path) for path in self.paths]
         super().__init__([str(p) for p in self.paths], loaders, image_size, resize=resize,
-                         random_flip=random_flip, min_crop_scale=min_crop_scale, seed=seed)
+                         random_flip=random_flip, min_crop_scale=min_crop_scale,
+                         periodic_fraction=periodic_fraction, seed=seed)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -386,7 +394,7 @@ def _cached(load: Callable[[], np.ndarray]) -> Callable[[], np.ndarray]:
 
 def demo_corpus(split: str = "train", image_size: int = 256, *, resize: bool = False,
                 random_flip: bool = False, min_crop_scale: float = 0.0,
-                seed: int = 0) -> ImageDataset:
+                periodic_fraction: float = 0.0, seed: int = 0) -> ImageDataset:
     """The bundled offline demo corpus as an ``ImageDataset`` (same ``next_batch`` interface).
 
     split "train": the 17 photos of ``DEMO_TRAIN_PHOTOS`` + each texture kind with seeds 0, 1, 2
@@ -403,4 +411,5 @@ def demo_corpus(split: str = "train", image_size: int = 256, *, resize: bool = F
             names.append(f"texture:{kind}:{texture_seed}")
             loaders.append(_cached(lambda kind=kind, s=texture_seed: procedural_texture(kind, s)))
     return ImageDataset(names, loaders, image_size, resize=resize, random_flip=random_flip,
-                        min_crop_scale=min_crop_scale, seed=seed)
+                        min_crop_scale=min_crop_scale, periodic_fraction=periodic_fraction,
+                        seed=seed)

@@ -54,13 +54,30 @@ def make_dataset(config: TrainConfig):
     """The training images named by ``config.data``: 'demo', a folder or an flist."""
     from .data import ImageFolder, demo_corpus
 
+    if config.data_manifest_sha256:
+        check_manifest(config.data, config.data_manifest_sha256)
+    options = dict(resize=config.resize, random_flip=config.random_flip,
+                   min_crop_scale=config.min_crop_scale,
+                   periodic_fraction=config.periodic_fraction, seed=config.seed)
     if config.data == "demo":
-        return demo_corpus("train", config.image_size, resize=config.resize,
-                           random_flip=config.random_flip, min_crop_scale=config.min_crop_scale,
-                           seed=config.seed)
-    return ImageFolder(config.data, config.image_size, resize=config.resize,
-                       random_flip=config.random_flip, min_crop_scale=config.min_crop_scale,
-                       seed=config.seed)
+        return demo_corpus("train", config.image_size, **options)
+    return ImageFolder(config.data, config.image_size, **options)
+
+
+def check_manifest(data, sha256):
+    """Refuse a corpus whose manifest.json (beside an flist, or in a folder) is not ``sha256``."""
+    import hashlib
+    from pathlib import Path
+
+    data = Path(data)
+    manifest = (data if data.is_dir() else data.parent) / "manifest.json"
+    if not manifest.is_file():
+        raise ValueError(f"data_manifest_sha256 is set but {manifest} does not exist (build the "
+                         f"corpus with scripts/build_corpus.py)")
+    found = hashlib.sha256(manifest.read_bytes()).hexdigest()
+    if found != sha256:
+        raise ValueError(f"{manifest} has sha256 {found}, but the configuration expects {sha256}: "
+                         f"this is not the corpus the run was configured for")
 
 
 def crop(x, bboxes):
