@@ -21,7 +21,7 @@ stage                 what it computes                                        sp
 ``contextual_attention_steps`` runs them all and returns every intermediate in an
 ``AttentionSteps`` record; ``inpainting.attention.contextual_attention`` is the same
 computation as one call (with a memory-bounded chunked mode), and the tests check both
-against a loop-by-loop reference (``tests/reference_attention.py``).
+against a loop-by-loop reference (``inpainting.reference``).
 
 Notation: f, b (N, C, H, W); r = rate; h = H/r, w = W/r; L = h*w positions, flattened
 row-major (p = i*w + j); k = ksize; K = 2r. Foreground positions p, background q.

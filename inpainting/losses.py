@@ -12,7 +12,8 @@ coarse and refined outputs, ``D`` a critic, ``W`` the spatial discount weights,
 | WGAN critic | mean D(fake) - mean D(real) | ``wgan_critic_loss`` |
 | WGAN generator | -mean D(fake) | ``wgan_generator_loss`` |
 | gradient penalty | mean((sqrt(sum(grad^2 M) + eps) - 1)^2) | ``gradient_penalty`` |
-| generator total | 0.001 g_gan + 1.2 l1 + 1.2 ae | ``generator_total`` |
+| generator total | 0.001 g_gan + 1.2 l1 + 1.2 ae (warm-up: 1.2 l1 + 1.2 ae) | ``generator_total`` |
+| critic total | d_local + d_global + 10 (gp_local + gp_global) | ``critic_total`` |
 
 The paper writes the discounted L1 over the missing region with weight
 gamma^l (l = distance to the nearest known pixel); the release computes it on
@@ -28,7 +29,8 @@ from nnlite import Tensor
 from nnlite.backend import get_array_module
 
 __all__ = ["spatial_discount_mask", "discounted_l1", "known_region_l1", "wgan_critic_loss",
-           "wgan_generator_loss", "gradient_penalty", "generator_total", "LossWeights"]
+           "wgan_generator_loss", "gradient_penalty", "generator_total", "critic_total",
+           "LossWeights"]
 
 
 class LossWeights:
@@ -172,5 +174,27 @@ def gradient_penalty(critic, real, fake, mask, *, alpha=None, rng=None, eps=1e-1
 
 def generator_total(g_gan, l1, ae, *, gan_alpha=LossWeights.gan_loss_alpha,
                     l1_alpha=LossWeights.l1_loss_alpha, ae_alpha=LossWeights.ae_loss_alpha):
-    """Generator objective ``0.001 g_gan + 1.2 l1 + 1.2 ae`` (spec §6)."""
-    return g_gan * gan_alpha + l1 * l1_alpha + ae * ae_alpha
+    """Generator objective ``0.001 g_gan + 1.2 l1 + 1.2 ae`` (spec §6).
+
+    ``l1`` is ``discounted_l1`` (its coarse term already weighted by 1.2 inside),
+    ``ae`` is ``known_region_l1``, ``g_gan`` the sum of both critics'
+    ``wgan_generator_loss`` (``g_local + g_global``). ``g_gan=None`` is the warm-up
+    objective (not in the release): ``1.2 l1 + 1.2 ae`` alone, no critic involved.
+    This is the one place the trainer adds the terms up.
+    """
+    total = l1 * l1_alpha + ae * ae_alpha
+    if g_gan is None:
+        return total
+    return total + g_gan * gan_alpha
+
+
+def critic_total(d_local, d_global, gp_local, gp_global, *,
+                 gp_lambda=LossWeights.wgan_gp_lambda):
+    """Critic objective ``d_local + d_global + 10 (gp_local + gp_global)`` (spec §6).
+
+    ``d_local`` / ``d_global`` are the two critics' ``wgan_critic_loss`` (the local
+    critic on the bbox crops), ``gp_local`` / ``gp_global`` their ``gradient_penalty``
+    (the local one with the cropped hole mask); one lambda weighs both penalties.
+    This is the one place the trainer adds the terms up.
+    """
+    return d_local + d_global + (gp_local + gp_global) * gp_lambda

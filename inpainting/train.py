@@ -30,8 +30,9 @@ from nnlite.backend import to_device
 
 from . import checkpoint as ckpt
 from .config import TrainConfig, dump_toml
-from .losses import (discounted_l1, gradient_penalty, known_region_l1, spatial_discount_mask,
-                     wgan_critic_loss, wgan_generator_loss)
+from .losses import (critic_total, discounted_l1, generator_total, gradient_penalty,
+                     known_region_l1, spatial_discount_mask, wgan_critic_loss,
+                     wgan_generator_loss)
 from .masks import bboxes_around_holes, free_form_mask, random_bbox_mask
 from .networks import GlobalCritic, InpaintGenerator, LocalCritic
 
@@ -173,7 +174,8 @@ class Trainer:
         gp_local = gradient_penalty(self.local_critic, real_local, fake_local, mask_local,
                                     alpha=alphas[0])
         gp_global = gradient_penalty(self.global_critic, real, fake, mask, alpha=alphas[1])
-        total = d_local + d_global + (gp_local + gp_global) * c.losses.wgan_gp_lambda
+        total = critic_total(d_local, d_global, gp_local, gp_global,
+                             gp_lambda=c.losses.wgan_gp_lambda)
         terms = {"d_local": d_local, "d_global": d_global, "gp_local": gp_local,
                  "gp_global": gp_global, "d_loss": total}   # components first: blame them
         values = self._check_finite(terms)
@@ -193,13 +195,15 @@ class Trainer:
         l1 = discounted_l1(crop(real, bboxes), crop(x1, bboxes), crop(x2, bboxes),
                            self.discount, coarse_alpha=w.coarse_l1_alpha)
         ae = known_region_l1(real, x1, x2, mask, coarse_alpha=w.coarse_l1_alpha)
-        total = l1 * w.l1_loss_alpha + ae * w.ae_loss_alpha
         terms = {"l1": l1, "ae": ae}
+        g_gan = None                   # warm-up: reconstruction terms alone
         if not self.warming_up:
             g_local = wgan_generator_loss(self.local_critic(crop(fake, bboxes)))
             g_global = wgan_generator_loss(self.global_critic(fake))
-            total = total + (g_local + g_global) * w.gan_loss_alpha
+            g_gan = g_local + g_global
             terms.update(g_local=g_local, g_global=g_global)
+        total = generator_total(g_gan, l1, ae, gan_alpha=w.gan_loss_alpha,
+                                l1_alpha=w.l1_loss_alpha, ae_alpha=w.ae_loss_alpha)
         terms["g_loss"] = total
         values = self._check_finite(terms)
         _apply(self.g_optimizer, list(self.generator.parameters()), total)

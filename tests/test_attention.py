@@ -330,7 +330,7 @@ def test_size_validation_errors():
 
 # ---------------------------------------------------------------- each step on its own
 # Each stage function against the spec's words written out as loops (spec §3); the whole
-# layer is also checked against the independent loop implementation in reference_attention.py.
+# layer is also checked against the independent loop implementation in inpainting/reference.py.
 def test_step1_raw_patches_cover_rows_2i_minus_1_to_2i_plus_2():
     """Patch q = (i, j) of b at rate 2 is b[2i-1 .. 2i+2, 2j-1 .. 2j+2], zeros outside."""
     from inpainting.attention_steps import raw_patches

@@ -1,6 +1,6 @@
 """The vectorised contextual attention against the loop-by-loop reference of spec §3.
 
-``reference_attention.py`` (next to this file) spells out every step with Python loops
+``inpainting.reference`` (importable, NumPy only) spells out every step with Python loops
 over p and q, including the release's quirks: background-only normalisation with
 max(norm, 1e-4), propagation on row-major then column-major flattened indices with
 wrap-around, logit 0 for invalid patches then their mass zeroed, the first maximum for
@@ -8,10 +8,10 @@ the offsets, / 4 after the transposed conv, and align-corners nearest resizing.
 """
 import numpy as np
 import pytest
-from reference_attention import (contextual_attention_reference, diagonal_sum,
-                                 nearest_source_index)
 
 from inpainting.attention import contextual_attention
+from inpainting.reference import (contextual_attention_reference, diagonal_sum,
+                                  nearest_source_index)
 from nnlite import Tensor
 
 
@@ -124,3 +124,23 @@ def test_float32_matches_reference_closely():
     y, _ = contextual_attention(Tensor(f), Tensor(b), Tensor(mask), rate=2)
     assert y.dtype == np.float32
     np.testing.assert_allclose(y.data, expected_y, rtol=1e-4, atol=1e-5)
+
+
+def test_the_reference_is_independent_of_the_layer_and_refuses_what_it_does_not_define():
+    """The oracle imports nothing of the library (only the standard library and NumPy), so
+    agreement with the layer cannot come from shared code; unsupported input is refused."""
+    import ast
+
+    import inpainting.reference as reference
+
+    tree = ast.parse(open(reference.__file__, encoding="utf-8").read())
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree)
+                if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module.split(".")[0] for node in ast.walk(tree)
+                 if isinstance(node, ast.ImportFrom) and node.module}
+    assert imported <= {"__future__", "math", "numpy"}, imported
+    f = np.zeros((1, 1, 4, 4))
+    with pytest.raises(ValueError, match="only stride 1"):
+        contextual_attention_reference(f, f, stride=2)
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        contextual_attention_reference(f, np.zeros((1, 1, 4, 6)))

@@ -1,10 +1,17 @@
-"""A slow, loop-based contextual attention written straight from spec §3 (NumPy only).
+"""Contextual attention as the paper describes it, written as plain loops (NumPy only).
 
-This file is the independent reference the vectorised layer (``inpainting.attention``)
-is tested against. Every step is an explicit loop over foreground positions ``p`` and
-background positions ``q`` so that it reads like the paper's equations plus the
-release's quirks; it is meant for tiny inputs (a 16x16 feature map takes about a second).
+What this file is for: reading and testing. It is the test oracle of the vectorised
+layer (``inpainting.attention.contextual_attention``) and of its staged form
+(``inpainting.attention_steps``), and it is the version of the layer a learner can read
+next to the paper: every step of spec §3 is an explicit loop over foreground positions
+``p`` and background positions ``q``, with the release's quirks written where they
+happen (background-only normalisation with a 1e-4 floor, propagation on flattened
+indices that wraps across row and column ends, logit 0 for invalid patches, the first
+maximum for the offsets, the division by 4). It shares no code with the layer, so the
+two can only agree by computing the same thing. It is meant for tiny inputs (a 16x16
+feature map takes about a second) and is never used by the model.
 
+    from inpainting.reference import contextual_attention_reference
     y, offsets = contextual_attention_reference(f, b, mask, rate=2)
 
 ``f``, ``b``: float arrays (N, C, H, W); ``mask``: (1 or N, 1, H, W) or None.
@@ -62,7 +69,7 @@ def patch(image, top, left, kernel):
 
 
 def diagonal_sum(scores, order, fuse_k):
-    """One propagation pass (spec §6): with both axes flattened in ``order`` ('C' row-major,
+    """One propagation pass (spec §3 step 6): with both axes flattened in ``order`` ('C' row-major,
     'F' column-major), S'[p, q] = sum_u S[p + u - a, q + u - a], u = 0..fuse_k-1, a the SAME
     padding before; indices outside [0, L) contribute zero, so rows wrap into the next one."""
     (h, w), length = order[1], scores.shape[0]
@@ -93,8 +100,13 @@ def diagonal_sum(scores, order, fuse_k):
 def contextual_attention_reference(f, b, mask=None, ksize=3, stride=1, rate=2, fuse_k=3,
                                    softmax_scale=10.0, fuse=True):
     """Spec §3 steps 1-9, one sample at a time (see the module docstring)."""
-    assert stride == 1
+    if stride != 1:
+        raise ValueError(f"contextual_attention_reference: only stride 1 is defined (the "
+                         f"release's value), got stride={stride}")
     f, b = np.asarray(f, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if f.ndim != 4 or f.shape != b.shape:
+        raise ValueError(f"contextual_attention_reference: f and b must be (N, C, H, W) arrays "
+                         f"of one shape, got {f.shape} and {b.shape}")
     n_batch, channels, height, width = f.shape
     h, w = height // rate, width // rate
     length = h * w
