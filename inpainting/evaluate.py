@@ -13,7 +13,7 @@
 * **Methods**: the model (``inpaint``), and the baselines of ``BASELINES``; every method
   fills the same crops with the same holes. Per crop: the metrics of
   ``metrics.evaluate_pair`` in the hole and on the whole image, and for a model with
-  contextual attention ``metrics.attention_hits``.
+  contextual attention ``metrics.attention_hits`` (when a whole 8x8 cell lies in the hole).
 * **Textures**: ``textures.texture_suite`` rendered at 2S, cropped like any image.
 
 Summaries and the paired bootstrap are in ``evaluation_stats``; ``inpainting evaluate``
@@ -36,7 +36,7 @@ from PIL import Image
 
 from .baselines import (biharmonic_fill, exemplar_fill, harmonic_fill, mean_fill, ns_fill,
                         opencv, telea_fill)
-from .metrics import attention_hits, evaluate_pair, to_unit
+from .metrics import attention_hits, evaluate_pair, to_unit, whole_hole_cells
 from .textures import SUITE_SEED, texture_suite
 
 __all__ = ["BASELINES", "OPENCV_BASELINES", "HOLE_KINDS", "choose_baselines", "image_sources",
@@ -188,7 +188,7 @@ def run_protocol(sources, *, size, holes, crops_per_image, seed, baselines, gene
                     filled, attention = fill_crop(method, crop, mask, generator, device,
                                                   with_attention)
                     scores = evaluate_pair(to_unit(filled), to_unit(crop), mask[0])
-                    if attention is not None:
+                    if attention is not None and whole_hole_cells(mask).any():
                         scores["attention_hits"] = attention_hits(attention, to_unit(crop),
                                                                   mask[0])
                     records.append({"image": index, "crop_id": crop_id, "method": method,

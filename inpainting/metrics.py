@@ -28,7 +28,7 @@ import numpy as np
 from skimage.metrics import structural_similarity
 
 __all__ = ["attention_hits", "evaluate_pair", "l1_error", "l2_error", "psnr", "ssim", "to_unit",
-           "total_variation", "valid_attention_cells"]
+           "total_variation", "valid_attention_cells", "whole_hole_cells"]
 
 
 def to_unit(image: np.ndarray) -> np.ndarray:
@@ -167,6 +167,13 @@ def valid_attention_cells(mask) -> np.ndarray:
     return valid_patches(downsample(quarter, 2), 3)[0] > 0
 
 
+def whole_hole_cells(mask) -> np.ndarray:
+    """bool (H/8 * W/8,): the attention-grid cells whose 8x8 footprint is all hole."""
+    mask = np.asarray(mask).reshape(np.shape(mask)[-2:])
+    height, width = mask.shape
+    return (mask.reshape(height // 8, 8, width // 8, 8).min(axis=(1, 3)) > 0.5).ravel()
+
+
 def attention_hits(attention, target, mask, *, tolerance=1.0) -> float:
     """The fraction of hole cells whose attention copies a right source (the paper's claim).
 
@@ -195,7 +202,7 @@ def attention_hits(attention, target, mask, *, tolerance=1.0) -> float:
     weights = _hole_weights(mask, target.shape)[0]
     channels = target.shape[0]
     footprints = target.reshape(channels, h, 8, w, 8).transpose(1, 3, 0, 2, 4).reshape(h * w, -1)
-    hole_cells = np.flatnonzero(weights.reshape(h, 8, w, 8).min(axis=(1, 3)) > 0.5)
+    hole_cells = np.flatnonzero(whole_hole_cells(weights))
     if len(hole_cells) == 0:
         raise ValueError("attention_hits: no attention cell lies wholly in the hole")
     valid = valid_attention_cells(weights)
