@@ -150,9 +150,9 @@ def inpaint(generator, image, mask, *, attention_memory=None, border="pad",
             attention_memory, feature_h, feature_w, itemsize=padded_image.dtype.itemsize)
     try:
         with nnlite.no_grad():
+            extra = {"return_attention": True} if return_attention else {}
             x1, x2, offsets, *scores = generator(nnlite.Tensor(incomplete),
-                                                 nnlite.Tensor(padded_mask),
-                                                 return_attention=return_attention)
+                                                 nnlite.Tensor(padded_mask), **extra)
     finally:
         generator.attention_chunk_size = previous
     x1, x2 = x1.data[..., :height, :width], x2.data[..., :height, :width]
