@@ -197,9 +197,10 @@ class InpaintGenerator(nn.Module):
         # Stage 2b: attention branch with contextual attention at 1/4 resolution.
         pm = self._stack(names[27:33], xnow)
         mask_small = F.interpolate_nearest(mask, size=pm.shape[2:], align_corners=True)
+        extra = {"return_attention": True} if return_attention else {}
         pm, offsets, *scores = contextual_attention(
             pm, pm, mask_small, ksize=3, stride=1, rate=2,
-            chunk_size=self.attention_chunk_size, return_attention=return_attention)
+            chunk_size=self.attention_chunk_size, **extra)
         pm = self._stack(names[33:35], pm)
 
         # Decoder on both branches.
