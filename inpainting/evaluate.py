@@ -201,11 +201,16 @@ def run_protocol(sources, *, size, holes, crops_per_image, seed, baselines, gene
 
 
 def write_text(path, text):
-    """Write ``text`` atomically (a temporary file in the same folder, then ``os.replace``)."""
+    """Write ``text`` (str, or bytes for a binary file) atomically: a temporary file in the
+    same folder, then ``os.replace``; the file gets the usual permissions (0o666 - umask)."""
     path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.")
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        with os.fdopen(handle, "w", newline="") as stream:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
+        with os.fdopen(handle, "wb" if isinstance(text, bytes) else "w",
+                       **({} if isinstance(text, bytes) else {"newline": ""})) as stream:
             stream.write(text)
         os.replace(temporary, path)
     except BaseException:

@@ -161,21 +161,5 @@ def save_figure(path, records, crops, sources, size, seed, generator, device="cp
     path = Path(path)
     buffer = io.BytesIO()
     figure.savefig(buffer, format=path.suffix.lstrip(".").lower() or "png", dpi=90)
-    write_text_bytes(path, buffer.getvalue())
-    return path
-
-
-def write_text_bytes(path, data):
-    """Atomic binary write (temporary file + ``os.replace``)."""
-    import os
-    import tempfile
-
-    handle, temporary = tempfile.mkstemp(dir=Path(path).parent, prefix=f".{Path(path).name}.")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    write_text(path, buffer.getvalue())
     return path

@@ -327,6 +327,11 @@ def test_evaluate_command_writes_the_tables_and_the_figure(tmp_path, tiny_model,
                 if r["method"] == "model" and r["hole"] == "centre"]
     assert float(rows[0]["l1_hole"]) == pytest.approx(np.mean(model_l1), rel=1e-5)
     assert Image.open(tmp_path / "fig.png").size[0] > 100
+    import os
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("results.csv", "results_paired.csv", "fig.png"):       # not mkstemp's 0600
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
     first = out.read_text()
     with pytest.warns(RuntimeWarning, match="skipping"):
         assert cli.main(argv) == 0                                  # seeded: same tables
