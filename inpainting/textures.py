@@ -29,7 +29,8 @@ noise-tile-20       smooth random noise, one tile repeated                     2
 Colours, phases and the noise tiles are drawn from ``numpy.random.default_rng(key)`` with
 ``key = [2018, seed, index, 14]``; the training textures of ``inpainting.data`` use other
 generators (sinusoid stripes, checkers, gradients and blobs) keyed ``[seed, kind, 7, 7]``,
-so no suite image is ever a training image. Shapes are rendered at twice the resolution and
+so no suite image is ever a training image (and no training option renders these patterns:
+the project's periodic training crops, where it has them, tile windows of real images). Shapes are rendered at twice the resolution and
 averaged 2x2 (anti-aliased edges); a pattern whose period is a whole number of pixels along
 the image axes is then exactly periodic in its pixels.
 """
