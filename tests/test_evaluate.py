@@ -375,3 +375,18 @@ def test_image_sources_cover_textures_and_folders(tmp_path):
     sources = image_sources(str(folder), textures=True, size=16)
     assert len(sources) == 17 + 2 and sources[0][0] == "suite:stripes-0-p16"
     assert sources[0][1]().shape == (32, 32, 3) and sources[-1][1]().shape == (20, 30, 3)
+
+
+def test_the_ablation_is_evaluated_like_the_full_model(tmp_path, capsys):
+    """A model file saved with attention=False runs through the protocol; it has no
+    attention, so its attention_hits cell is empty."""
+    path = save_generator(tmp_path / "ablated.npz",
+                          InpaintGenerator(4, attention=False, rng=np.random.default_rng(0)))
+    out = tmp_path / "r.csv"
+    assert cli.main(["evaluate", "--data", str(_folder(tmp_path)), "--size", "32",
+                     "--crops-per-image", "1", "--weights", str(path), "--baselines", "mean",
+                     "--out", str(out), "--bootstrap", "50"]) == 0
+    with open(out, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["method"] for r in rows] == ["model", "mean"]
+    assert rows[0]["attention_hits"] == "" and rows[0]["n"] == "2"
