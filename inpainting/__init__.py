@@ -9,7 +9,8 @@ Where each part lives:
 * ``inference``   — ``inpaint`` for any image size
 * ``data``, ``masks``, ``imageio`` — images, training masks, files
 * ``train``, ``config``, ``checkpoint`` — the release's training recipe, resumable
-* ``metrics``, ``baselines``, ``evaluate`` — Table-1 style evaluation
+* ``metrics``, ``baselines``, ``evaluate``, ``evaluation_stats``, ``evaluation_report``,
+  ``textures`` — the evaluation protocol (crops, baselines, bootstrap, texture suite)
 * ``tf_checkpoint``, ``release`` — the authors' TensorFlow checkpoints, without TensorFlow
 * ``cli`` — the ``inpainting`` command
 
@@ -51,6 +52,8 @@ _EXPORTS = {
     "Trainer": "train",
     "losses": None,
     "metrics": None,
+    "texture_suite": "textures",
+    "attention_hits": "metrics",
 }
 
 __all__ = sorted(_EXPORTS)

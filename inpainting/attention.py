@@ -47,7 +47,8 @@ CHUNK_BYTES_PER_SCORE = 8
 
 
 def contextual_attention(f, b, mask=None, *, ksize=3, stride=1, rate=2, fuse_k=3,
-                         softmax_scale=10.0, fuse=True, chunk_size=None):
+                         softmax_scale=10.0, fuse=True, chunk_size=None,
+                         return_attention=False):
     """Contextual attention of spec §3: ``(y, offsets)``.
 
     Args:
@@ -61,6 +62,10 @@ def contextual_attention(f, b, mask=None, *, ksize=3, stride=1, rate=2, fuse_k=3
         softmax_scale: the softmax temperature's inverse (10).
         chunk_size: None for the direct evaluation, or the number of foreground positions
             scored at once (memory-bounded mode, one image at a time).
+        return_attention: also return the attention scores A (step 7, after propagation
+            and masking) as an array (N, L, L): rows foreground, columns background, both
+            row-major at 1/rate. In chunked mode the chunks' rows are gathered into the
+            same (N, L, L) array, so the L x L memory the chunks avoid is spent after all.
 
     Returns:
         y: Tensor (N, C, H, W), differentiable (twice) w.r.t. f and b.
@@ -89,20 +94,25 @@ def contextual_attention(f, b, mask=None, *, ksize=3, stride=1, rate=2, fuse_k=3
         attention = masked_softmax(scores, mm, softmax_scale)        # step 7
         offsets = attention_offsets(attention, h, w)                 # step 8
         cols = F.matmul(attention, raw_matrix)                       # step 9
-        return fold_patches(cols, rate, height, width) * 0.25, offsets   # / 4 (exact)
+        y = fold_patches(cols, rate, height, width) * 0.25           # / 4 (exact)
+        return (y, offsets, attention.data) if return_attention else (y, offsets)
 
-    outputs, offsets = [], []
+    outputs, offsets, scores = [], [], []
     for i in range(n):
         sample_mm = mm[i:i + 1] if mm.shape[0] > 1 else mm
         cols, best = _attend_in_chunks(fg[i], bg[i], raw_matrix[i], sample_mm, h, w,
-                                       int(chunk_size), fuse, fuse_k, softmax_scale)
+                                       int(chunk_size), fuse, fuse_k, softmax_scale,
+                                       scores if return_attention else None)
         outputs.append(fold_patches(F.reshape(cols, (1,) + cols.shape), rate, height, width))
         xp = get_array_module(best)
         position = xp.arange(length)
         offsets.append(xp.stack([best // w - position // w, best % w - position % w])
                        .reshape(1, 2, h, w))
     xp = get_array_module(offsets[0])
-    return F.concat(outputs, axis=0) * 0.25, xp.concatenate(offsets).astype(xp.int64)
+    y, offsets = F.concat(outputs, axis=0) * 0.25, xp.concatenate(offsets).astype(xp.int64)
+    if return_attention:
+        return y, offsets, xp.concatenate(scores).reshape(n, length, length)
+    return y, offsets
 
 
 # ------------------------------------------------------------------ chunked evaluation
@@ -180,11 +190,13 @@ def _to_column_major(x, rows, cols):
     return F.reshape(F.transpose(grid, (0, 2, 1)), x.shape)
 
 
-def _attend_in_chunks(fg, bg, raw_matrix, mm, h, w, chunk_size, fuse, fuse_k, scale):
+def _attend_in_chunks(fg, bg, raw_matrix, mm, h, w, chunk_size, fuse, fuse_k, scale,
+                      keep=None):
     """Steps 5-9 for one image, ``chunk_size`` foreground rows at a time.
 
     fg (L, Ckk), bg (Ckk, L), raw_matrix (L, C*K*K), mm (1, L).
-    Returns the pasted patches (L, C*K*K) and the argmax background index (L,).
+    Returns the pasted patches (L, C*K*K) and the argmax background index (L,); with a
+    list ``keep``, each chunk's attention rows (R, L) are appended to it.
     """
     length = h * w
     xp = get_array_module(fg.data)
@@ -206,6 +218,8 @@ def _attend_in_chunks(fg, bg, raw_matrix, mm, h, w, chunk_size, fuse, fuse_k, sc
         attention = masked_softmax(F.reshape(scores, (1,) + scores.shape), mm, scale)
         del scores
         best.append(xp.argmax(attention.data[0], axis=-1))           # step 8
+        if keep is not None:
+            keep.append(attention.data[0])
         cols.append(F.matmul(attention[0], raw_matrix))               # step 9: (R, C*K*K)
     return F.concat(cols, axis=0), xp.concatenate(best)
 

@@ -3,7 +3,7 @@
     inpainting demo                      # the README's main job, bundled defaults
     inpainting inpaint IMAGE MASK -o OUT # one image, or folders of images and masks
     inpainting train --data FOLDER       # the release's recipe on your images
-    inpainting evaluate                  # Table-1 metrics against classical baselines
+    inpainting evaluate --data DIR       # the evaluation protocol against classical baselines
     inpainting convert-release CKPT OUT  # the authors' TensorFlow weights -> .npz
     inpainting average-weights CKPT... -o OUT  # mean of a run's checkpoints
 
@@ -146,6 +146,7 @@ def cmd_train(args):
 
     overrides = {key: getattr(args, key) for key in
                  ["data", "device", "out_dir"] + [flag.replace("-", "_") for flag, _ in TRAIN_FLAGS]}
+    overrides["attention"] = False if args.no_attention else None
     config = load_config(args.config, **overrides)
     if Path(config.out_dir).exists() and not Path(config.out_dir).is_dir():
         raise ValueError(f"--out-dir {config.out_dir} is a file; the run needs a folder")
@@ -173,42 +174,63 @@ def cmd_train(args):
 
 
 def cmd_evaluate(args):
-    from nnlite.backend import to_device
+    """The evaluation protocol (inpainting/evaluate.py): crops, holes, methods, tables."""
+    from .evaluate import HOLE_KINDS, choose_baselines, image_sources, run_protocol
+    from .evaluation_report import (PAIRED_COLUMNS, PRINTED_COLUMNS, markdown, paired_rows,
+                                    per_crop_rows, save_figure, summary_rows, write_outputs)
 
-    from .evaluate import (baseline_methods, evaluate_methods, evaluation_images,
-                           format_markdown, format_per_image, score_methods, write_table)
-    from .inference import inpaint
-    from .masks import centered_bbox_mask
-
-    _check_size("--size", args.size)
-    if args.hole is not None and not 0 < args.hole <= args.size - 2:
-        raise ValueError(f"--hole must be between 1 and --size - 2 = {args.size - 2} (a known "
-                         f"border is needed), got {args.hole}")
-    for path in args.out or []:
-        if Path(path).suffix.lower() not in (".md", ".csv"):
-            raise ValueError(f"--out {path}: the table is written as Markdown (.md) or CSV "
-                             "(.csv); choose one of those extensions")
-    images, names = evaluation_images(args.data, args.size)
-    mask, _ = centered_bbox_mask(args.size, args.hole or args.size // 2)
-    methods = baseline_methods()
-    if not args.baselines_only:
-        generator = _weights(args)
-
-        def model(batch, hole):
-            result = inpaint(generator, to_device(batch, args.device), to_device(hole, args.device))
-            return to_device(result.output, "cpu")
-        methods = {"DeepFill v1 (this model)": model, **methods}
-    scores = score_methods(methods, images, mask)
-    table = evaluate_methods(methods, images, mask, scores=scores)
-    print(f"{len(images)} images from {args.data}, {args.size}x{args.size}, centred hole "
-          f"{mask[0, 0].sum():.0f} px")
-    print(format_markdown(table))
-    if args.per_image:
+    if args.size % 8 or args.size < 16:
+        raise ValueError(f"--size must be a multiple of 8 and at least 16, got {args.size}")
+    if args.crops_per_image < 1:
+        raise ValueError(f"--crops-per-image must be at least 1, got {args.crops_per_image}")
+    if args.seed < 0 or args.bootstrap < 1:
+        raise ValueError(f"--seed must be >= 0 and --bootstrap >= 1, got {args.seed} and "
+                         f"{args.bootstrap}")
+    if args.out is not None and Path(args.out).suffix.lower() not in (".md", ".csv"):
+        raise ValueError(f"--out {args.out}: the tables are written as CSV (.csv) or Markdown "
+                         "(.md); choose one of those extensions")
+    for flag, path in (("--out", args.out), ("--figure", args.figure)):
+        if path is not None and not Path(path).resolve().parent.is_dir():
+            raise ValueError(f"{flag} {path}: the folder {Path(path).parent} does not exist")
+    if args.data is not None and not Path(args.data).exists():
+        raise ValueError(f"--data {args.data} does not exist (a folder of images or an flist)")
+    holes = HOLE_KINDS if args.hole == "both" else (args.hole,)
+    baselines = choose_baselines(args.baselines)
+    generator = None if args.baselines_only else _weights(args)
+    if args.figure is not None and (generator is None or "harmonic" not in baselines):
+        raise ValueError("--figure compares the model with harmonic: drop --baselines-only "
+                         "and keep harmonic in --baselines")
+    textures = args.textures or args.data is None
+    sources = image_sources(args.data, textures, args.size)
+    what = " + ".join((["the built-in texture suite"] if textures else [])
+                      + ([args.data] if args.data is not None else []))
+    print(f"evaluating {len(sources)} images ({what}): {args.crops_per_image} crop(s) of "
+          f"{args.size}x{args.size} each, {' and '.join(holes)} {args.size // 2}x"
+          f"{args.size // 2} hole(s), seed {args.seed}; methods: "
+          f"{', '.join((['model'] if generator is not None else []) + baselines)}")
+    records, crops = run_protocol(sources, size=args.size, holes=holes,
+                                  crops_per_image=args.crops_per_image, seed=args.seed,
+                                  baselines=baselines, generator=generator, device=args.device)
+    summary = summary_rows(records, holes)
+    paired = paired_rows(records, holes, resamples=args.bootstrap, seed=args.seed)
+    print(markdown(summary, PRINTED_COLUMNS))
+    if paired:
+        print("\nmodel minus baseline (95 % paired bootstrap CI, resampling images):")
+        print(markdown(paired, PAIRED_COLUMNS))
+    per_crop = per_crop_rows(records, crops) if args.per_image else None
+    if per_crop is not None and args.out is None:
         print()
-        print(format_per_image(scores, names))
-    for path in args.out or []:
-        write_table(table, path)
-        print(f"written {path}")
+        print(markdown(per_crop, list(per_crop[0])))
+    if args.out is not None:
+        settings = {"data": what, "size": args.size, "crops_per_image": args.crops_per_image,
+                    "seed": args.seed, "bootstrap": args.bootstrap,
+                    "weights": "" if generator is None else str(args.weights or "shipped")}
+        for path in write_outputs(args.out, settings, summary, paired, per_crop):
+            print(f"written {path}")
+    if args.figure is not None:
+        path = save_figure(args.figure, records, crops, sources, args.size, args.seed,
+                           generator, args.device)
+        print(f"figure written to {path}")
 
 
 def cmd_convert_release(args):
@@ -271,17 +293,47 @@ def build_parser():
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     for name, kind in TRAIN_FLAGS:
         train.add_argument(f"--{name}", dest=name.replace("-", "_"), type=kind)
+    train.add_argument("--no-attention", dest="no_attention", action="store_true",
+                       help="train the ablation without contextual attention (attention = "
+                            "false in TOML; default: the full model)")
     train.set_defaults(run=cmd_train, device=None)
 
-    evaluate = commands.add_parser("evaluate", help="metrics against mean-fill and biharmonic")
+    evaluate = commands.add_parser(
+        "evaluate", help="the evaluation protocol: model against classical baselines",
+        description="Score the model and classical baselines on seeded crops with centred "
+                    "and/or random holes (docs/training.md, 'Evaluation protocol'). Without "
+                    "--data the built-in periodic texture suite is evaluated.")
     common(evaluate)
-    evaluate.add_argument("--data", default="heldout", help="'heldout' (bundled) or a folder")
-    evaluate.add_argument("--size", type=int, default=256)
-    evaluate.add_argument("--hole", type=int, help="centred hole size (default: size / 2)")
-    evaluate.add_argument("--out", nargs="*", help="write the table (.md or .csv)")
-    evaluate.add_argument("--baselines-only", action="store_true")
+    evaluate.add_argument("--data", help="folder (searched recursively) or flist of images "
+                          "never used for training or selection (default: none; the texture "
+                          "suite is used instead)")
+    evaluate.add_argument("--textures", action="store_true",
+                          help="also evaluate the built-in periodic texture suite (default: "
+                               "only when --data is not given)")
+    evaluate.add_argument("--size", type=int, default=128,
+                          help="crop side S, a multiple of 8 (default: 128)")
+    evaluate.add_argument("--hole", choices=("centre", "random", "both"), default="centre",
+                          help="the S/2 x S/2 hole: centred, at a seeded random position, or "
+                               "both (default: centre)")
+    evaluate.add_argument("--crops-per-image", dest="crops_per_image", type=int, default=2,
+                          metavar="K", help="seeded S x S crops per image (default: 2)")
+    evaluate.add_argument("--seed", type=int, default=0,
+                          help="seed of crops, random holes and the bootstrap (default: 0)")
+    evaluate.add_argument("--baselines", metavar="LIST",
+                          help="comma-separated from mean, harmonic, biharmonic, telea, ns, "
+                               "exemplar, or 'none' (default: all installed; telea, ns and "
+                               "exemplar need the [eval] extra)")
+    evaluate.add_argument("--baselines-only", action="store_true",
+                          help="evaluate the baselines without a model (default: off)")
+    evaluate.add_argument("--out", help="write the tables: results.csv (+ results_paired.csv, "
+                          "results_per_image.csv) or results.md (default: print only)")
     evaluate.add_argument("--per-image", action="store_true",
-                          help="also print L1 and PSNR in the hole for every image")
+                          help="also the scores of every crop (default: off)")
+    evaluate.add_argument("--figure", metavar="PATH",
+                          help="save input | each method | truth for the model's best, median "
+                               "and worst crops against harmonic (default: none)")
+    evaluate.add_argument("--bootstrap", type=int, default=2000, metavar="B",
+                          help="bootstrap resamples of the images (default: 2000)")
     evaluate.set_defaults(run=cmd_evaluate)
 
     convert = commands.add_parser("convert-release", help="released TF checkpoint -> .npz model")

@@ -62,6 +62,8 @@ class TrainConfig:
     per_sample_mask: bool = False   # the release uses one mask per batch
     # model
     cnum: int = 32                  # generator width
+    attention: bool = True          # False: the ablation without contextual attention
+                                    # (InpaintGenerator(attention=False), not in the release)
     critic_cnum: int = 64           # critic width
     init_weights: str = ""          # start the generator from this model file (fine-tuning:
                                     # .npz, training checkpoint or released TF checkpoint);

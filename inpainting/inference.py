@@ -21,11 +21,20 @@ __all__ = ["InpaintResult", "inpaint", "inpaint_image", "pad_to_multiple"]
 
 class InpaintResult(NamedTuple):
     """Arrays on the generator's device: ``output`` = composite, ``coarse`` = x1,
-    ``refined`` = x2, all (N, 3, H, W) in [-1, 1]; ``offsets`` (N, 2, h, w) integers."""
+    ``refined`` = x2, all (N, 3, H, W) in [-1, 1]; ``offsets`` (N, 2, h, w) integers
+    (None for a generator built with ``attention=False``); ``attention`` (N, h, w, h, w)
+    softmax scores when ``inpaint(..., return_attention=True)``, else None.
+
+    On the attention grid (h, w) = (ceil(H/8), ceil(W/8)), one cell per 8x8 block of the
+    padded input: ``attention[n, i, j, y, x]`` is the weight foreground cell (i, j) gives
+    background cell (y, x), after propagation and masking (spec §3 step 7: invalid
+    background cells have weight 0, so a row sums to at most 1), and
+    ``offsets[n, :, i, j]`` = argmax_(y, x) attention[n, i, j] - (i, j)."""
     output: object
     coarse: object
     refined: object
     offsets: object
+    attention: object = None
 
 
 def pad_to_multiple(array, multiple=8, mode="reflect"):
@@ -75,7 +84,8 @@ def _check_values(image, mask, xp):
                          "(a 0-255 image? convert with inpainting.imageio.from_uint8)")
 
 
-def inpaint(generator, image, mask, *, attention_memory=None, border="pad"):
+def inpaint(generator, image, mask, *, attention_memory=None, border="pad",
+            return_attention=False):
     """Fill the hole of ``image`` with ``generator``; any H, W.
 
     Args:
@@ -88,6 +98,10 @@ def inpaint(generator, image, mask, *, attention_memory=None, border="pad"):
         border: "pad" (default: reflect-pad to a multiple of 8, crop the result back to
             (H, W)) or "crop" (the release, spec §7: drop the bottom/right rows and columns
             beyond the last multiple of 8; the result is (8*floor(H/8), 8*floor(W/8))).
+        return_attention: also return contextual attention's scores as ``result.attention``
+            (see ``InpaintResult``); works with ``attention_memory`` too, but the returned
+            array itself holds (h*w)^2 floats per image. A generator built with
+            ``attention=False`` has none: ValueError.
 
     Returns an ``InpaintResult`` of arrays of the output size. Raises ValueError (with what
     was expected) for a non-generator, non-array inputs, wrong shapes or sizes, a non-float
@@ -98,6 +112,9 @@ def inpaint(generator, image, mask, *, attention_memory=None, border="pad"):
     if not isinstance(generator, InpaintGenerator):
         raise ValueError(f"inpaint: generator must be an InpaintGenerator (load a model file with "
                          f"inpainting.model_io.load_generator), got {type(generator).__name__}")
+    if return_attention and not generator.attention:
+        raise ValueError("inpaint: return_attention=True, but this generator was built with "
+                         "attention=False (the ablation has no contextual attention)")
     image = _as_batch(image, "image", 3)
     mask = _as_batch(mask, "mask", 1)
     xp = get_array_module(image, mask)
@@ -133,15 +150,22 @@ def inpaint(generator, image, mask, *, attention_memory=None, border="pad"):
             attention_memory, feature_h, feature_w, itemsize=padded_image.dtype.itemsize)
     try:
         with nnlite.no_grad():
-            x1, x2, offsets = generator(nnlite.Tensor(incomplete), nnlite.Tensor(padded_mask))
+            extra = {"return_attention": True} if return_attention else {}
+            x1, x2, offsets, *scores = generator(nnlite.Tensor(incomplete),
+                                                 nnlite.Tensor(padded_mask), **extra)
     finally:
         generator.attention_chunk_size = previous
     x1, x2 = x1.data[..., :height, :width], x2.data[..., :height, :width]
     output = x2 * mask + image * (1 - mask)
     rows = -(-height // 8)
     cols = -(-width // 8)
-    offsets = xp.asarray(offsets)[..., :rows, :cols]
-    return InpaintResult(output, x1, x2, offsets)
+    attention = None
+    if scores:        # (N, L, L) on the padded grid, whose size is (rows, cols) here
+        grid_h, grid_w = padded_image.shape[2] // 8, padded_image.shape[3] // 8
+        attention = scores[0].reshape(-1, grid_h, grid_w, grid_h, grid_w)
+    if offsets is not None:
+        offsets = xp.asarray(offsets)[..., :rows, :cols]
+    return InpaintResult(output, x1, x2, offsets, attention)
 
 
 def inpaint_image(image_path, mask_path, output_path, *, weights=None, device="cpu",
@@ -178,6 +202,9 @@ def inpaint_image(image_path, mask_path, output_path, *, weights=None, device="c
                              f"got {type(value).__name__}")
     generator = weights if isinstance(weights, InpaintGenerator) else \
         load_generator(weights or shipped_model_path(), device=device)
+    if attention_path is not None and not generator.attention:
+        raise ValueError("inpaint_image: attention_path was given, but this generator was "
+                         "built with attention=False and has no attention map")
     device = generator.conv1.weight.device
     image = load_image(image_path)
     mask = load_mask(mask_path, size=image.shape[1:])

@@ -27,7 +27,8 @@ import math
 import numpy as np
 from skimage.metrics import structural_similarity
 
-__all__ = ["evaluate_pair", "l1_error", "l2_error", "psnr", "ssim", "to_unit", "total_variation"]
+__all__ = ["attention_hits", "evaluate_pair", "l1_error", "l2_error", "psnr", "ssim", "to_unit",
+           "total_variation", "valid_attention_cells", "whole_hole_cells"]
 
 
 def to_unit(image: np.ndarray) -> np.ndarray:
@@ -144,3 +145,73 @@ def evaluate_pair(pred, target, mask) -> dict[str, float]:
         scores[f"tv_target_{region}"] = total_variation(target, region_mask)
         scores[f"ssim_{region}"] = ssim(pred, target, region_mask)
     return scores
+
+
+def valid_attention_cells(mask) -> np.ndarray:
+    """Which attention-grid cells contextual attention may copy from, for a (1, H, W) or (H, W)
+    hole mask with H, W multiples of 8: bool (H/8 * W/8,), row-major. The generator's own rule
+    (spec §2-§3): the mask resized to 1/4 (nearest, align corners), then by 1/2, and a cell is
+    valid when its 3x3 neighbourhood there holds no hole."""
+    import nnlite.functional as F
+    from nnlite import Tensor
+
+    from .attention_steps import downsample, valid_patches
+
+    mask = np.asarray(mask, dtype=np.float32).reshape(1, 1, *np.shape(mask)[-2:])
+    height, width = mask.shape[2:]
+    if height % 8 or width % 8:
+        raise ValueError(f"valid_attention_cells: the mask must be a multiple of 8 on each side, "
+                         f"got {height}x{width}")
+    quarter = F.interpolate_nearest(Tensor(mask), size=(height // 4, width // 4),
+                                    align_corners=True)
+    return valid_patches(downsample(quarter, 2), 3)[0] > 0
+
+
+def whole_hole_cells(mask) -> np.ndarray:
+    """bool (H/8 * W/8,): the attention-grid cells whose 8x8 footprint is all hole."""
+    mask = np.asarray(mask).reshape(np.shape(mask)[-2:])
+    height, width = mask.shape
+    return (mask.reshape(height // 8, 8, width // 8, 8).min(axis=(1, 3)) > 0.5).ravel()
+
+
+def attention_hits(attention, target, mask, *, tolerance=1.0) -> float:
+    """The fraction of hole cells whose attention copies a right source (the paper's claim).
+
+    Args:
+        attention: (h, w, h, w) scores of one image (``InpaintResult.attention[n]``).
+        target: the ground truth (C, 8h, 8w) in [0, 1].
+        mask: (1, 8h, 8w) or (8h, 8w), 1 = hole.
+        tolerance: in L1 percentage points.
+
+    Cell (i, j) of the attention grid has the 8x8 footprint ``target[:, 8i:8i+8, 8j:8j+8]``.
+    For each hole cell p (footprint entirely in the hole) let ``e(q)`` = 100 * mean |footprint
+    q - footprint p| of the ground truth. The argmax source ``a = argmax_q attention[p]`` is a
+    hit when it is a valid source (``valid_attention_cells``) and ``e(a) <= min over valid q
+    of e(q) + tolerance``: it copies a window within 1 % L1 of the best window there was.
+    Returns hits / hole cells; ValueError when no cell lies wholly in the hole.
+    """
+    attention = np.asarray(attention)
+    target = _check_image(target, "target")
+    if attention.ndim != 4 or attention.shape[:2] != attention.shape[2:]:
+        raise ValueError(f"attention_hits: attention must be (h, w, h, w), got shape "
+                         f"{attention.shape}")
+    h, w = attention.shape[:2]
+    if target.shape[1:] != (8 * h, 8 * w):
+        raise ValueError(f"attention_hits: target must be (C, {8 * h}, {8 * w}) for a {h}x{w} "
+                         f"attention grid, got {target.shape}")
+    weights = _hole_weights(mask, target.shape)[0]
+    channels = target.shape[0]
+    footprints = target.reshape(channels, h, 8, w, 8).transpose(1, 3, 0, 2, 4).reshape(h * w, -1)
+    hole_cells = np.flatnonzero(whole_hole_cells(weights))
+    if len(hole_cells) == 0:
+        raise ValueError("attention_hits: no attention cell lies wholly in the hole")
+    valid = valid_attention_cells(weights)
+    if not valid.any():
+        return 0.0
+    scores = attention.reshape(h * w, h * w)
+    hits = 0
+    for p in hole_cells:
+        errors = 100.0 * np.abs(footprints - footprints[p]).mean(axis=1)
+        chosen = int(np.argmax(scores[p]))
+        hits += bool(valid[chosen] and errors[chosen] <= errors[valid].min() + tolerance)
+    return hits / len(hole_cells)

@@ -34,7 +34,11 @@ def shipped_model_path():
 
 
 def save_generator(path, generator, **meta):
-    """Write ``generator`` (and string/number ``meta`` such as the training command) atomically."""
+    """Write ``generator`` (and string/number ``meta`` such as the training command) atomically.
+
+    The meta always records ``attention`` (the generator's own flag; False for the
+    ablation without contextual attention), whatever ``meta`` says."""
+    meta = {**meta, "attention": bool(generator.attention)}
     nnlite.save(path, {"generator": generator.state_dict(), "cnum": np.asarray(generator.cnum),
                        "meta": np.asarray(json.dumps(meta))})
     return Path(path)
@@ -46,7 +50,9 @@ def load_generator(path, *, device="cpu", dtype=np.float32):
 
     ``generator.meta`` holds what the file says about the model (e.g. ``image_size``,
     the training command); for a released checkpoint it is ``{"image_size": 256,
-    "source": path}`` (the release trains at 256x256).
+    "source": path}`` (the release trains at 256x256). The architecture's ``attention``
+    flag comes from the meta (a model file) or the configuration (a training checkpoint);
+    files written before the flag existed hold the full model (attention=True).
     """
     path = Path(path)
     if path.is_dir() or path.suffix == ".index" or Path(str(path) + ".index").exists():
@@ -73,9 +79,14 @@ def load_generator(path, *, device="cpu", dtype=np.float32):
         meta = json.loads(str(tree["meta"])) if "meta" in tree else {}
         if config is not None:
             meta.setdefault("image_size", config["image_size"])
+            meta.setdefault("attention", config.get("attention", True))
+        attention = meta.get("attention", True)
+        if not isinstance(attention, bool):
+            raise TypeError(f"attention must be true or false, got {attention!r}")
     except (ValueError, TypeError, KeyError) as error:
         raise ckpt.CheckpointError(f"{path}: its 'cnum', 'meta' or 'config' entry is not "
                                    f"readable ({type(error).__name__}: {error})") from None
+    meta["attention"] = attention
     weights = tree["generator"]
     for name, value in (weights.items() if isinstance(weights, dict) else []):
         value = np.asarray(value)
@@ -90,11 +101,12 @@ def load_generator(path, *, device="cpu", dtype=np.float32):
         raise ckpt.CheckpointError(f"{path} says cnum={cnum} but its conv1 weight has "
                                    f"{first.shape[0]} output channels (cnum={first.shape[0]}): "
                                    "the file is inconsistent")
-    generator = InpaintGenerator(cnum, dtype=dtype)
+    generator = InpaintGenerator(cnum, attention=attention, dtype=dtype)
     try:
         generator.load_state_dict(weights, strict=True)
     except StateDictError as error:
-        raise ckpt.CheckpointError(f"{path} (cnum={cnum}): {error}") from None
+        raise ckpt.CheckpointError(f"{path} (cnum={cnum}, attention={attention}): "
+                                   f"{error}") from None
     generator.meta = meta
     return generator.to(device)
 
@@ -126,10 +138,14 @@ def average_generators(sources, *, dtype=np.float32):
         elif generator.cnum != first.cnum:
             raise ValueError(f"cannot average generators of different widths: {names[0]} has "
                              f"cnum={first.cnum}, {names[-1]} has cnum={generator.cnum}")
+        elif generator.attention != first.attention:
+            raise ValueError(f"cannot average a generator with contextual attention and one "
+                             f"without: {names[0]} has attention={first.attention}, "
+                             f"{names[-1]} has attention={generator.attention}")
         state = {key: np.asarray(nnlite.backend.to_device(value, "cpu"), np.float64)
                  for key, value in generator.state_dict().items()}
         total = state if total is None else {key: total[key] + state[key] for key in total}
-    average = InpaintGenerator(first.cnum, dtype=dtype)
+    average = InpaintGenerator(first.cnum, attention=first.attention, dtype=dtype)
     average.load_state_dict({key: (value / len(sources)).astype(dtype)
                              for key, value in total.items()}, strict=True)
     average.meta = {key: value for key, value in getattr(first, "meta", {}).items()

@@ -23,13 +23,15 @@ from nnlite.backend import get_array_module
 __all__ = ["InpaintGenerator", "LocalCritic", "GlobalCritic", "gen_conv_table", "architecture_table"]
 
 
-def gen_conv_table(cnum=32):
+def gen_conv_table(cnum=32, attention=True):
     """The generator's convolutions as (name, in_ch, out_ch, kernel, stride, dilation, activation).
 
     ``*_upsample`` layers are a nearest x2 resize (pixel duplication) followed by
     the conv. Used to build the model and to print the architecture table.
+    ``attention=False``: the ablation without the contextual-attention branch (no
+    ``pmconv*`` layers; ``allconv11`` reads the hallucination branch's 4 cnum channels).
     """
-    c = cnum
+    c, with_attention = cnum, bool(attention)
     coarse = [
         ("conv1", 5, c, 5, 1, 1), ("conv2_downsample", c, 2 * c, 3, 2, 1),
         ("conv3", 2 * c, 2 * c, 3, 1, 1), ("conv4_downsample", 2 * c, 4 * c, 3, 2, 1),
@@ -54,8 +56,10 @@ def gen_conv_table(cnum=32):
         ("pmconv5", 4 * c, 4 * c, 3, 1, 1), ("pmconv6", 4 * c, 4 * c, 3, 1, 1),
         ("pmconv9", 4 * c, 4 * c, 3, 1, 1), ("pmconv10", 4 * c, 4 * c, 3, 1, 1),
     ]
+    if not with_attention:
+        attention = []
     decoder = [
-        ("allconv11", 8 * c, 4 * c, 3, 1, 1), ("allconv12", 4 * c, 4 * c, 3, 1, 1),
+        ("allconv11", (8 if with_attention else 4) * c, 4 * c, 3, 1, 1), ("allconv12", 4 * c, 4 * c, 3, 1, 1),
         ("allconv13_upsample", 4 * c, 2 * c, 3, 1, 1), ("allconv14", 2 * c, 2 * c, 3, 1, 1),
         ("allconv15_upsample", 2 * c, c, 3, 1, 1), ("allconv16", c, c // 2, 3, 1, 1),
         ("allconv17", c // 2, 3, 3, 1, 1),
@@ -106,22 +110,38 @@ class InpaintGenerator(nn.Module):
       batch (the release); an (N, 1, H, W) mask gives each sample its own.
     * ``x1``: coarse result, ``x2``: refined result, both (N, 3, H, W) clipped to [-1, 1].
     * ``offsets``: (N, 2, H/8, W/8) integer attention offsets (dy, dx) from
-      contextual attention, for ``flow_to_image``.
+      contextual attention, for ``flow_to_image``; None when ``attention=False``.
+
+    ``forward(x, mask, return_attention=True)`` returns a fourth value: contextual
+    attention's softmax scores as an array (N, L, L), L = (H/8)(W/8) (rows = foreground
+    cells, columns = background cells, both row-major on the offsets' grid).
+
+    ``attention=False`` builds the paper's baseline, the ablation of its Fig. 2 without
+    contextual attention: the same coarse network and refinement network minus the
+    attention branch (``pmconv1`` .. ``pmconv10`` and the attention layer itself). The
+    hallucination branch's output (4 cnum channels at 1/4 resolution) feeds the decoder
+    directly, so ``allconv11`` has 4 cnum input channels instead of 8 cnum; every other
+    layer is as in the full model. It has no parameters for the removed branch, and
+    ``offsets`` is None.
 
     ``attention_chunk_size`` (None = the release's direct evaluation) switches
     contextual attention to its memory-bounded mode for large images; the result
     is the same. ``inpaint(..., attention_memory=...)`` sets it from a byte budget.
     """
 
-    def __init__(self, cnum=32, *, rng=None, dtype=np.float32):
+    def __init__(self, cnum=32, *, attention=True, rng=None, dtype=np.float32):
         super().__init__()
         if cnum < 2 or cnum % 2:
             raise ValueError(f"InpaintGenerator: cnum must be an even number >= 2, got {cnum}")
+        if not isinstance(attention, (bool, np.bool_)):
+            raise TypeError(f"InpaintGenerator: attention must be True or False, got "
+                            f"{attention!r}")
         self.cnum = cnum
+        self.attention = bool(attention)
         self.attention_chunk_size = None
         rng = np.random.default_rng(0) if rng is None else rng
         self._activations = {}
-        for name, cin, cout, k, s, d, activation in gen_conv_table(cnum):
+        for name, cin, cout, k, s, d, activation in gen_conv_table(cnum, self.attention):
             conv = nn.Conv2d(cin, cout, k, stride=s, padding="same", dilation=d, rng=rng,
                              dtype=dtype)
             setattr(self, name, conv)
@@ -144,16 +164,19 @@ class InpaintGenerator(nn.Module):
             x = self._conv(name, x)
         return x
 
-    def forward(self, x, mask):
+    def forward(self, x, mask, return_attention=False):
         from .attention import contextual_attention
 
+        if return_attention and not self.attention:
+            raise ValueError("InpaintGenerator: return_attention=True needs the attention "
+                             "branch, but this generator was built with attention=False")
         x, mask = _check_generator_inputs(x, mask)
         xin = x
         n, _, height, width = x.shape
         xp = get_array_module(x.data)
         ones = Tensor(xp.ones((n, 1, height, width), dtype=x.dtype))
         hole = mask if mask.shape[0] == n else F.broadcast_to(mask, ones.shape)
-        names = [row[0] for row in gen_conv_table(self.cnum)]
+        names = [row[0] for row in gen_conv_table(self.cnum, self.attention)]
 
         # Stage 1: coarse network (spec §2, first table).
         h = F.concat([x, ones, hole], axis=1)
@@ -167,18 +190,24 @@ class InpaintGenerator(nn.Module):
         # Stage 2a: hallucination branch (dilated convolutions).
         x_hallu = self._stack(names[17:27], xnow)
 
+        if not self.attention:                 # the ablation: hallucination branch only
+            x2 = F.clip(self._stack(names[27:], x_hallu), -1.0, 1.0)
+            return x1, x2, None
+
         # Stage 2b: attention branch with contextual attention at 1/4 resolution.
         pm = self._stack(names[27:33], xnow)
         mask_small = F.interpolate_nearest(mask, size=pm.shape[2:], align_corners=True)
-        pm, offsets = contextual_attention(pm, pm, mask_small, ksize=3, stride=1, rate=2,
-                                           chunk_size=self.attention_chunk_size)
+        extra = {"return_attention": True} if return_attention else {}
+        pm, offsets, *scores = contextual_attention(
+            pm, pm, mask_small, ksize=3, stride=1, rate=2,
+            chunk_size=self.attention_chunk_size, **extra)
         pm = self._stack(names[33:35], pm)
 
         # Decoder on both branches.
         h = F.concat([x_hallu, pm], axis=1)
         h = self._stack(names[35:], h)
         x2 = F.clip(h, -1.0, 1.0)
-        return x1, x2, offsets
+        return (x1, x2, offsets, *scores)
 
 
 def _check_generator_inputs(x, mask):

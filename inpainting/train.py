@@ -40,7 +40,7 @@ __all__ = ["NothingToTrain", "Trainer", "TrainingDiverged", "make_dataset"]
 
 #: configuration fields that decide the networks' shapes (and the data order): a checkpoint
 #: can only be resumed by a run that has the same values
-RESUME_FIELDS = ("cnum", "critic_cnum", "image_size", "bbox_size", "seed")
+RESUME_FIELDS = ("cnum", "attention", "critic_cnum", "image_size", "bbox_size", "seed")
 
 
 class TrainingDiverged(RuntimeError):
@@ -101,7 +101,8 @@ class Trainer:
                             "load_config(path)")
         self.config = config.validate()
         seeds = np.random.SeedSequence(config.seed).spawn(4)
-        self.generator = InpaintGenerator(config.cnum, rng=np.random.default_rng(seeds[0]))
+        self.generator = InpaintGenerator(config.cnum, attention=config.attention,
+                                          rng=np.random.default_rng(seeds[0]))
         self.local_critic = LocalCritic(config.critic_cnum, config.bbox_size,
                                         rng=np.random.default_rng(seeds[1]))
         self.global_critic = GlobalCritic(config.critic_cnum, config.image_size,
@@ -132,6 +133,10 @@ class Trainer:
             raise ValueError(f"init_weights {path} holds a generator with cnum {source.cnum}, "
                              f"but this run's cnum is {self.config.cnum}; set cnum = "
                              f"{source.cnum} to fine-tune it")
+        if source.attention != self.config.attention:
+            raise ValueError(f"init_weights {path} holds a generator with attention="
+                             f"{source.attention}, but this run has attention="
+                             f"{self.config.attention}; the two architectures differ")
         self.generator.load_state_dict(source.state_dict())
 
     # ------------------------------------------------------------------ batches
@@ -299,7 +304,9 @@ class Trainer:
         if differing:
             was = ", ".join(f"{name}={saved[name]!r}" for name in differing)
             now = ", ".join(f"{name}={getattr(self.config, name)!r}" for name in differing)
-            flags = " ".join(f"--{name.replace('_', '-')} {saved[name]}" for name in differing)
+            flags = " ".join(f"--{name.replace('_', '-')} {saved[name]}" if name != "attention"
+                             else "--no-attention" if not saved[name] else "no --no-attention"
+                             for name in differing)
             raise ckpt.CheckpointError(f"{path} was trained with {was}, this run has {now}: "
                                        f"pass {flags} (or the same --config) to resume it")
 

@@ -26,13 +26,16 @@ def to_display(chw):
     return np.clip((array.transpose(1, 2, 0) + 1.0) * 127.5, 0, 255).astype(np.uint8)
 
 
-def attention_rgb(offsets, height, width):
+def attention_rgb(offsets, height, width, count=1):
     """Colour-coded attention offsets (N, 2, h, w) -> (N, height, width, 3) uint8: the
-    release's ``flow_to_image`` upsampled with its align-corners nearest rule."""
+    release's ``flow_to_image`` upsampled with its align-corners nearest rule.
+    ``offsets`` None (a generator without attention): ``count`` plain gray panels."""
     from nnlite.backend import to_device
 
     from .flow import flow_to_image, upsample_nearest
 
+    if offsets is None:
+        return np.full((count, height, width, 3), 128, np.uint8)
     colours = flow_to_image(np.asarray(to_device(offsets, "cpu")))
     return upsample_nearest(colours, height, width, align_corners=True)
 
@@ -47,10 +50,10 @@ def sample_grid(images, masks, coarse, output, offsets):
     """One uint8 picture: a row per sample of [input | coarse | result | attention | truth].
 
     All arrays are NumPy: images/coarse/output (N, 3, H, W) in [-1, 1], masks
-    (1 or N, 1, H, W), offsets (N, 2, h, w).
+    (1 or N, 1, H, W), offsets (N, 2, h, w) or None (no attention branch: a gray panel).
     """
     n, _, height, width = images.shape
-    attention = attention_rgb(offsets, height, width)
+    attention = attention_rgb(offsets, height, width, n)
     rows = []
     for i in range(n):
         mask = masks[min(i, masks.shape[0] - 1), 0]
@@ -84,8 +87,9 @@ def save_sample_grid(trainer, path, count=4):
     mask, _ = centered_bbox_mask(size, trainer.config.bbox_size)
     result = inpaint(trainer.generator, to_device(images, trainer.device),
                      to_device(mask, trainer.device))
+    offsets = None if result.offsets is None else to_device(result.offsets, "cpu")
     grid = sample_grid(images, mask, to_device(result.coarse, "cpu"),
-                       to_device(result.output, "cpu"), to_device(result.offsets, "cpu"))
+                       to_device(result.output, "cpu"), offsets)
     Image.fromarray(grid).save(path)
     return path
 
@@ -133,11 +137,13 @@ def save_demo_figure(path, image, mask, result, titles=None):
 
     height, width = image.shape[-2:]
     output = to_device(result.output, "cpu")[0]
-    attention = attention_rgb(to_device(result.offsets, "cpu"), height, width)[0]
+    offsets = None if result.offsets is None else to_device(result.offsets, "cpu")
+    attention = attention_rgb(offsets, height, width)[0]
     truth = to_display(image)
     panels = [_hole_overlay(truth, mask[0] if mask.ndim == 3 else mask[0, 0]),
               to_display(output), attention, truth]
-    titles = titles or ["input (white = hole)", "inpainted", "attention offsets", "ground truth"]
+    titles = titles or ["input (white = hole)", "inpainted", "attention offsets"
+                        if offsets is not None else "no attention branch", "ground truth"]
     figure = Figure(figsize=(13, 3.6))
     axes = figure.subplots(1, 4)
     for axis, panel, title in zip(axes, panels, titles):

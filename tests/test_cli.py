@@ -182,10 +182,8 @@ def test_bad_values_and_files_are_one_line_errors(tmp_path, tiny_model, capsys):
                 "astronaut, coffee", "'nonexistent'")
     _fails_with(capsys, ["demo", "--size", "0", "--out", tmp_path / "d.png"], "--size", "got 0")
     _fails_with(capsys, ["evaluate", "--size", "36", "--baselines-only"], "multiple of 8")
-    _fails_with(capsys, ["evaluate", "--size", "32", "--hole", "0", "--baselines-only"],
-                "--hole", "got 0")
-    _fails_with(capsys, ["evaluate", "--size", "32", "--hole", "64", "--baselines-only"],
-                "--hole", "got 64")
+    _fails_with(capsys, ["evaluate", "--size", "32", "--crops-per-image", "0",
+                         "--baselines-only"], "--crops-per-image", "got 0")
     _fails_with(capsys, ["evaluate", "--size", "32", "--out", tmp_path / "t.xlsx",
                          "--baselines-only"], "t.xlsx", ".md", ".csv")
     (tmp_path / "weights.txt").write_text("hello")
@@ -209,7 +207,8 @@ def test_load_generator_reads_checkpoints_and_bare_weight_files(tmp_path):
     checkpoint = trainer.save_checkpoint()
     bare = tmp_path / "bare.npz"
     nnlite.save(bare, {"generator": trainer.generator.state_dict()})
-    for path, meta in ((checkpoint, {"image_size": 32}), (bare, {})):
+    for path, meta in ((checkpoint, {"image_size": 32, "attention": True}),
+                       (bare, {"attention": True})):
         generator = load_generator(path)
         assert generator.cnum == 4 and generator.meta == meta
         for name, value in trainer.generator.state_dict().items():
@@ -269,31 +268,28 @@ def test_inpaint_rejects_inputs_it_would_fill_with_nonsense(tiny_model):
     assert inpaint(g, image, mask, attention_memory=np.int64(2**20)).output.shape[2:] == (32, 32)
 
 
-def test_evaluate_writes_markdown_and_csv(tmp_path, tiny_model, capsys):
+def test_evaluate_writes_markdown(tmp_path, tiny_model, capsys):
+    """--out results.md: the settings, the summary table and the paired table in one file,
+    the summary's model row equal to the mean of the printed per-crop rows."""
     folder = tmp_path / "eval"
     folder.mkdir()
     for stem in ("x", "yy"):                 # different stem lengths: different images
         _write_pair(folder, stem, size=(40, 40))
         os.remove(folder / f"{stem}_mask.png")
-    md, csv = tmp_path / "table.md", tmp_path / "table.csv"
+    md = tmp_path / "table.md"
     assert cli.main(["evaluate", "--data", str(folder), "--size", "32", "--weights",
-                     str(tiny_model), "--out", str(md), str(csv), "--per-image"]) == 0
+                     str(tiny_model), "--baselines", "mean,biharmonic", "--out", str(md),
+                     "--per-image", "--bootstrap", "100"]) == 0
     text = md.read_text()
-    for method in ("DeepFill v1 (this model)", "mean fill", "biharmonic"):
+    assert text.startswith("Settings: data = ") and "size = 32" in text
+    for method in ("| model | centre |", "| mean | centre |", "| biharmonic | centre |",
+                   "| centre | mean | l1_hole |"):
         assert method in text
-    assert csv.read_text().startswith("method,l1_hole")
-    out = capsys.readouterr().out
-    assert "psnr_hole" in out
-    # --per-image: one row per image; the table's means are the means of those rows
-    rows = {line.split("|")[1].strip(): [float(v) for v in line.strip("|\n ").split("|")[1:]]
-            for line in out.splitlines() if line.split("|")[1:2] != []
-            and line.split("|")[1].strip().endswith(".png")}
-    assert len(rows) == 2 and len({tuple(r) for r in rows.values()}) == 2, out
-    header = next(line for line in out.splitlines() if line.startswith("| image"))
-    column = [c.strip() for c in header.strip("|").split("|")].index("mean fill: psnr_hole") - 1
-    mean_row = next(line for line in text.splitlines() if line.startswith("| mean fill"))
-    mean_psnr = float(mean_row.strip("|").split("|")[3])
-    assert np.mean([r[column] for r in rows.values()]) == pytest.approx(mean_psnr, abs=2e-3)
+    rows = [line.split("|")[1:-1] for line in text.splitlines() if ".png" in line]
+    model_l1 = [float(row[9]) for row in rows if row[8].strip() == "model"]
+    assert len(rows) == 2 * 2 * 3 and len(model_l1) == 4
+    summary = next(line for line in text.splitlines() if line.startswith("| model | centre"))
+    assert float(summary.split("|")[3]) == pytest.approx(np.mean(model_l1), abs=2e-3)
 
 
 def test_train_flags_reach_the_configuration(tmp_path, tiny_model, capsys):
@@ -487,19 +483,6 @@ def test_checkpoints_sort_by_step_number_and_need_a_step_entry(tmp_path):
         checkpoint.load(tmp_path / "other.npz")
 
 
-def test_evaluate_hole_may_leave_a_one_pixel_border(tmp_path, capsys):
-    """--hole is accepted up to --size - 2 (a one-pixel known border) and refused above."""
-    folder = tmp_path / "eval"
-    folder.mkdir()
-    _write_pair(folder, "a", size=(16, 16))
-    os.remove(folder / "a_mask.png")
-    base = ["evaluate", "--data", str(folder), "--size", "16", "--baselines-only"]
-    assert cli.main(base + ["--hole", "14"]) == 0
-    assert "centred hole 196 px" in capsys.readouterr().out
-    assert cli.main(base + ["--hole", "15"]) == 2
-    assert "--hole must be between 1 and --size - 2 = 14" in capsys.readouterr().err
-
-
 def test_csv_table_keeps_six_significant_digits(tmp_path):
     """write_table's CSV: one row per method, every column written with 6 significant digits."""
     import csv
@@ -567,7 +550,7 @@ def test_sizes_need_only_be_multiples_of_8(tmp_path, capsys):
     _write_pair(folder, "a", size=(24, 24))
     base = ["evaluate", "--data", str(folder), "--baselines-only"]
     assert cli.main(base + ["--size", "24"]) == 0
-    assert "24x24, centred hole 144 px" in capsys.readouterr().out     # default hole: 24 / 2
+    assert "of 24x24 each, centre 12x12 hole" in capsys.readouterr().out   # hole: 24 / 2
     assert cli.main(base + ["--size", "20"]) == 2
     assert "--size must be a multiple of 8 and at least 16, got 20" in capsys.readouterr().err
 
