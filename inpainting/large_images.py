@@ -334,14 +334,18 @@ def _inpaint_whole(generator, image, mask, attention_memory, limit, itemsize, im
             f"inpaint: the whole {width}x{height} image needs about {_gib(convs)} even with "
             f"the attention bounded, more than the {_gib(limit)} available; {hint}")
     if attention_memory is None and direct > MEMORY_SHARE * limit:
-        attention_memory = max(MEMORY_SHARE * limit - convs, 0)
+        from .attention import CHUNK_BYTES_PER_SCORE
+        w, length = padded_w // 8, (padded_h // 8) * (padded_w // 8)
+        one_chunk = CHUNK_BYTES_PER_SCORE * itemsize * min(1 + 2 * w + 4, length) * length
+        attention_memory = MEMORY_SHARE * limit - (convs - one_chunk)
         try:
             chunk_size_for_memory(attention_memory, padded_h // 4, padded_w // 4,
                                   itemsize=itemsize)
         except ValueError:
             raise MemoryEstimateError(
-                f"inpaint: the whole {width}x{height} image needs about {_gib(convs)} plus its "
-                f"attention, more than the {_gib(limit)} available; {hint}") from None
+                f"inpaint: the whole {width}x{height} image needs about {_gib(convs)} with its "
+                f"attention bounded, more than {MEMORY_SHARE:.0%} of the {_gib(limit)} "
+                f"available; {hint}") from None
     device = _device_of(generator)
     with _Ticker(f"inpainting the whole {width}x{height} image", progress):
         result = inpaint(generator, to_device(image, device), to_device(mask, device),

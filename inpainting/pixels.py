@@ -95,7 +95,7 @@ def composite(native: NativeImage, fill, hole) -> np.ndarray:
 
     ``fill``: float (3, H, W) RGB in [-1, 1]; ``hole``: bool (H, W). Inside the hole each
     sample is ``(fill + 1) / 2 * top`` (top = 255 or 65535) clipped and rounded to nearest;
-    gray files take ``0.299 R + 0.587 G + 0.114 B`` of those values, rounded; an alpha
+    gray files take ``0.299 R + 0.587 G + 0.114 B`` of the unrounded values, rounded; an alpha
     channel is kept as stored, inside the hole too.
     """
     pixels = native.pixels
