@@ -36,6 +36,14 @@ def pad_to_multiple(array, multiple=8, mode="reflect"):
     Reflect padding needs the image to be larger than the padding; tiny images
     fall back to edge padding.
     """
+    if not hasattr(array, "ndim") or array.ndim < 2:
+        raise TypeError(f"pad_to_multiple: array must be a NumPy/CuPy array with at least two "
+                        f"axes, got {type(array).__name__}")
+    if isinstance(multiple, bool) or not isinstance(multiple, numbers.Integral) or multiple < 1:
+        raise ValueError(f"pad_to_multiple: multiple must be a positive integer, got {multiple!r}")
+    if mode not in ("reflect", "edge", "constant"):
+        raise ValueError(f"pad_to_multiple: mode must be 'reflect', 'edge' or 'constant', "
+                         f"got {mode!r}")
     xp = get_array_module(array)
     height, width = array.shape[-2:]
     pad_h, pad_w = (-height) % multiple, (-width) % multiple
@@ -93,6 +101,8 @@ def _check_values(image, mask, xp):
     if image.dtype.kind != "f":
         raise ValueError(f"inpaint: image must be floats in [-1, 1] (inpainting.load_image gives "
                          f"that; from uint8 use from_uint8), got dtype {image.dtype}")
+    if mask.dtype.kind not in "fiub":
+        raise ValueError(f"inpaint: mask must hold numbers (1 = hole), got dtype {mask.dtype}")
     if not bool(xp.isfinite(image).all()) or not bool(xp.isfinite(mask).all()):
         which = "image" if not bool(xp.isfinite(image).all()) else "mask"
         raise ValueError(f"inpaint: the {which} holds NaN or infinite values")
@@ -100,8 +110,6 @@ def _check_values(image, mask, xp):
     if low < -1.001 or high > 1.001:
         raise ValueError(f"inpaint: image values must be in [-1, 1], got [{low:.4g}, {high:.4g}] "
                          "(a 0-255 image? convert with inpainting.imageio.from_uint8)")
-    if mask.dtype.kind not in "fiub":
-        raise ValueError(f"inpaint: mask must hold numbers (1 = hole), got dtype {mask.dtype}")
     if image.size and bool((mask > 0.5).all(axis=(1, 2, 3)).any()):
         raise ValueError("inpaint: the mask is all hole, so there is nothing to condition the "
                          "fill on; leave some known pixels (mask 0)")

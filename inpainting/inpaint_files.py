@@ -74,6 +74,7 @@ def _check_path_argument(value, name, optional=False):
     if not isinstance(value, (str, os.PathLike)):
         raise ValueError(f"inpaint_image: {name} must be a file path (str or Path), "
                          f"got {type(value).__name__}")
+    return value
 
 
 def _write_all(images):
@@ -121,6 +122,9 @@ def inpaint_file(image_path, mask_path, output_path, *, weights=None, device="cp
         _check_path_argument(value, name, optional=True)
     if border not in ("pad", "crop"):
         raise ValueError(f"inpaint_image: border must be 'pad' or 'crop', got {border!r}")
+    if not (weights is None or isinstance(weights, (str, os.PathLike, InpaintGenerator))):
+        raise TypeError(f"inpaint_image: weights must be an InpaintGenerator, a model path or "
+                        f"None (the shipped model), got {type(weights).__name__}")
     outputs = {"output": output_path, "--coarse": coarse_path, "--attention": attention_path}
     check_output_paths(outputs, [image_path, mask_path], overwrite=overwrite)
     hole = adjust_hole(np.zeros((1, 1), bool), dilate=dilate, erode=erode)  # checks the counts

@@ -41,6 +41,12 @@ def shipped_model_path():
 
 def save_generator(path, generator, **meta):
     """Write ``generator`` (and string/number ``meta`` such as the training command) atomically."""
+    from .imageio import check_path
+
+    check_path(path, "save_generator")
+    if not isinstance(generator, InpaintGenerator):
+        raise TypeError(f"save_generator: generator must be an InpaintGenerator, got "
+                        f"{type(generator).__name__}")
     nnlite.save(path, {"generator": generator.state_dict(), "cnum": np.asarray(generator.cnum),
                        "meta": np.asarray(json.dumps(meta))})
     return Path(path)
@@ -54,7 +60,9 @@ def load_generator(path, *, device="cpu", dtype=np.float32):
     the training command); for a released checkpoint it is ``{"image_size": 256,
     "source": path}`` (the release trains at 256x256).
     """
-    path = Path(path)
+    from .imageio import check_path
+
+    path = check_path(path, "load_generator")
     if path.is_dir() or path.suffix == ".index" or Path(str(path) + ".index").exists():
         from .release import load_release_checkpoint
         generator = load_release_checkpoint(path, dtype=dtype).to(device)
@@ -169,7 +177,11 @@ def average_generators(sources, *, dtype=np.float32):
     if isinstance(sources, (str, Path, InpaintGenerator)):
         raise ValueError("average_generators takes a list of generators or model files, "
                          f"got a single {type(sources).__name__}: {sources!r:.80}")
-    sources = list(sources)
+    try:
+        sources = list(sources)
+    except TypeError:
+        raise TypeError(f"average_generators takes a list of generators or model files, got "
+                        f"{type(sources).__name__}") from None
     if not sources:
         raise ValueError("average_generators needs at least one generator or model file")
     names, total, first = [], None, None

@@ -32,7 +32,7 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image, ImageOps
 
-from .imageio import ImageReadError, as_rgb_uint8, hwc_uint8_to_chw
+from .imageio import ImageReadError, as_rgb_uint8, check_path, hwc_uint8_to_chw
 
 __all__ = ["NativeImage", "read_native", "model_input", "composite", "write_native",
            "check_writable", "to_pil", "LUMA_WEIGHTS"]
@@ -54,7 +54,7 @@ def read_native(path) -> NativeImage:
     The EXIF orientation is applied, as everywhere in the project. Raises ImageReadError
     (a ValueError) naming the path for a missing or undecodable file.
     """
-    path = Path(path)
+    path = check_path(path, "read_native")
     try:
         with Image.open(path) as image:
             image = ImageOps.exif_transpose(image)
