@@ -313,7 +313,7 @@ def build_parser():
     paint.add_argument("mask", help="mask file (also: one mask for a whole folder) or folder of "
                                     "masks with the images' stems; white = hole")
     paint.add_argument("-o", "--output", required=True,
-                       help="output file (PNG keeps every pixel), or folder for a folder")
+                       help="output file (PNG keeps every pixel), or folder for a folder (required)")
     paint.add_argument("--coarse", help="also save the coarse result here (default: not saved)")
     paint.add_argument("--attention", help="also save the colour-coded attention map here "
                                            "(default: not saved)")
