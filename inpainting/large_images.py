@@ -40,8 +40,10 @@ __all__ = ["inpaint_large", "plan_crops", "any_pool", "estimate_bytes", "availab
 
 #: Working size of a generator that does not say what it was trained at (the release's).
 DEFAULT_WORKING_SIZE = 256
-#: Peak bytes per (padded) pixel of the generator's convolutions, per itemsize: about
-#: ``34 * cnum + 65`` measured with tracemalloc (cnum 4, 16, 32; 256-512 px), rounded up.
+#: Peak floats per (padded) pixel of the generator's convolutions: ``36 * cnum + 80`` bounds
+#: the ``~34 * cnum + 65`` measured with tracemalloc (cnum 4, 16, 32; 256-512 px). Half of the
+#: per-cnum part (18 cnum: the im2col columns of the full-resolution 3x3 conv from 2 cnum
+#: channels) is built in blocks of at most ``WIDE_BLOCK_BYTES``, so large images cost less.
 CONV_FLOATS_PER_PIXEL = (36, 80)
 #: Share of the available memory ``mode="full"`` plans to use.
 MEMORY_SHARE = 0.75
@@ -132,15 +134,21 @@ def _resize(array, rows, cols):
 
 def estimate_bytes(height, width, cnum, *, itemsize=4, attention_chunk=None):
     """Estimated peak bytes of ``inference.inpaint`` on one (height, width) image: the
-    convolutions (``CONV_FLOATS_PER_PIXEL`` per padded pixel) plus contextual attention's
+    convolutions (``CONV_FLOATS_PER_PIXEL`` per padded pixel, the column part capped at
+    ``WIDE_BLOCK_BYTES``) plus contextual attention's
     scores (``CHUNK_BYTES_PER_SCORE`` per score: L x L direct, (R + 2w + 4) x L chunked,
     L = (H/8)(W/8), w = W/8), plus the weights. An upper bound of the measured peak."""
     from .attention import CHUNK_BYTES_PER_SCORE
     from .networks import gen_conv_table
 
+    from nnlite.functional.conv_arrays import WIDE_BLOCK_BYTES
+
     padded_h, padded_w = -(-height // 8) * 8, -(-width // 8) * 8
     per_cnum, constant = CONV_FLOATS_PER_PIXEL
-    convs = itemsize * (per_cnum * cnum + constant) * padded_h * padded_w
+    pixels = padded_h * padded_w
+    columns = itemsize * (per_cnum // 2) * cnum * pixels
+    convs = itemsize * (per_cnum // 2 * cnum + constant) * pixels + min(columns,
+                                                                       WIDE_BLOCK_BYTES)
     w = padded_w // 8
     length = (padded_h // 8) * w
     rows = length if attention_chunk is None else min(attention_chunk + 2 * w + 4, length)
