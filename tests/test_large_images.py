@@ -79,6 +79,10 @@ def test_crop_mode_keeps_pixels_outside_and_runs_each_window_at_the_working_size
     assert plan_crops(hole, 32)[1] == Window(9, 0, 41, 32)
     crop = inpaint(generator, image[:, 9:41, 0:32], mask[:, 9:41, 0:32])
     np.testing.assert_allclose(result.output[0][:, 9:41, 0:32], crop.output[0], atol=1e-6)
+    # its attention offsets land on the full image's 1/8 grid: cells 1..5 (rows 8..48) take
+    # the crop's cells by their centres, (8 r + 4 - 9) // 8 -> 0, 1, 2, 3, 3 (clipped)
+    expected = crop.offsets[0][:, [0, 1, 2, 3, 3]][:, :, [0, 1, 2, 3]]
+    np.testing.assert_array_equal(result.offsets[0][:, 1:6, 0:4], expected)
     assert result.offsets.shape == (1, 2, 8, 25) and result.coarse.shape == (1, 3, 64, 200)
 
 
@@ -143,6 +147,18 @@ def test_full_mode_bounds_the_attention_from_the_memory_limit(generator):
         del generator.forward
     assert seen[0] is None and seen[1] is not None and seen[1] < (64 // 8) * (96 // 8)
     np.testing.assert_allclose(chunked.output, direct.output, atol=1e-5)
+
+
+def test_the_elapsed_time_bar_appears_only_after_its_delay(capsys):
+    import threading
+
+    with large_images._Ticker("whole image", True, delay=60.0):
+        pass
+    assert capsys.readouterr().err == ""
+    shown = threading.Event()
+    with large_images._Ticker("whole image", True, delay=0.0):
+        shown.wait(0.5)
+    assert "whole image: 00:0" in capsys.readouterr().err
 
 
 def test_bad_arguments_are_named(generator):
