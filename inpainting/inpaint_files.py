@@ -144,7 +144,16 @@ def inpaint_file(image_path, mask_path, output_path, *, weights=None, device="cp
             warnings.filterwarnings("ignore", message="inpaint: the image has no value below 0")
             if border == "crop":
                 from .inference import inpaint
+                from .large_images import (MemoryEstimateError, _gib, available_memory,
+                                           estimate_bytes)
                 device = generator.conv1.weight.device
+                chunk = None if attention_memory is None else 1
+                need = estimate_bytes(*image.shape[1:], generator.cnum, attention_chunk=chunk)
+                if need > available_memory(device):
+                    raise MemoryEstimateError(
+                        f"--border crop runs the whole image, which needs about {_gib(need)}, "
+                        f"more than the {_gib(available_memory(device))} available; use "
+                        "--border pad (crops around the holes)")
                 result = inpaint(generator, to_device(image, device), to_device(mask, device),
                                  attention_memory=attention_memory, border="crop")
                 result = type(result)(*(np.asarray(to_device(a, "cpu")) for a in result))

@@ -282,8 +282,12 @@ def inpaint_large(generator, image, mask, *, mode="auto", working_size=None,
     _check_generator(generator, "inpaint_large")
     if mode not in ("auto", "crop", "full"):
         raise ValueError(f"inpaint_large: mode must be 'auto', 'crop' or 'full', got {mode!r}")
-    image = np.asarray(to_device(getattr(image, "data", image), "cpu"))
-    mask = np.asarray(to_device(getattr(mask, "data", mask), "cpu"))
+    import nnlite
+
+    image, mask = (value.data if isinstance(value, nnlite.Tensor) else value
+                   for value in (image, mask))
+    if hasattr(image, "ndim") and hasattr(mask, "ndim"):      # else _prepare_arrays names it
+        image, mask = np.asarray(to_device(image, "cpu")), np.asarray(to_device(mask, "cpu"))
     mask = mask[None] if getattr(mask, "ndim", 0) == 2 else mask
     image, mask = _prepare_arrays(image, mask, "inpaint_large", single=True)
     hole = mask[0, 0] > 0.5

@@ -178,3 +178,19 @@ def test_options_of_the_inference_commands_state_their_defaults():
             assert action.help, (name, action.dest)
             if action.option_strings:
                 assert "default" in action.help or "required" in action.help, (name, action.dest)
+
+
+def test_runs_that_cannot_fit_are_refused_in_one_line_before_the_work(tmp_path, tiny_model,
+                                                                      capsys, monkeypatch):
+    from inpainting import large_images
+
+    _pair(tmp_path, "p", size=(40, 64))
+    monkeypatch.setattr(large_images, "available_memory", lambda device="cpu": 1000)
+    monkeypatch.setattr(InpaintGenerator, "forward", lambda *a: pytest.fail("inference ran"))
+    pair = [tmp_path / "p.png", tmp_path / "p_mask.png", "-o", tmp_path / "o.png",
+            "--weights", tiny_model]
+    _refused(capsys, "inpaint", *pair, fragments=("GiB", "choose a smaller --working-size"))
+    _refused(capsys, "inpaint", *pair, "--full-image", fragments=("drop --full-image",))
+    _refused(capsys, "inpaint", *pair, "--border", "crop",
+             fragments=("--border crop runs the whole image",))
+    assert not (tmp_path / "o.png").exists()
