@@ -194,3 +194,10 @@ def test_runs_that_cannot_fit_are_refused_in_one_line_before_the_work(tmp_path, 
     _refused(capsys, "inpaint", *pair, "--border", "crop",
              fragments=("--border crop runs the whole image",))
     assert not (tmp_path / "o.png").exists()
+
+
+def test_an_all_white_mask_is_an_error_not_a_gray_picture(tmp_path, tiny_model, capsys):
+    _pair(tmp_path, "p", box=(slice(None), slice(None)))
+    _refused(capsys, "inpaint", tmp_path / "p.png", tmp_path / "p_mask.png", "-o",
+             tmp_path / "o.png", "--weights", tiny_model, fragments=("all hole",))
+    assert not (tmp_path / "o.png").exists()
