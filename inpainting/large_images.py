@@ -83,6 +83,8 @@ def plan_crops(hole, working_size):
     from scipy import ndimage
 
     hole = np.asarray(hole, dtype=bool)
+    if hole.ndim != 2:
+        raise ValueError(f"plan_crops: hole must be a 2-D (H, W) array, got shape {hole.shape}")
     height, width = hole.shape
     labels, count = ndimage.label(hole, structure=np.ones((3, 3), bool))
     boxes = [(s[0].start, s[1].start, s[0].stop, s[1].stop)
@@ -108,6 +110,9 @@ def any_pool(hole, rows, cols):
     """Downscale the bool (h, w) ``hole`` to (rows, cols): a cell is hole when any source pixel
     it overlaps is (cell i covers source rows floor(i h / rows) .. ceil((i + 1) h / rows))."""
     hole = np.asarray(hole, dtype=bool)
+    if hole.ndim != 2 or min(rows, cols) < 1:
+        raise ValueError(f"any_pool: needs a 2-D hole and a positive size, got shape "
+                         f"{hole.shape} -> ({rows}, {cols})")
     h, w = hole.shape
     integral = np.zeros((h + 1, w + 1), np.int64)
     integral[1:, 1:] = hole.cumsum(0).cumsum(1)

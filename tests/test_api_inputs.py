@@ -66,6 +66,9 @@ def test_wrong_arguments_name_the_function(generator, tmp_path):
         (lambda: model_io.save_generator(None, generator), "save_generator: path must be"),
         (lambda: model_io.average_generators(5), "average_generators takes a list"),
         (lambda: model_io.average_generators([5]), "load_generator: path must be a file path"),
+        (lambda: large_images.plan_crops(None, 32), "plan_crops: hole must be a 2-D"),
+        (lambda: large_images.any_pool(np.zeros((4, 4)), 0, 2), "any_pool: needs a 2-D hole"),
+        (lambda: large_images.inpaint_large(generator, image, "mask"), "mask must be a NumPy"),
     ]
     for call, message in cases:
         with pytest.raises((ValueError, TypeError), match=message):
