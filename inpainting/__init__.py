@@ -6,7 +6,9 @@ Where each part lives:
 * ``flow``        — colour coding of attention offsets (spec §4)
 * ``networks``    — ``InpaintGenerator``, ``LocalCritic``, ``GlobalCritic``
 * ``losses``      — spatially discounted L1, known-region L1, WGAN-GP
-* ``inference``   — ``inpaint`` for any image size
+* ``inference``   — ``inpaint`` for any image size, ``inpaint_image`` for files
+* ``large_images``, ``pixels``, ``inpaint_files`` — crops around the holes, the file's own
+  pixel values, output checks
 * ``data``, ``masks``, ``imageio`` — images, training masks, files
 * ``train``, ``config``, ``checkpoint`` — the release's training recipe, resumable
 * ``metrics``, ``baselines``, ``evaluate``, ``evaluation_stats``, ``evaluation_report``,
@@ -35,6 +37,7 @@ _EXPORTS = {
     "inpaint": "inference",
     "inpaint_image": "inference",
     "InpaintResult": "inference",
+    "inpaint_large": "large_images",
     "load_release_checkpoint": "release",
     "read_checkpoint": "tf_checkpoint",
     "CheckpointReader": "tf_checkpoint",

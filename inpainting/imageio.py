@@ -42,6 +42,15 @@ class ImageReadError(ValueError):
     """A file could not be read as an image; the message names the path and the reason."""
 
 
+def check_path(value, caller: str, name: str = "path") -> Path:
+    """``Path(value)``, or a TypeError naming the function and the argument when ``value``
+    is not a str or os.PathLike (None, a number, an array, ...)."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{caller}: {name} must be a file path (str or Path), "
+                        f"got {type(value).__name__}")
+    return Path(value)
+
+
 def from_uint8(array: np.ndarray) -> np.ndarray:
     """uint8 values u in [0, 255] -> float32 ``u / 127.5 - 1`` in [-1, 1] (same shape)."""
     array = np.asarray(array)
@@ -105,7 +114,7 @@ def _read_pixels(path: str | os.PathLike) -> np.ndarray:
     Palette images are expanded to RGB(A), 1-bit images to 0 / 255, 16-bit grayscale to 8 bits.
     Raises ImageReadError naming the path for any missing, unreadable or truncated file.
     """
-    path = Path(path)
+    path = check_path(path, "read image")
     try:
         with Image.open(path) as image:
             image = ImageOps.exif_transpose(image)
@@ -150,12 +159,17 @@ def load_mask(path: str | os.PathLike, size: tuple[int, int] | None = None) -> n
     the same for black-and-white masks). ``size = (H, W)``, when given, must equal the file's
     size, else a ValueError states both.
     """
+    check_path(path, "load_mask")
+    if size is not None:
+        try:
+            expected = tuple(int(s) for s in size)
+        except (TypeError, ValueError):
+            expected = ()
+        if len(expected) != 2:
+            raise ValueError(f"load_mask: size must be (H, W), got {size!r}")
     pixels = _read_pixels(path)
     channel0 = pixels if pixels.ndim == 2 else pixels[:, :, 0]
     if size is not None:
-        expected = tuple(int(s) for s in size)
-        if len(expected) != 2:
-            raise ValueError(f"load_mask: size must be (H, W), got {size!r}")
         if channel0.shape != expected:
             raise ValueError(
                 f"mask {str(path)!r} has size (H, W) = {channel0.shape}, "
@@ -182,7 +196,7 @@ def save_image(path: str | os.PathLike, image: np.ndarray, rounding: str = "trun
     spec §7; "nearest" makes load/save round trips exact). The file is written to a
     temporary name in the same folder and renamed over ``path``, so a reader never sees half a file.
     """
-    path = Path(path)
+    path = check_path(path, "save_image")
     array = np.asarray(image)
     if array.ndim != 3 or array.shape[0] not in (1, 3):
         raise ValueError(f"save_image expects a (3, H, W) or (1, H, W) array, got shape {array.shape}")

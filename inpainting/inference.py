@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import warnings
 from typing import NamedTuple
 
 import nnlite
@@ -44,6 +45,14 @@ def pad_to_multiple(array, multiple=8, mode="reflect"):
     Reflect padding needs the image to be larger than the padding; tiny images
     fall back to edge padding.
     """
+    if not hasattr(array, "ndim") or array.ndim < 2:
+        raise TypeError(f"pad_to_multiple: array must be a NumPy/CuPy array with at least two "
+                        f"axes, got {type(array).__name__}")
+    if isinstance(multiple, bool) or not isinstance(multiple, numbers.Integral) or multiple < 1:
+        raise ValueError(f"pad_to_multiple: multiple must be a positive integer, got {multiple!r}")
+    if mode not in ("reflect", "edge", "constant"):
+        raise ValueError(f"pad_to_multiple: mode must be 'reflect', 'edge' or 'constant', "
+                         f"got {mode!r}")
     xp = get_array_module(array)
     height, width = array.shape[-2:]
     pad_h, pad_w = (-height) % multiple, (-width) % multiple
@@ -70,11 +79,39 @@ def _as_batch(array, name, channels):
     return array
 
 
+def _check_generator(generator, caller):
+    from .networks import InpaintGenerator
+
+    if not isinstance(generator, InpaintGenerator):
+        raise ValueError(f"{caller}: generator must be an InpaintGenerator (load a model file "
+                         f"with inpainting.model_io.load_generator), got "
+                         f"{type(generator).__name__}")
+
+
+def _prepare_arrays(image, mask, caller, single=False):
+    """``inpaint``'s checks of the image and the mask, as batches: (image, mask)."""
+    image = _as_batch(image, "image", 3)
+    mask = _as_batch(mask, "mask", 1)
+    if single and image.shape[0] != 1:
+        raise ValueError(f"{caller}: one image at a time, got a batch of {image.shape[0]}")
+    _check_values(image, mask, get_array_module(image, mask))
+    if image.shape[2:] != mask.shape[2:]:
+        raise ValueError(f"{caller}: the mask is {tuple(mask.shape[2:])} but the image is "
+                         f"{tuple(image.shape[2:])}; they must be the same size")
+    if mask.shape[0] not in (1, image.shape[0]):
+        raise ValueError(f"{caller}: {mask.shape[0]} masks for {image.shape[0]} images")
+    return image, mask
+
+
 def _check_values(image, mask, xp):
-    """Floats in [-1, 1] without NaN: a uint8 or 0-255 image would be filled with nonsense."""
+    """Floats in [-1, 1] without NaN: a uint8 or 0-255 image would be filled with nonsense.
+    A mask that is all hole leaves nothing to condition on (an error); an image with no value
+    below 0 is most likely [0, 1] data (a warning: a very bright photo can be legitimate)."""
     if image.dtype.kind != "f":
         raise ValueError(f"inpaint: image must be floats in [-1, 1] (inpainting.load_image gives "
                          f"that; from uint8 use from_uint8), got dtype {image.dtype}")
+    if mask.dtype.kind not in "fiub":
+        raise ValueError(f"inpaint: mask must hold numbers (1 = hole), got dtype {mask.dtype}")
     if not bool(xp.isfinite(image).all()) or not bool(xp.isfinite(mask).all()):
         which = "image" if not bool(xp.isfinite(image).all()) else "mask"
         raise ValueError(f"inpaint: the {which} holds NaN or infinite values")
@@ -82,6 +119,13 @@ def _check_values(image, mask, xp):
     if low < -1.001 or high > 1.001:
         raise ValueError(f"inpaint: image values must be in [-1, 1], got [{low:.4g}, {high:.4g}] "
                          "(a 0-255 image? convert with inpainting.imageio.from_uint8)")
+    if image.size and bool((mask > 0.5).all(axis=(1, 2, 3)).any()):
+        raise ValueError("inpaint: the mask is all hole, so there is nothing to condition the "
+                         "fill on; leave some known pixels (mask 0)")
+    if image.size and low >= 0:
+        warnings.warn(f"inpaint: the image has no value below 0 (range [{low:.4g}, {high:.4g}]);"
+                      f" images are expected in [-1, 1]: [0, 1] data must be converted with "
+                      f"2 * x - 1", UserWarning, stacklevel=3)
 
 
 def inpaint(generator, image, mask, *, attention_memory=None, border="pad",
@@ -107,11 +151,7 @@ def inpaint(generator, image, mask, *, attention_memory=None, border="pad",
     was expected) for a non-generator, non-array inputs, wrong shapes or sizes, a non-float
     image, NaN/inf values, values outside [-1, 1] and a bad ``border`` or memory budget.
     """
-    from .networks import InpaintGenerator
-
-    if not isinstance(generator, InpaintGenerator):
-        raise ValueError(f"inpaint: generator must be an InpaintGenerator (load a model file with "
-                         f"inpainting.model_io.load_generator), got {type(generator).__name__}")
+    _check_generator(generator, "inpaint")
     if return_attention and not generator.attention:
         raise ValueError("inpaint: return_attention=True, but this generator was built with "
                          "attention=False (the ablation has no contextual attention)")
@@ -169,57 +209,43 @@ def inpaint(generator, image, mask, *, attention_memory=None, border="pad",
 
 
 def inpaint_image(image_path, mask_path, output_path, *, weights=None, device="cpu",
-                  coarse_path=None, attention_path=None, attention_memory=None, border="pad"):
-    """Files in, PNG out: inpaint the image at ``image_path`` where its mask is white.
+                  coarse_path=None, attention_path=None, attention_memory=None, border="pad",
+                  mode="auto", working_size=None, release_rounding=False, overwrite=False,
+                  dilate=0, erode=0, progress=False):
+    """Files in, files out: inpaint the image at ``image_path`` where its mask is white.
+
+    Every pixel outside the hole keeps the file's own value (8 or 16 bits, gray, RGB, alpha);
+    inside it the fill is rounded to nearest. Images larger than the model's working size are
+    inpainted on crops around the holes (``inpainting.large_images``).
 
     Args:
-        image_path: any image Pillow reads (gray / RGBA become RGB).
-        mask_path: image of the same size; white (above the middle gray, any channel
-            count) = hole. A size mismatch is a ValueError naming both sizes.
-        output_path: where the composite result is written (PNG by extension).
+        image_path: any image Pillow reads.
+        mask_path: image of the same size; white (above the middle gray, first channel) =
+            hole. A size mismatch is a ValueError naming both sizes.
+        output_path: where the result is written, in the input's mode (use PNG to keep it).
         weights: an ``InpaintGenerator``, or a model file / training checkpoint / released
             TF checkpoint path, or None for the shipped demo model.
         device: "cpu" or "cuda" (used when ``weights`` is a path or None).
         coarse_path, attention_path: optionally also write the coarse result and the
-            colour-coded attention map (``flow_to_image`` colours, upsampled to the image).
-        attention_memory: optional byte budget for contextual attention (see ``inpaint``).
-        border: "pad" (every pixel kept) or "crop" (the release's rule); see ``inpaint``.
+            colour-coded attention map (``flow_to_image`` colours, at the image's size).
+        attention_memory: byte budget for contextual attention (see ``inpaint``).
+        border: "pad" (every pixel kept) or "crop" (the release's rule, whole image); see
+            ``inpaint``.
+        mode: "auto", "crop" or "full" (see ``large_images.inpaint_large``).
+        working_size: the side crops are brought to (default: the model's training size).
+        release_rounding: write the whole float result as 8-bit RGB with the release's
+            truncation (spec §7) instead of compositing in the file's values.
+        overwrite: allow an output path that is the image or the mask.
+        dilate, erode: grow / shrink the hole by that many pixels (erosion first).
+        progress: draw a progress bar (stderr) for runs longer than a few seconds.
 
-    Returns the ``InpaintResult`` (arrays on the generator's device).
+    Every output path is checked before the work starts, and the outputs are written together
+    at the end (all or none). Returns the ``InpaintResult`` (NumPy arrays of the output size).
     """
-    from nnlite.backend import to_device
+    from .inpaint_files import inpaint_file
 
-    from .imageio import load_image, load_mask, save_image
-    from .model_io import load_generator, shipped_model_path
-    from .networks import InpaintGenerator
-
-    for name, value in (("image_path", image_path), ("mask_path", mask_path),
-                        ("output_path", output_path), ("coarse_path", coarse_path),
-                        ("attention_path", attention_path)):
-        if not isinstance(value, (str, os.PathLike)) and not (value is None and name in (
-                "coarse_path", "attention_path")):
-            raise ValueError(f"inpaint_image: {name} must be a file path (str or Path), "
-                             f"got {type(value).__name__}")
-    generator = weights if isinstance(weights, InpaintGenerator) else \
-        load_generator(weights or shipped_model_path(), device=device)
-    if attention_path is not None and not generator.attention:
-        raise ValueError("inpaint_image: attention_path was given, but this generator was "
-                         "built with attention=False and has no attention map")
-    device = generator.conv1.weight.device
-    image = load_image(image_path)
-    mask = load_mask(mask_path, size=image.shape[1:])
-    try:
-        result = inpaint(generator, to_device(image, device), to_device(mask, device),
-                         attention_memory=attention_memory, border=border)
-    except ValueError as error:        # e.g. a memory budget too small for one chunk
-        raise ValueError(f"{image_path}: {error}") from None
-    save_image(output_path, to_device(result.output, "cpu")[0])
-    if coarse_path is not None:
-        save_image(coarse_path, to_device(result.coarse, "cpu")[0])
-    if attention_path is not None:
-        from PIL import Image
-
-        from .viz import attention_rgb
-        colours = attention_rgb(to_device(result.offsets, "cpu"), *result.output.shape[2:])[0]
-        Image.fromarray(colours).save(attention_path)
-    return result
+    return inpaint_file(image_path, mask_path, output_path, weights=weights, device=device,
+                        coarse_path=coarse_path, attention_path=attention_path,
+                        attention_memory=attention_memory, border=border, mode=mode,
+                        working_size=working_size, release_rounding=release_rounding,
+                        overwrite=overwrite, dilate=dilate, erode=erode, progress=progress)

@@ -572,16 +572,19 @@ def test_evaluation_averages_every_image_and_resizes_whole_images(tmp_path):
     np.testing.assert_allclose(images[0], expected.transpose(2, 0, 1) / 127.5 - 1, atol=1e-6)
 
 
-def test_a_folder_of_images_needs_a_folder_of_masks(tmp_path, tiny_model, capsys):
-    """inpaint IMAGE_FOLDER MASK_FILE is refused with one line naming the rule."""
+def test_a_folder_with_one_mask_file_uses_it_for_every_image(tmp_path, tiny_model, capsys):
+    """inpaint IMAGE_FOLDER MASK_FILE: the one mask serves every image (and is not itself
+    inpainted when it sits in the folder); a file image with a mask folder is refused."""
     folder = tmp_path / "images"
     folder.mkdir()
     _write_pair(folder, "a")
-    code = cli.main(["inpaint", str(folder), str(folder / "a_mask.png"), "-o",
-                     str(tmp_path / "out"), "--weights", str(tiny_model)])
-    assert code == 2
-    assert "is a folder, so the mask" in capsys.readouterr().err
-    assert not (tmp_path / "out").exists()
+    _write_pair(folder, "b")
+    (folder / "b_mask.png").unlink()
+    assert cli.main(["inpaint", str(folder), str(folder / "a_mask.png"), "-o",
+                     str(tmp_path / "out"), "--weights", str(tiny_model)]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "b.png"]
+    _fails_with(capsys, ["inpaint", folder / "a.png", folder, "-o", tmp_path / "x.png",
+                         "--weights", tiny_model], "is a file, so the mask", "must be a file")
 
 
 def test_a_folder_matches_upper_case_suffixes(tmp_path, tiny_model):
