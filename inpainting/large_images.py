@@ -239,7 +239,8 @@ def _run_window(generator, image, hole, window, working_size, attention_memory=N
                          attention_memory=attention_memory)
     fill = _resize(to_device(result.output, "cpu")[0], rows, cols)
     coarse = _resize(to_device(result.coarse, "cpu")[0], rows, cols)
-    return fill, coarse, np.asarray(to_device(result.offsets, "cpu"))[0], small_rows / rows
+    offsets = None if result.offsets is None else np.asarray(to_device(result.offsets, "cpu"))[0]
+    return fill, coarse, offsets, small_rows / rows     # offsets None: the attention=False model
 
 
 def _place_offsets(offsets, small_offsets, window, scale):
@@ -328,7 +329,8 @@ def inpaint_large(generator, image, mask, *, mode="auto", working_size=None,
             output[0, :, rows, cols] = np.where(inside, fill, image[0, :, rows, cols])
             refined[0, :, rows, cols] = fill
             coarse[0, :, rows, cols] = window_coarse
-            _place_offsets(offsets, small_offsets, window, scale)
+            if small_offsets is not None:
+                _place_offsets(offsets, small_offsets, window, scale)
     return InpaintResult(output, coarse, refined, offsets[None])
 
 
