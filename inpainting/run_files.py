@@ -145,18 +145,18 @@ def describe(changes):
 def record_config(out_dir, config, step):
     """Write ``config`` to ``out_dir/config.toml``, keeping earlier change lines, and append
     ``# changed at step <step>: ...`` when it differs from the recorded one. Returns the
-    changes (``[]``: the file is left as it was). The folder itself is not a change."""
+    changes (``[]``: the file is left as it was). The folder itself is not a change: a run
+    moved elsewhere keeps its file."""
     path = Path(out_dir) / "config.toml"
     history, changes = [], []
     if path.is_file():
         recorded = load_config(path)
         changes = [c for c in config_changes(recorded, config) if c[0] != "out_dir"]
-        if not changes and recorded.out_dir == config.out_dir:
+        if not changes:            # the same recipe (a moved folder included): left as is
             return []
         history = [line for line in path.read_text(encoding="utf-8").splitlines()
                    if line.startswith("# changed at step ")]
-        if changes:
-            history.append(f"# changed at step {step}: {describe(changes)}")
+        history.append(f"# changed at step {step}: {describe(changes)}")
     with atomic_write(path, "w") as stream:
         stream.write("\n".join(history + [dump_toml(config)]))
     return changes
