@@ -221,6 +221,8 @@ def _train_help():
                         "TF checkpoint (default: random initialisation)",
         "min-crop-scale": "train on random squares of this to 1 times the shorter side, "
                           f"resized (not in the release; default: {d.min_crop_scale:g} = off)",
+        "periodic-fraction": "share of training crops made periodic, a tile repeated (not in "
+                             "the release; default: 0 = off)",
     }
 
 
@@ -338,7 +340,8 @@ def build_parser():
     train.add_argument("--quiet", action="store_true", help="no progress bar (default: off)")
     helps = _train_help()
     for name, kind in TRAIN_FLAGS:
-        train.add_argument(f"--{name}", dest=name.replace("-", "_"), type=kind, help=helps[name])
+        train.add_argument(f"--{name}", dest=name.replace("-", "_"), type=kind,
+                           help=helps.get(name))     # test_runs: every flag has its help
     train.set_defaults(run=cmd_train, device=None)
 
     evaluate = commands.add_parser("evaluate", help="metrics against mean-fill and biharmonic")

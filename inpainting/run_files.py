@@ -17,6 +17,8 @@
 Fields that do not change what the weights become (``FREE_FIELDS``: the total, the device,
 where and how often things are written) may change on resume; any other field is part of
 the recipe, and changing it means the run no longer continues exactly (``recipe_changes``).
+
+``estimate`` is the progress bar's description of a run expected to last over an hour.
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ from nnlite.serialization import TEMPORARY_NAME, atomic_write
 
 from .config import TrainConfig, dump_toml, load_config
 
-__all__ = ["FREE_FIELDS", "remove_interrupted_writes", "read_log", "repair_log",
+__all__ = ["FREE_FIELDS", "estimate", "remove_interrupted_writes", "read_log", "repair_log",
            "recipe_changes", "config_changes", "record_config", "recorded_config",
            "resume_config"]
 
@@ -216,3 +218,23 @@ def resume_config(out_dir, config_path=None, flags=None, *, force=False):
             f"{'it' if len(refused) == 1 else 'them'} out to continue the run as recorded, "
             "or add --force to change the recipe anyway")
     return config, source, changes
+
+
+# ------------------------------------------------------------------ how long
+
+#: steps timed (after the first, which allocates and warms caches) for a long run's estimate
+ESTIMATE_AFTER = 3
+
+
+def estimate(steps, seconds, timed=ESTIMATE_AFTER, *, warmup=False, threshold=3600.0):
+    """The progress bar's description for a run of ``steps`` whose steps 2 to ``timed + 1``
+    took ``seconds``: the estimate when it exceeds ``threshold`` seconds, else ''.
+    ``warmup``: the timed steps were warm-up steps and adversarial ones follow (an estimate
+    from cheaper steps: at least this long)."""
+    per_step = seconds / timed
+    total = steps * per_step
+    if total <= threshold:
+        return ""
+    shown = f"{total / 3600:.1f} h" if total < 48 * 3600 else f"{total / 86400:.1f} days"
+    return (f"estimate {'>= ' if warmup else ''}{shown}: {steps:,} steps x {per_step:.2f} "
+            f"s/step (timed on steps 2-{timed + 1}{', warm-up' if warmup else ''})")

@@ -337,10 +337,10 @@ class Trainer:
                     bar.set_postfix(_postfix(last, rate))
                     if self.step - done_at_start == 1:     # the first step sets things up
                         first_done = time.perf_counter()
-                    if self.step - done_at_start == 1 + ESTIMATE_AFTER:
-                        estimate = _estimate(target - done_at_start, time.perf_counter()
-                                             - first_done, ESTIMATE_AFTER, warmup=(
-                                                 self.warming_up and c.warmup_iterations < target))
+                    if self.step - done_at_start == 1 + run_files.ESTIMATE_AFTER:
+                        estimate = run_files.estimate(
+                            target - done_at_start, time.perf_counter() - first_done,
+                            warmup=self.warming_up and c.warmup_iterations < target)
                         if estimate:
                             bar.set_description(estimate)
                     if stop.requested or self.step % c.checkpoint_every == 0 \
@@ -384,24 +384,6 @@ def _postfix(terms, rate):
     shown = {"d": terms["d_loss"]} if "d_loss" in terms else {}
     shown.update(g=terms["g_loss"], l1=terms["l1"])
     return {**{key: f"{value:.3f}" for key, value in shown.items()}, "it_s": f"{rate:.2f}"}
-
-
-#: steps timed (after the first, which allocates and warms caches) for a long run's estimate
-ESTIMATE_AFTER = 3
-
-
-def _estimate(steps, seconds, timed, *, warmup=False, threshold=3600.0):
-    """The progress bar's description for a run of ``steps`` whose steps 2 to ``timed + 1``
-    took ``seconds``: the estimate when it exceeds ``threshold`` seconds, else ''.
-    ``warmup``: the timed steps were warm-up steps and adversarial ones follow (an estimate
-    from cheaper steps: at least this long)."""
-    per_step = seconds / timed
-    total = steps * per_step
-    if total <= threshold:
-        return ""
-    shown = f"{total / 3600:.1f} h" if total < 48 * 3600 else f"{total / 86400:.1f} days"
-    return (f"estimate {'>= ' if warmup else ''}{shown}: {steps:,} steps x {per_step:.2f} "
-            f"s/step (timed on steps 2-{timed + 1}{', warm-up' if warmup else ''})")
 
 
 def _progress(start, total, enabled):

@@ -283,7 +283,8 @@ def test_results_and_checkpoints_honour_the_umask(tmp_path, umask):
     previous = os.umask(umask)
     try:
         ckpt.save(tmp_path / "checkpoints", 1, {"step": np.asarray(1)})
-        save_generator(tmp_path / "generator.npz", InpaintGenerator(4, rng=np.random.default_rng(0)))
+        save_generator(tmp_path / "generator.npz",
+                       InpaintGenerator(4, rng=np.random.default_rng(0)))
         save_image(tmp_path / "result.png", np.zeros((3, 4, 4), np.float32))
         with nnlite.serialization.atomic_write(tmp_path / "config.toml", "w") as stream:
             stream.write("seed = 0\n")
@@ -344,9 +345,7 @@ def test_the_estimate_text():
 
 
 def train_estimate(*args, **kwargs):
-    from inpainting.train import _estimate
-
-    return _estimate(*args, **kwargs)
+    return run_files.estimate(*args, **kwargs)
 
 
 # ----------------------------------------------------------------------------- sizes, help
