@@ -6,8 +6,10 @@ temporary file and renames it into place only when complete: a run killed at
 any moment leaves either the old or the new file, never half of one. Files are
 named ``step_0001000.npz``; ``save`` keeps the newest ``keep`` of them.
 
-``StopRequest`` is the Ctrl-C handler of a training run: the first Ctrl-C lets the current
-iteration finish so that the checkpoint written next can be resumed exactly.
+``StopRequest`` is the Ctrl-C and SIGTERM handler of a training run: the first signal lets
+the current iteration finish so that the checkpoint written next can be resumed exactly.
+SIGTERM is what ``kill``, Docker and Slurm send before they stop a process for good, so it
+is treated like Ctrl-C.
 """
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ from pathlib import Path
 import nnlite
 from nnlite.serialization import SerializationError
 
-__all__ = ["save", "load", "latest", "list_checkpoints", "CheckpointError", "StopRequest"]
+__all__ = ["save", "load", "latest", "list_checkpoints", "CheckpointError", "StopRequest",
+           "Stopped"]
 
 _NAME = re.compile(r"^step_(\d+)\.npz$")
 
@@ -67,31 +70,47 @@ def load(path):
     return state
 
 
+class Stopped(KeyboardInterrupt):
+    """A run stopped by a signal after checkpointing; ``signum`` says which (exit status
+    128 + signum: 130 for Ctrl-C, 143 for SIGTERM)."""
+
+    def __init__(self, signum=signal.SIGINT):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = int(signum)
+
+
 class StopRequest:
-    """Ctrl-C during ``Trainer.run``: finish the current iteration, checkpoint, then stop.
+    """Ctrl-C or SIGTERM during ``Trainer.run``: finish the current iteration, checkpoint,
+    then stop.
 
     A checkpoint taken halfway through an iteration (after some critic updates) could not
-    be resumed exactly, so the first Ctrl-C only sets a flag; a second one stops at once,
-    keeping the newest periodic checkpoint.
+    be resumed exactly, so the first signal only sets a flag (``signum`` remembers which);
+    a second one stops at once, keeping the newest periodic checkpoint.
     """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self):
         self.requested = False
+        self.signum = None
 
     def __call__(self, signum, frame):
         if self.requested:
             raise KeyboardInterrupt
-        self.requested = True
-        print("\nstopping after this iteration (Ctrl-C again to stop at once)", flush=True)
+        self.requested, self.signum = True, signum
+        again = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        print(f"\n{signal.Signals(signum).name}: stopping after this iteration ({again} again "
+              "to stop at once)", flush=True)
 
     @contextlib.contextmanager
     def installed(self):
         try:
-            previous = signal.signal(signal.SIGINT, self)
-        except ValueError:        # not the main thread: leave Ctrl-C alone
+            previous = [(number, signal.signal(number, self)) for number in self.SIGNALS]
+        except ValueError:        # not the main thread: leave the signals alone
             yield
             return
         try:
             yield
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for number, handler in previous:
+                signal.signal(number, handler)

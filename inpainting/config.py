@@ -2,8 +2,9 @@
 
 ``TrainConfig()`` reproduces the release (256x256 images, 128x128 bbox, batch
 16, Adam(1e-4, 0.5, 0.9), 5 critic updates per generator update, loss weights
-0.001 / 1.2 / 1.2, gradient-penalty weight 10). A TOML file can override any
-field, and the command line can override the file:
+0.001 / 1.2 / 1.2, gradient-penalty weight 10). The box size and the hole's jitter
+follow the image size unless given (``derived_sizes``: box = image / 2, max_delta =
+box / 8). A TOML file can override any field, and the command line can override the file:
 
     # my.toml
     data = "/data/places2/train.flist"
@@ -17,13 +18,14 @@ import dataclasses
 import math
 import numbers
 import os
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .losses import LossWeights
 
-__all__ = ["TrainConfig", "load_config"]
+__all__ = ["TrainConfig", "load_config", "derived_sizes"]
 
 
 @dataclass
@@ -57,8 +59,10 @@ class TrainConfig:
     batch_size: int = 16
     # masks (spec §6)
     mask: str = "bbox"              # "bbox" (release) or "free_form"
-    bbox_size: int = 128            # local critic input size = bbox size
-    max_delta: int = 16             # the hole is the bbox shrunk by 0..max_delta per side
+    # Derived unless given (None): bbox_size = image_size / 2 (a multiple of 16, at least 16)
+    # and max_delta = bbox_size / 8, the release's 128 and 16 at 256x256 (``derived_sizes``).
+    bbox_size: int | None = None    # local critic input size = bbox size
+    max_delta: int | None = None    # the hole is the bbox shrunk by 0..max_delta per side
     per_sample_mask: bool = False   # the release uses one mask per batch
     # model
     cnum: int = 32                  # generator width
@@ -88,6 +92,20 @@ class TrainConfig:
     keep_checkpoints: int = 3
     log_every: int = 10
     sample_every: int = 500
+
+    def __post_init__(self):
+        self._derived = set()          # fields filled from the image size (not given)
+        if self.bbox_size is None or self.max_delta is None:
+            if not (isinstance(self.image_size, numbers.Integral) and
+                    (self.bbox_size is None or isinstance(self.bbox_size, numbers.Integral))):
+                return                 # a wrong type: _check_types names it
+            bbox, delta = derived_sizes(self.image_size, self.bbox_size)
+            if self.bbox_size is None:
+                self.bbox_size = bbox
+                self._derived.add("bbox_size")
+            if self.max_delta is None:
+                self.max_delta = delta
+                self._derived.add("max_delta")
 
     def validate(self):
         """Raise ValueError naming the field when a value cannot work (type, then range)."""
@@ -157,8 +175,14 @@ class TrainConfig:
         return config
 
     def replace(self, **overrides):
-        """A copy with fields overridden (``losses.<name>`` keys reach the loss weights)."""
+        """A copy with fields overridden (``losses.<name>`` keys reach the loss weights).
+
+        ``bbox_size`` and ``max_delta``, when derived from the image size rather than given,
+        are derived again from the copy's sizes."""
         values = self.to_dict()
+        for name in getattr(self, "_derived", ()):     # derived sizes follow the new image size
+            if overrides.get(name) is None:
+                del values[name]
         for key, value in overrides.items():
             if value is None:
                 continue
@@ -189,11 +213,22 @@ def load_config(path=None, **overrides) -> TrainConfig:
             raise ValueError(f"{path}: losses must be a table ([losses] followed by weights "
                              f"such as gan_loss_alpha = 0.001), got {_shown(losses)}")
         try:
-            config = TrainConfig.from_dict({**config.to_dict(), **values,
-                                            "losses": {**config.to_dict()["losses"], **losses}})
+            config = TrainConfig.from_dict({**values, "losses": losses})
         except ValueError as error:
             raise ValueError(f"{path}: {error}") from None
     return config.replace(**overrides).validate()
+
+
+def derived_sizes(image_size, bbox_size=None):
+    """The defaults that follow the image size: ``(bbox_size, max_delta)``.
+
+    bbox_size = image_size / 2 rounded down to a multiple of 16 (the local critic's input),
+    at least 16; max_delta = bbox_size / 8. At the release's 256: (128, 16); at 128: (64, 8);
+    at 64: (32, 4). A given ``bbox_size`` is kept and only ``max_delta`` follows it.
+    """
+    if bbox_size is None:
+        bbox_size = max(16, image_size // 2 // 16 * 16)
+    return bbox_size, bbox_size // 8
 
 
 # ------------------------------------------------------------------ checks
@@ -232,6 +267,8 @@ def _check_types(obj, prefix):
     hints = typing.get_type_hints(type(obj))
     for f in dataclasses.fields(obj):
         kind, value, name = hints[f.name], getattr(obj, f.name), prefix + f.name
+        if typing.get_origin(kind) in (typing.Union, types.UnionType):   # int | None: derived
+            kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
         if kind not in _TYPE_WORDS:
             continue
         if kind is bool:

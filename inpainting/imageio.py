@@ -16,11 +16,12 @@ logic (see ``inpainting.data``).
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
+
+from nnlite.serialization import atomic_write
 
 __all__ = [
     "ImageReadError",
@@ -206,12 +207,5 @@ def save_image(path: str | os.PathLike, image: np.ndarray, rounding: str = "trun
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise FileNotFoundError(f"cannot write {path}: the folder {folder} does not exist")
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            pil_image.save(stream, format=fmt)
-        os.replace(temp_name, path)
-    except BaseException:
-        if os.path.exists(temp_name):
-            os.remove(temp_name)
-        raise
+    with atomic_write(path) as stream:      # honours the umask, like open()
+        pil_image.save(stream, format=fmt)

@@ -29,7 +29,8 @@ import nnlite.functional as F
 from nnlite.backend import to_device
 
 from . import checkpoint as ckpt
-from .config import TrainConfig, dump_toml
+from . import run_files
+from .config import TrainConfig
 from .losses import (critic_total, discounted_l1, generator_total, gradient_penalty,
                      known_region_l1, spatial_discount_mask, wgan_critic_loss,
                      wgan_generator_loss)
@@ -38,9 +39,9 @@ from .networks import GlobalCritic, InpaintGenerator, LocalCritic
 
 __all__ = ["NothingToTrain", "Trainer", "TrainingDiverged", "make_dataset"]
 
-#: configuration fields that decide the networks' shapes (and the data order): a checkpoint
-#: can only be resumed by a run that has the same values
-RESUME_FIELDS = ("cnum", "attention", "critic_cnum", "image_size", "bbox_size", "seed")
+#: configuration fields that decide the networks' shapes: a checkpoint can only be resumed by
+#: a run that has the same values (any other recipe field: the same unless forced)
+RESUME_FIELDS = ("cnum", "attention", "critic_cnum", "image_size", "bbox_size")
 
 
 class TrainingDiverged(RuntimeError):
@@ -265,11 +266,13 @@ class Trainer:
                          keep=self.config.keep_checkpoints)
         return path
 
-    def resume(self):
+    def resume(self, force=False):
         """Load the newest checkpoint of ``out_dir``; returns its path (None if none).
 
         A checkpoint that cannot be read, or was written by a run whose networks have other
-        shapes (``RESUME_FIELDS``), raises ``CheckpointError`` (a ValueError) naming the file.
+        shapes (``RESUME_FIELDS``), raises ``CheckpointError`` (a ValueError) naming the file;
+        so does one written with another recipe (any field but ``run_files.FREE_FIELDS``:
+        batch size, data, learning rate, ...) unless ``force``.
         """
         found = ckpt.latest(self.out_dir / "checkpoints")
         if found is None:
@@ -282,7 +285,7 @@ class Trainer:
             raise ckpt.CheckpointError(f"{found} is not a readable training checkpoint "
                                        f"({_short(error)}); delete it to resume from the "
                                        "previous one") from None
-        self._check_resume_config(found, state)
+        self._check_resume_config(found, state, force)
         try:
             self.load_state(state)
         except (KeyError, ValueError, TypeError, IndexError) as error:   # StateDictError too
@@ -291,8 +294,9 @@ class Trainer:
             raise ckpt.CheckpointError(f"cannot resume from {found}: {reason}") from None
         return found
 
-    def _check_resume_config(self, path, state):
-        """One line naming the file and every differing shape field, before any weight moves."""
+    def _check_resume_config(self, path, state, force=False):
+        """One line naming the file and every differing shape (or, unless ``force``, recipe)
+        field, before any weight moves."""
         try:
             saved = json.loads(str(state["config"]))
         except (KeyError, ValueError, TypeError):
@@ -309,14 +313,25 @@ class Trainer:
                              for name in differing)
             raise ckpt.CheckpointError(f"{path} was trained with {was}, this run has {now}: "
                                        f"pass {flags} (or the same --config) to resume it")
+        changed = run_files.recipe_changes(saved, self.config)
+        if changed and not force:
+            was = ", ".join(f"{name}={old!r}" for name, old, _ in changed)
+            now = ", ".join(f"{name}={new!r}" for name, _, new in changed)
+            raise ckpt.CheckpointError(f"{path} was trained with {was}, this run has {now}: "
+                                       "the run would not continue exactly; resume with the "
+                                       "recorded values, or with force=True (--force) to "
+                                       "change the recipe")
 
     # ------------------------------------------------------------------ loop
     def run(self, iterations=None, *, progress=True, on_log=None):
         """Train until ``iterations`` generator steps in total (default: the config's).
 
         Writes ``config.toml``, ``log.jsonl``, checkpoints every
-        ``checkpoint_every`` steps and on Ctrl-C, and sample/loss figures every
-        ``sample_every`` steps. Returns the last logged losses.
+        ``checkpoint_every`` steps and on Ctrl-C or SIGTERM (then raises ``ckpt.Stopped``, a
+        KeyboardInterrupt), and sample/loss figures every ``sample_every`` steps. First
+        removes the temporary files of interrupted writes, repairs ``log.jsonl`` and records
+        any configuration change in ``config.toml`` (``run_files``). Returns the last
+        logged losses.
         """
         from .viz import save_loss_plot, save_sample_grid
 
@@ -328,8 +343,10 @@ class Trainer:
                 f"{target}: nothing was trained and no file was written; set iterations "
                 f"(--iterations) above {self.step} to train further")
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        (self.out_dir / "config.toml").write_text(dump_toml(c))
+        run_files.remove_interrupted_writes(self.out_dir)
         log_path = self.out_dir / "log.jsonl"
+        run_files.repair_log(log_path, self.step)      # steps past the checkpoint run again
+        run_files.record_config(self.out_dir, c, self.step)
         bar = _progress(self.step, target, progress)
         last, started, done_at_start = {}, time.perf_counter(), self.step
         stop, finished = ckpt.StopRequest(), False
@@ -346,6 +363,14 @@ class Trainer:
                             on_log(self.step, last)
                     bar.update(1)
                     bar.set_postfix(_postfix(last, rate))
+                    if self.step - done_at_start == 1:     # the first step sets things up
+                        first_done = time.perf_counter()
+                    if self.step - done_at_start == 1 + run_files.ESTIMATE_AFTER:
+                        estimate = run_files.estimate(
+                            target - done_at_start, time.perf_counter() - first_done,
+                            warmup=self.warming_up and c.warmup_iterations < target)
+                        if estimate:
+                            bar.set_description(estimate)
                     if stop.requested or self.step % c.checkpoint_every == 0 \
                             or self.step == target:
                         path = self.save_checkpoint()
@@ -356,7 +381,7 @@ class Trainer:
                         finished = True
                         print(f"\ninterrupted: checkpoint saved to {path} at the end of step "
                               f"{self.step}; continue with --resume")
-                        raise KeyboardInterrupt
+                        raise ckpt.Stopped(stop.signum)
             except KeyboardInterrupt:
                 bar.close()
                 if not finished:   # a second Ctrl-C: no half-iteration checkpoint

@@ -6,11 +6,10 @@
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 from matplotlib.figure import Figure   # drawn without pyplot: no global backend switch
+
+from nnlite.serialization import atomic_write
 
 __all__ = ["to_display", "attention_rgb", "sample_grid", "save_sample_grid", "save_loss_plot",
            "save_demo_figure"]
@@ -90,7 +89,8 @@ def save_sample_grid(trainer, path, count=4):
     offsets = None if result.offsets is None else to_device(result.offsets, "cpu")
     grid = sample_grid(images, mask, to_device(result.coarse, "cpu"),
                        to_device(result.output, "cpu"), offsets)
-    Image.fromarray(grid).save(path)
+    with atomic_write(path) as stream:          # a killed run leaves no half image
+        Image.fromarray(grid).save(stream, format="PNG")
     return path
 
 
@@ -101,9 +101,9 @@ def save_loss_plot(log_path, path):
     over the steps that have it; a dashed line marks where the adversarial phase starts.
     Nothing is drawn (None) while the log is missing or empty.
     """
-    if not Path(log_path).is_file():     # nothing logged yet (log_every > sample_every)
-        return None
-    records = [json.loads(line) for line in Path(log_path).read_text().splitlines() if line]
+    from .run_files import read_log
+
+    records = read_log(log_path)    # [] before the first line (log_every > sample_every)
     if not records:
         return None
     groups = [("critic", ["d_loss", "d_local", "d_global"]), ("penalty", ["gp_local", "gp_global"]),
@@ -127,7 +127,8 @@ def save_loss_plot(log_path, path):
             axis.text(0.5, 0.5, "not logged yet\n(reconstruction warm-up)", ha="center",
                       va="center", transform=axis.transAxes, color="gray")
     figure.tight_layout()
-    figure.savefig(path, dpi=80)
+    with atomic_write(path) as stream:
+        figure.savefig(stream, format="png", dpi=80)
     return path
 
 

@@ -9,8 +9,11 @@ one from a stranger cannot run code: ``load`` reads with ``allow_pickle=False``.
   booleans or strings; scalars and strings are stored as 0-d arrays and come
   back as 0-d arrays (``int(x)``, ``float(x)``, ``str(x)`` read them).
 * Writes are atomic: the file is written under a temporary name in the same
-  folder and renamed into place with ``os.replace``, so a crash leaves either the
-  old file or the new one, never half of one.
+  folder (``.<name>.<8 random characters>.tmp``, ``TEMPORARY_NAME``) and renamed into
+  place with ``os.replace``, so a crash leaves either the old file or the new one, never
+  half of one. The file gets the permissions an ordinary ``open`` would give it (0666
+  less the process's umask), not the 0600 of a bare temporary file. ``atomic_write`` is
+  the same writer for any file (images, text).
 * Reads check before they allocate: ``inspect`` reads only the archive's directory
   and each array's header (shape, dtype), and ``load`` refuses an entry whose
   header declares more bytes than the entry holds and, with ``max_bytes``, a total
@@ -19,7 +22,9 @@ one from a stranger cannot run code: ``load`` reads with ``allow_pickle=False``.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import tempfile
 import zipfile
 from pathlib import Path
@@ -30,7 +35,11 @@ import numpy as np
 from . import backend
 from .tensor import Tensor
 
-__all__ = ["save", "load", "inspect", "ArrayInfo", "flatten", "unflatten", "SerializationError"]
+__all__ = ["save", "load", "inspect", "ArrayInfo", "flatten", "unflatten", "atomic_write",
+           "SerializationError", "TEMPORARY_NAME"]
+
+#: the name of a file ``atomic_write`` has not finished: ``.<name>.<mkstemp's 8 characters>.tmp``
+TEMPORARY_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
 
 #: Longest ``.npy`` header accepted (NumPy's own default limit).
 MAX_HEADER_BYTES = 10_000
@@ -84,19 +93,31 @@ def unflatten(flat) -> dict:
     return tree
 
 
-def save(path, tree) -> None:
-    """Write the nested dict ``tree`` to ``path`` (an ``.npz`` archive), atomically."""
-    flat = flatten(tree)
+def _umask():
+    """The process's umask (read by setting it and setting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode="wb"):
+    """``with atomic_write(path) as stream:`` writes ``path`` all at once or not at all.
+
+    The stream is a temporary file next to ``path``; on a clean exit it is flushed, synced,
+    given the permissions ``open`` would give (0666 & ~umask) and renamed over ``path``. On
+    an exception it is removed and ``path`` is untouched. A process killed midway leaves the
+    temporary file (named as ``TEMPORARY_NAME`` matches), which the next run can remove.
+    """
+    if mode not in ("wb", "w"):
+        raise ValueError(f"atomic_write: mode must be 'wb' or 'w', got {mode!r}")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    folder = path.parent if str(path.parent) else Path(".")
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
-        with os.fdopen(handle, "wb") as stream:
-            # What numpy.savez does, minus its reserved keyword names ('file', 'allow_pickle').
-            with zipfile.ZipFile(stream, "w", compression=zipfile.ZIP_STORED) as archive:
-                for name, array in flat.items():
-                    with archive.open(name + ".npy", "w", force_zip64=True) as entry:
-                        np.lib.format.write_array(entry, array, allow_pickle=False)
+        os.fchmod(handle, 0o666 & ~_umask())
+        with os.fdopen(handle, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as stream:
+            yield stream
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, path)
@@ -104,6 +125,19 @@ def save(path, tree) -> None:
         if os.path.exists(temporary):
             os.unlink(temporary)
         raise
+
+
+def save(path, tree) -> None:
+    """Write the nested dict ``tree`` to ``path`` (an ``.npz`` archive), atomically."""
+    flat = flatten(tree)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path) as stream:
+        # What numpy.savez does, minus its reserved keyword names ('file', 'allow_pickle').
+        with zipfile.ZipFile(stream, "w", compression=zipfile.ZIP_STORED) as archive:
+            for name, array in flat.items():
+                with archive.open(name + ".npy", "w", force_zip64=True) as entry:
+                    np.lib.format.write_array(entry, array, allow_pickle=False)
 
 
 def _check_signature(path: Path) -> None:

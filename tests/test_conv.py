@@ -115,6 +115,76 @@ def test_conv_transpose2d_matches_loop_reference(stride, padding, output_padding
     np.testing.assert_allclose(got.data, expected, rtol=1e-12, atol=1e-12)
 
 
+# output_padding below the dilation but not the stride (PyTorch allows either): the cut of the
+# output moves inside the bottom padding, past it, and past every tap (zero rows + bias)
+LARGE_OUTPUT_PADDING = [
+    # stride, padding, output_padding, dilation, kernel
+    (1, 0, 1, 2, 3), (1, 2, 1, 2, 3), (1, (0, 3, 1, 1), (2, 1), 3, 3), (2, 0, 2, 3, 3),
+    (2, (1, 1, 0, 2), (3, 1), 4, 2), ((1, 2), 1, (1, 0), (2, 1), 3)]
+
+
+def _pytorch_output_size(size, stride, pad_before, pad_after, dilation, kernel, output_padding):
+    """PyTorch's documented ConvTranspose2d size, written with separate paddings per side:
+    (H_in - 1) * stride - 2 * padding + dilation * (kernel_size - 1) + output_padding + 1."""
+    return (size - 1) * stride - (pad_before + pad_after) + dilation * (kernel - 1) \
+        + output_padding + 1
+
+
+@pytest.mark.parametrize("stride,padding,output_padding,dilation,kernel", LARGE_OUTPUT_PADDING)
+def test_output_padding_may_reach_the_stride_when_below_the_dilation(
+        stride, padding, output_padding, dilation, kernel, rng, strategy):
+    from nnlite.functional.conv_utils import pair, parse_padding
+
+    y = rng.standard_normal((2, 3, 4, 5))
+    w = rng.standard_normal((3, 2, kernel, kernel))
+    b = rng.standard_normal(2)
+    expected = conv_transpose2d_reference(y, w, b, stride, padding, output_padding, dilation)
+    got = F.conv_transpose2d(Tensor(y), Tensor(w), Tensor(b), stride=stride, padding=padding,
+                             output_padding=output_padding, dilation=dilation)
+    (SH, SW), (DH, DW) = pair(stride, "s"), pair(dilation, "d")
+    (OPH, OPW), (PT, PB, PL, PR) = pair(output_padding, "o", 0), parse_padding(padding, *[0] * 8)
+    assert got.shape == (2, 2, _pytorch_output_size(4, SH, PT, PB, DH, kernel, OPH),
+                         _pytorch_output_size(5, SW, PL, PR, DW, kernel, OPW))
+    np.testing.assert_allclose(got.data, expected, rtol=1e-12, atol=1e-12)
+    without_bias = F.conv_transpose2d(Tensor(y), Tensor(w), stride=stride, padding=padding,
+                                      output_padding=output_padding, dilation=dilation)
+    np.testing.assert_allclose(without_bias.data,
+                               conv_transpose2d_reference(y, w, None, stride, padding,
+                                                          output_padding, dilation),
+                               rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("stride,padding,output_padding,dilation,kernel",
+                         LARGE_OUTPUT_PADDING[::2] + LARGE_OUTPUT_PADDING[3:4])
+def test_large_output_padding_gradcheck_and_gradgradcheck(stride, padding, output_padding,
+                                                          dilation, kernel, rng, strategy):
+    y = Tensor(rng.standard_normal((1, 2, 3, 3)), requires_grad=True)
+    w = Tensor(rng.standard_normal((2, 2, kernel, kernel)), requires_grad=True)
+    b = Tensor(rng.standard_normal(2), requires_grad=True)
+
+    def fn(y, w, b):
+        return F.conv_transpose2d(y, w, b, stride=stride, padding=padding,
+                                  output_padding=output_padding, dilation=dilation)
+
+    assert gradcheck(fn, (y, w, b))
+    assert gradgradcheck(fn, (y, w, b))
+
+
+def test_the_issue_case_stride_1_dilation_2_output_padding_1(rng):
+    """PyTorch computes conv_transpose2d(stride=1, dilation=2, output_padding=1); so does
+    nnlite, and the layer too; output_padding 2 (not below the stride nor the dilation) is not."""
+    layer = nn.ConvTranspose2d(3, 2, 3, stride=1, dilation=2, output_padding=1, rng=rng,
+                               dtype=np.float64)
+    y = rng.standard_normal((1, 3, 5, 5))
+    out = layer(Tensor(y))
+    assert out.shape == (1, 2, 10, 10)                     # (5-1)*1 - 0 + 2*(3-1) + 1 + 1
+    np.testing.assert_allclose(out.data, conv_transpose2d_reference(
+        y, layer.weight.data, layer.bias.data, 1, 0, 1, 2), rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match=r"output_padding \(2\) must be smaller than the stride "
+                                         r"\(1\) or the dilation \(2\) along H"):
+        F.conv_transpose2d(Tensor(y), layer.weight, stride=1, dilation=2, output_padding=2)
+
+
 def test_strategy_choice_follows_the_waste_of_the_wide_grid():
     from nnlite.functional.conv_utils import conv_geometry
     big = conv_geometry((8, 128, 64, 64), (128, 128, 3, 3), 1, "same", 1)

@@ -28,8 +28,10 @@ from ..autograd import Function
 from ..backend import get_array_module
 from ..tensor import as_tensor
 from .conv_arrays import conv2d_array, conv2d_grad_weight_array, conv_transpose2d_array
-from .conv_utils import ConvGeometry, conv_geometry, parse_padding, pair, transposed_input_size
+from .conv_utils import (ConvGeometry, conv_geometry, parse_padding, pair, split_output_padding,
+                         transposed_input_size)
 from .basic import sum
+from .shape import pad, reshape
 
 __all__ = ["conv2d", "conv_transpose2d", "conv2d_grad_weight", "Conv2d", "ConvTranspose2d",
            "Conv2dGradWeight"]
@@ -139,7 +141,8 @@ def conv_transpose2d(input, weight, bias=None, *, stride=1, padding=0, output_pa
     Args:
         input: (N, C_in, H, W). weight: (C_in, C_out, KH, KW) (PyTorch layout). bias: (C_out,).
         padding: int, (PH, PW) or (PT, PB, PL, PR) — the conv2d padding it undoes.
-        output_padding: extra rows/columns at the bottom/right, each < stride.
+        output_padding: extra rows/columns at the bottom/right, each smaller than the stride
+            or the dilation (as PyTorch); rows beyond every tap are zeros (plus the bias).
 
     Returns (N, C_out, OH, OW) with OH = (H - 1)*SH - PT - PB + DH*(KH-1) + 1 + output_padding.
     """
@@ -161,9 +164,22 @@ def conv_transpose2d(input, weight, bias=None, *, stride=1, padding=0, output_pa
     PT, PB, PL, PR = parse_padding(padding, 1, 1, KH, KW, SH, SW, DH, DW)
     H = transposed_input_size(y.shape[2], KH, SH, PT, PB, DH, OPH, "H")
     W = transposed_input_size(y.shape[3], KW, SW, PL, PR, DW, OPW, "W")
-    g = ConvGeometry(KH, KW, SH, SW, DH, DW, PT, PB, PL, PR, H, W,
+    if OPH < SH and OPW < SW:
+        g = ConvGeometry(KH, KW, SH, SW, DH, DW, PT, PB, PL, PR, H, W,
+                         y.shape[2], y.shape[3])
+        return ConvTranspose2d(g)(*operands)
+    # output_padding >= stride (allowed below the dilation): an ordinary transposed conv with
+    # the bottom/right cut moved, then the rows/columns no tap reaches as zeros, then the bias
+    PB, OPH, ZH = split_output_padding(OPH, SH, PB)
+    PR, OPW, ZW = split_output_padding(OPW, SW, PR)
+    g = ConvGeometry(KH, KW, SH, SW, DH, DW, PT, PB, PL, PR, H - ZH, W - ZW,
                      y.shape[2], y.shape[3])
-    return ConvTranspose2d(g)(*operands)
+    out = ConvTranspose2d(g)(*operands[:2])
+    if ZH or ZW:
+        out = pad(out, ((0, 0), (0, 0), (0, ZH), (0, ZW)))
+    if bias is not None:
+        out = out + reshape(operands[2], (1, -1, 1, 1))
+    return out
 
 
 def conv2d_grad_weight(input, grad_output, weight_shape, *, stride=1, padding=0, dilation=1):

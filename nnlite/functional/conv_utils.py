@@ -21,14 +21,17 @@ so a stride-2 3x3 conv on an even size pads 0 before and 1 after.
 
 Transposed convolution (the adjoint, ``conv_transpose2d``) inverts the output size::
 
-    H = (OH - 1) * SH - PT - PB + EKH + output_padding,     0 <= output_padding < SH
+    H = (OH - 1) * SH - PT - PB + EKH + output_padding,     0 <= output_padding < max(SH, DH)
+
+as PyTorch allows. Rows of H that no tap reaches (an ``output_padding`` beyond the bottom
+padding PB, possible once it reaches the stride) are zeros plus the bias.
 """
 from __future__ import annotations
 
 from typing import NamedTuple
 
 __all__ = ["ConvGeometry", "pair", "same_padding", "parse_padding", "conv_output_size",
-           "conv_geometry", "transposed_input_size"]
+           "conv_geometry", "transposed_input_size", "split_output_padding"]
 
 
 class ConvGeometry(NamedTuple):
@@ -132,9 +135,9 @@ def transposed_input_size(out_size, kernel, stride, pad_before, pad_after, dilat
 
         H = (OH - 1) * SH - PT - PB + DH * (KH - 1) + 1 + output_padding
     """
-    if output_padding < 0 or output_padding >= stride:
+    if output_padding < 0 or output_padding >= max(stride, dilation):
         raise ValueError(f"conv_transpose2d: output_padding ({output_padding}) must be smaller "
-                         f"than the stride ({stride}) along {axis}")
+                         f"than the stride ({stride}) or the dilation ({dilation}) along {axis}")
     size = (out_size - 1) * stride - pad_before - pad_after + dilation * (kernel - 1) + 1 \
         + output_padding
     if size < 1:
@@ -143,3 +146,22 @@ def transposed_input_size(out_size, kernel, stride, pad_before, pad_after, dilat
             f"{stride} - {pad_before} - {pad_after} + {dilation} * ({kernel} - 1) + 1 + "
             f"{output_padding}; it must be >= 1")
     return size
+
+
+def split_output_padding(output_padding, stride, pad_after):
+    """One axis of a transposed conv whose ``output_padding`` reaches the stride, written as
+    an ordinary one: ``(pad_after', output_padding', zeros)``.
+
+    The output is the scatter's rows from -PT on, cut to H rows; ``output_padding`` only moves
+    that cut. Moving it by up to PB rows is the same as a smaller bottom padding
+    ``PB - output_padding``; beyond PB the cut may move by up to ``stride - 1`` more rows
+    (which the floor of the conv's size formula absorbs), and any rows left over lie past
+    every tap: ``zeros`` rows appended afterwards.
+    """
+    if output_padding < stride:
+        return pad_after, output_padding, 0
+    if output_padding <= pad_after:
+        return pad_after - output_padding, 0, 0
+    beyond = output_padding - pad_after
+    kept = min(beyond, stride - 1)
+    return 0, kept, beyond - kept
