@@ -29,7 +29,7 @@ except Exception:  # pragma: no cover - depends on the machine
 __all__ = [
     "cupy", "cuda_available", "get_array_module", "is_cupy_array", "device_of",
     "to_device", "default_device", "scatter_add", "BackendMismatchError", "is_device_module",
-    "cuda_device_count", "parse_device",
+    "cuda_device_count", "parse_device", "constant",
 ]
 
 cupy = _cupy
@@ -166,6 +166,30 @@ def default_device(requested: str | None = None) -> str:
             raise ValueError(f"device {name!r} requested but only {count} CUDA device(s) "
                              "answer")
     return name
+
+
+_CONSTANTS: dict = {}
+_MAX_CONSTANTS = 4096
+
+
+def constant(value, dtype, xp):
+    """A 0-d array of the Python scalar ``value`` on ``xp``'s device, made once and reused.
+
+    ``x * 0.5`` needs 0.5 as an array of x's dtype. On NumPy that costs nothing; on a GPU
+    each new one is an allocation and a host-to-device copy, so device constants are
+    cached (per device, dtype and value). Callers must not write into them.
+    """
+    if xp is np:
+        return np.asarray(value, dtype=dtype)
+    device = xp.cuda.Device().id if xp is _cupy else 0
+    key = (id(xp), device, None if dtype is None else np.dtype(dtype).str,
+           type(value).__name__, value)
+    array = _CONSTANTS.get(key)
+    if array is None:
+        if len(_CONSTANTS) >= _MAX_CONSTANTS:
+            _CONSTANTS.clear()
+        array = _CONSTANTS[key] = xp.asarray(value, dtype=dtype)
+    return array
 
 
 def scatter_add(target, index, values) -> None:

@@ -7,7 +7,7 @@ import pytest
 
 import nnlite
 import nnlite.functional as F
-from nnlite import DoubleBackwardError, Function, Tensor, backend, enable_grad, grad, no_grad
+from nnlite import DoubleBackwardError, Function, Tensor, backend, enable_grad, fake_device, grad, no_grad
 from nnlite.testing import gradcheck, gradgradcheck
 
 
@@ -197,38 +197,26 @@ def test_no_parameter_grad_keeps_a_graph_after_a_penalty_step(xp, rng):
 
 
 # ------------------------------------------------------------------ backends and dtypes
-class _FakeDeviceArray:
-    """Stands in for a CuPy array (creating a real one needs a GPU)."""
-    dtype = np.dtype(np.float64)
-
-    def __init__(self, shape=(2,)):
-        self.shape, self.ndim, self.size = shape, len(shape), int(np.prod(shape))
-
-
-def test_mixed_backends_are_rejected_naming_the_op(monkeypatch):
-    monkeypatch.setattr(backend, "is_cupy_array",
-                        lambda a: isinstance(a, _FakeDeviceArray))
+def test_mixed_backends_are_rejected_naming_the_op():
+    device = fake_device.cupy           # the fake device: CuPy's semantics, no GPU needed
     assert backend.get_array_module(np.zeros(2), 3.0) is np
     with pytest.raises(backend.BackendMismatchError, match="in Mul"):
-        backend.get_array_module(np.zeros(2), _FakeDeviceArray(), op="Mul")
+        backend.get_array_module(np.zeros(2), device.zeros(2), op="Mul")
     host = Tensor(np.zeros(2), requires_grad=True)
-    device = Tensor(_FakeDeviceArray())
     with pytest.raises(backend.BackendMismatchError, match="in Add"):
-        F.add(host, device)
+        F.add(host, Tensor(device.zeros(2)))
     with pytest.raises(backend.BackendMismatchError, match="in MatMul"):
-        F.matmul(host.reshape(1, 2), Tensor(_FakeDeviceArray((2, 1))))
+        F.matmul(host.reshape(1, 2), Tensor(device.zeros((2, 1))))
 
 
-def test_a_function_may_return_an_array_of_the_other_backend(monkeypatch):
+def test_a_function_may_return_an_array_of_the_other_backend():
     # What ToDevice does: host input, device output. The engine must not convert it back.
-    monkeypatch.setattr(backend, "is_cupy_array", lambda a: isinstance(a, _FakeDeviceArray))
-
     class Upload(Function):
         def forward(self, x):
-            return _FakeDeviceArray(x.shape)
+            return fake_device.cupy.asarray(x)
 
     y = Upload()(Tensor(np.zeros(2), requires_grad=True))
-    assert isinstance(y.data, _FakeDeviceArray) and y.device == "cuda"
+    assert isinstance(y.data, fake_device.FakeArray) and y.device == "fake"
 
 
 @pytest.mark.skipif(not nnlite.cuda_available(), reason="needs a CUDA device for real CuPy arrays")

@@ -97,18 +97,36 @@ def test_default_device_reads_argument_then_environment(monkeypatch):
     assert backend.default_device("CPU") == "cpu"
     monkeypatch.setenv("NNLITE_DEVICE", "cpu")
     assert backend.default_device() == "cpu"
-    monkeypatch.setattr(backend, "cuda_available", lambda: False)
+    monkeypatch.setattr(backend, "cuda_device_count", lambda: 0)
     assert backend.default_device("auto") == "cpu"
+    assert backend.default_device("fake") == "fake"
     with pytest.raises(RuntimeError, match="no CUDA device"):
         backend.default_device("cuda")
     monkeypatch.setenv("NNLITE_DEVICE", "cuda:0")
     with pytest.raises(RuntimeError, match="no CUDA device"):
         backend.default_device()
-    monkeypatch.setattr(backend, "cuda_available", lambda: True)
+    monkeypatch.setattr(backend, "cuda_device_count", lambda: 1)
     assert backend.default_device("auto") == "cuda"
     assert backend.default_device() == "cuda"
     with pytest.raises(ValueError, match="unknown device 'tpu'"):
         backend.default_device("tpu")
+
+
+def test_a_device_index_is_honoured_or_refused(monkeypatch):
+    """'cuda:1' names device 1: refused in one line when only one device answers (never
+    run on device 0 instead); 'cuda' and 'cuda:0' are the same device."""
+    monkeypatch.setattr(backend, "cuda_device_count", lambda: 1)
+    for name in ("cuda:1", "CUDA:3"):
+        with pytest.raises(ValueError, match=r"only 1 CUDA device\(s\) answer"):
+            backend.default_device(name)
+        with pytest.raises(ValueError, match=r"only 1 CUDA device\(s\) answer"):
+            backend.to_device(np.zeros(2), name)
+    assert backend.parse_device("cuda:0") == backend.parse_device("cuda") == ("cuda", 0)
+    assert backend.parse_device("cuda:2") == ("cuda", 2)
+    assert backend._normalise_device("cuda:0") == "cuda"
+    assert backend._normalise_device("cuda:2") == "cuda:2"
+    with pytest.raises(ValueError, match="'cuda:N' with N a device number"):
+        backend.parse_device("cuda:x")
 
 
 def test_cuda_available_is_false_without_cupy(monkeypatch):

@@ -181,34 +181,36 @@ def im2col_source(e, n, c, g: ConvGeometry):
 
 
 def im2col_twin(x, g: ConvGeometry):
-    """NumPy twin of the im2col kernel: the same index formula, one element per int64 index."""
-    n, c = x.shape[:2]
-    shape = (c, g.KH, g.KW, n, g.OH, g.OW)
-    source, inside = im2col_source(np.arange(int(np.prod(shape)), dtype=np.int64), n, c, g)
-    values = np.ascontiguousarray(x).reshape(-1)[np.where(inside, source, 0)]
-    return np.where(inside, values, 0).astype(x.dtype).reshape(shape)
+    """NumPy twin of the im2col kernel: the kernel's row and column formulas
+    (r = oh*SH - PT + i*DH, s = ow*SW - PL + j*DW, zero outside), evaluated on index grids."""
+    r = np.arange(g.OH)[None, :] * g.SH - g.PT + np.arange(g.KH)[:, None] * g.DH   # (KH, OH)
+    s = np.arange(g.OW)[None, :] * g.SW - g.PL + np.arange(g.KW)[:, None] * g.DW   # (KW, OW)
+    row_in, col_in = (r >= 0) & (r < g.H), (s >= 0) & (s < g.W)
+    rows = np.clip(r, 0, g.H - 1)[:, None, :, None]                                # (KH, 1, OH, 1)
+    cols = np.clip(s, 0, g.W - 1)[None, :, None, :]                                # (1, KW, 1, OW)
+    inside = row_in[:, None, :, None] & col_in[None, :, None, :]
+    values = x[:, :, rows, cols]                                   # (N, C, KH, KW, OH, OW)
+    values = np.where(inside, values, 0).astype(x.dtype)
+    return np.ascontiguousarray(values.transpose(1, 2, 3, 0, 4, 5))
 
 
 def col2im_twin(cols, g: ConvGeometry):
-    """NumPy twin of the col2im kernel: each pixel gathers the taps that read it."""
+    """NumPy twin of the col2im kernel: each pixel (r, s) gathers the taps (i, j) with
+    r + PT - i*DH = oh*SH and s + PL - j*DW = ow*SW inside the output grid."""
     c, n = cols.shape[0], cols.shape[3]
-    e = np.arange(n * c * g.H * g.W, dtype=np.int64)
-    s, t = e % g.W, e // g.W
-    r, t = t % g.H, t // g.H
-    cc, nn = t % c, t // c
-    flat_cols = np.ascontiguousarray(cols).reshape(-1)
-    total = np.zeros(e.shape, dtype=cols.dtype)
+    total = np.zeros((c, n, g.H, g.W), dtype=cols.dtype)
+    r, s = np.arange(g.H), np.arange(g.W)
     for i in range(g.KH):
         rr = r + g.PT - i * g.DH
         row_ok = (rr >= 0) & (rr % g.SH == 0) & (rr // g.SH < g.OH)
         oh = np.where(row_ok, rr // g.SH, 0)
         for j in range(g.KW):
             ss = s + g.PL - j * g.DW
-            ok = row_ok & (ss >= 0) & (ss % g.SW == 0) & (ss // g.SW < g.OW)
-            ow = np.where(ok, ss // g.SW, 0)
-            index = ((((cc * g.KH + i) * g.KW + j) * n + nn) * g.OH + oh) * g.OW + ow
-            total += np.where(ok, flat_cols[index], 0)
-    return total.reshape(n, c, g.H, g.W)
+            col_ok = (ss >= 0) & (ss % g.SW == 0) & (ss // g.SW < g.OW)
+            ow = np.where(col_ok, ss // g.SW, 0)
+            taps = cols[:, i, j][:, :, oh[:, None], ow[None, :]]              # (C, N, H, W)
+            total += np.where(row_ok[:, None] & col_ok[None, :], taps, 0)
+    return np.ascontiguousarray(total.transpose(1, 0, 2, 3))
 
 
 # ------------------------------------------------------------------ fake-device twins
