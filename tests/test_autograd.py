@@ -470,3 +470,64 @@ def test_softmax_refuses_an_axis_out_of_range():
     for axis in (2, -3):
         with pytest.raises(ValueError, match="out of range"):
             F.softmax(x, axis=axis)
+
+
+# ------------------------------------------------------------------ gradient pruning
+def _count_calls(monkeypatch, cls):
+    """Count ``cls.forward`` calls (each is one computed gradient of that kind)."""
+    calls = []
+    forward = cls.forward
+
+    def counted(self, *arrays):
+        calls.append(type(self).__name__)
+        return forward(self, *arrays)
+
+    monkeypatch.setattr(cls, "forward", counted)
+    return calls
+
+
+def test_grad_computes_only_the_gradients_on_a_path_to_its_inputs(monkeypatch, rng):
+    """grad(y, x) with a weight that requires grad: the weight gradient is not computed
+    (it leads to no requested input), and the input gradient is the same as when both
+    are requested."""
+    from nnlite.functional.conv import Conv2dGradWeight
+
+    x = Tensor(rng.standard_normal((2, 3, 6, 6)), requires_grad=True)
+    w = Tensor(rng.standard_normal((4, 3, 3, 3)), requires_grad=True)
+    v = Tensor(rng.standard_normal((2, 4, 6, 6)))
+    both = grad(F.conv2d(F.tanh(x), w, padding=1), [x, w], v)
+    calls = _count_calls(monkeypatch, Conv2dGradWeight)
+    gx, = grad(F.conv2d(F.tanh(x), w, padding=1), [x], v)
+    assert calls == []
+    np.testing.assert_array_equal(gx.data, both[0].data)
+    gw, = grad(F.conv2d(F.tanh(x), w, padding=1), [w], v)     # and the other way round
+    assert calls == ["Conv2dGradWeight"]
+    np.testing.assert_array_equal(gw.data, both[1].data)
+
+
+def test_pruned_inner_gradient_keeps_second_derivatives_exact(rng):
+    """The WGAN-GP shape: an inner grad w.r.t. the input only (create_graph=True), then
+    the outer gradient w.r.t. the weights through it, checked against finite differences."""
+    x = rng.standard_normal((1, 2, 5, 5))
+    w = rng.standard_normal((3, 2, 3, 3)) * 0.5
+
+    def penalty(w_, x_):
+        inner, = grad(F.tanh(F.conv2d(x_, w_, padding=1)).sum(), [x_], create_graph=True)
+        return (inner * inner).sum()
+
+    assert gradcheck(penalty, [Tensor(w, requires_grad=True), Tensor(x, requires_grad=True)])
+    assert gradgradcheck(lambda w_, x_: penalty(w_, x_),
+                         [Tensor(w, requires_grad=True), Tensor(x, requires_grad=True)])
+
+
+def test_an_intermediate_input_stops_the_walk(monkeypatch, rng):
+    """grad w.r.t. a non-leaf: nothing upstream of it is differentiated."""
+    from nnlite.functional.basic import Exp
+
+    a = Tensor(rng.standard_normal(4), requires_grad=True)
+    hidden = F.exp(a)
+    calls = []
+    monkeypatch.setattr(Exp, "backward", lambda self, gy: calls.append(1) or gy)
+    g, = grad((hidden * hidden).sum(), [hidden])
+    np.testing.assert_allclose(g.data, 2 * hidden.data)
+    assert calls == []
