@@ -34,6 +34,7 @@ from .losses import (discounted_l1, gradient_penalty, known_region_l1, spatial_d
                      wgan_critic_loss, wgan_generator_loss)
 from .masks import bboxes_around_holes, free_form_mask, random_bbox_mask
 from .networks import GlobalCritic, InpaintGenerator, LocalCritic
+from .prefetch import Prefetching
 
 __all__ = ["NothingToTrain", "Trainer", "TrainingDiverged", "make_dataset"]
 
@@ -100,6 +101,8 @@ class Trainer:
         self.g_optimizer = nnlite.optim.Adam(list(self.generator.parameters()), **adam)
         self.d_optimizer = nnlite.optim.Adam(self.critic_params, **adam)
         self.dataset = make_dataset(config) if dataset is None else dataset
+        if nnlite.backend.parse_device(self.device)[0] != "cpu":
+            self.dataset = Prefetching(self.dataset)   # decode while the device computes
         weights = spatial_discount_mask(config.bbox_size, config.bbox_size, config.losses.gamma)
         self.discount = to_device(weights, self.device)
         self.step = 0                  # completed generator updates
