@@ -164,7 +164,7 @@ def train_vs_cpu(device, quick):
     from inpainting.train import Trainer
     from nnlite.backend import to_device
 
-    size, batch, cnum, iterations = (32, 2, 4, 2) if quick else (64, 2, 8, 3)
+    size, batch, cnum, iterations = (32, 2, 4, 1) if quick else (64, 2, 8, 3)
     logs, weights = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for where in ("cpu", device):
