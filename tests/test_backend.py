@@ -1,9 +1,10 @@
 """The NumPy/CuPy backend: every ``xp.<name>`` the code uses exists in CuPy, device
 choice for scripts, explicit transfers, and ``scatter_add``.
 
-``import cupy`` works on machines without a GPU when the package is installed, so
-the CuPy API check runs on every CI machine that has cupy-cuda12x (the test
-extra installs it); it is skipped, with the reason, only where CuPy is missing.
+The CuPy API check reads the committed list of CuPy's names (``nnlite/cupy_names.json``,
+made from a real CuPy by ``tools/generate_cupy_names.py``), so it runs on every machine
+without a GPU wheel; where CuPy itself is importable, the same scan is also resolved
+against it. (The fake device enforces the same list at run time, keywords included.)
 """
 import importlib
 import io
@@ -66,6 +67,71 @@ def test_the_scanner_finds_chains_in_code_only(tmp_path):
     path.write_text(source)
     chains = [(root, chain) for _, root, chain in _attribute_chains(path)]
     assert chains == [("xp", ("asarray",)), ("xp", ("random", "default_rng"))]
+
+
+def _in_committed_list(root, chain):
+    """Whether ``root.chain`` names something in the committed CuPy list."""
+    from nnlite.fake_device import NAMES
+
+    table = "cupyx" if root == "cupyx" else "cupy"
+    if chain == ("_core",):                            # from cupy._core import _routines_linalg
+        return "cupy._core._routines_linalg" in NAMES["private"]
+    if chain[0] not in NAMES["modules"][table]:
+        return False
+    if len(chain) == 1:
+        return True
+    inner = f"{table}.{chain[0]}"
+    if inner in NAMES["modules"]:                      # cupy.random.default_rng, ...
+        return chain[1] in NAMES["modules"][inner]
+    if chain[0] == "cuda":
+        return chain[1] in ("Device", "runtime", "Stream")   # used by benchmarks only
+    return chain[1] in NAMES["ufunc"]                  # xp.add.reduceat
+
+
+def test_every_xp_and_cupyx_name_is_in_the_committed_cupy_list():
+    missing, count = [], 0
+    for path in _python_files():
+        for line, root, chain in _attribute_chains(path):
+            count += 1
+            if not _in_committed_list(root, chain):
+                missing.append(f"{path.relative_to(ROOT)}:{line}: {root}.{'.'.join(chain)}")
+    assert not _in_committed_list("xp", ("scatter_add",))   # removed from CuPy: it can say no
+    assert not _in_committed_list("xp", ("add", "no_such_method"))
+    assert count > 20, f"scanner found only {count} xp/cupy uses; is it still looking?"
+    assert not missing, "used on the array module but not in CuPy's list:\n" + "\n".join(missing)
+
+
+def test_the_committed_list_was_read_from_cupy():
+    from nnlite.fake_device import NAMES
+
+    assert NAMES["cupy_version"].split(".")[0].isdigit()
+    assert {"asarray", "matmul", "RawKernel", "ndarray"} <= set(NAMES["modules"]["cupy"])
+    assert NAMES["ndarray"]["sum"]["params"] == ["axis", "dtype", "out", "keepdims"]
+    assert "scatter_add" in NAMES["modules"]["cupyx"]
+
+
+def test_the_generator_reproduces_the_committed_list(tmp_path):
+    """tools/generate_cupy_names.py on the installed CuPy: the same file when the version is
+    the committed one, else at least every name nnlite uses (checked by the test below)."""
+    pytest.importorskip("cupy", reason="CuPy is not installed: the list cannot be regenerated")
+    import json
+    import runpy
+    import sys
+
+    output = tmp_path / "names.json"
+    argv = sys.argv
+    sys.argv = ["generate_cupy_names.py", "--output", str(output)]
+    try:
+        with pytest.raises(SystemExit) as done:
+            runpy.run_path(str(ROOT / "tools" / "generate_cupy_names.py"), run_name="__main__")
+    finally:
+        sys.argv = argv
+    assert done.value.code == 0
+    fresh = json.loads(output.read_text())
+    committed = json.loads((ROOT / "nnlite" / "cupy_names.json").read_text())
+    if fresh["cupy_version"] == committed["cupy_version"]:
+        assert fresh == committed, "nnlite/cupy_names.json is stale: regenerate it"
+    assert set(fresh) == set(committed)
 
 
 def test_every_xp_and_cupyx_name_exists_in_cupy():

@@ -12,7 +12,9 @@ For every public callable of ``cupy``, ``cupy.random``, ``cupy.linalg``, ``cupy.
 ``{"params": [...], "varargs": bool, "varkw": bool}``, read from ``inspect.signature`` or,
 for compiled (Cython) functions, from the signature line CuPy puts first in each docstring.
 ``null`` means the signature could not be read (names are still checked, keywords not).
-Non-callables (dtypes, constants, submodules) are recorded with ``null`` too.
+Non-callables (dtypes, constants, submodules) are recorded with ``null`` too. The one
+private module nnlite uses (``cupy._core._routines_linalg``, CuPy's switch of the cuBLAS
+compute type, for TF32) is listed under ``private``.
 """
 from __future__ import annotations
 
@@ -81,6 +83,11 @@ def collect():
             entries[name] = None if isinstance(value, type) or inspect.ismodule(value) \
                 else describe(value)
         names["modules"][module_name] = entries
+    # the one private module nnlite uses: cuBLAS's compute type (the TF32 switch)
+    from cupy._core import _routines_linalg as linalg
+    names["private"] = {"cupy._core._routines_linalg": sorted(
+        n for n in ("set_compute_type", "get_compute_type", "COMPUTE_TYPE_TF32",
+                    "COMPUTE_TYPE_DEFAULT") if hasattr(linalg, n))}
     for cls_name, cls in (("ndarray", cupy.ndarray), ("ufunc", cupy.ufunc)):
         names[cls_name] = {name: describe(getattr(cls, name)) for name in sorted(dir(cls))
                            if not name.startswith("_") or name in ("__array__",)}
