@@ -96,8 +96,9 @@ def main():
     parser.add_argument("--iterations", type=int, default=3,
                         help="--device fake: iterations whose counts are printed")
     parser.add_argument("--compare-pruning", action="store_true",
-                        help="time iterations with gradient pruning on and off, interleaved, "
-                             "--repeat times each")
+                        help="time iterations with gradient pruning on and off, interleaved")
+    parser.add_argument("--pairs", type=int, default=5,
+                        help="--compare-pruning: (off, on) pairs of iterations (default 5)")
     parser.add_argument("--tf32", action="store_true",
                         help="cuda: TF32 matmuls (nnlite.set_tf32)")
     parser.add_argument("--malloc-defaults", action="store_true",
@@ -141,7 +142,7 @@ def main():
                          device=args.device, out_dir="/tmp/deepfill_bench")
     trainer = Trainer(config)
     if args.compare_pruning:
-        return compare_pruning(trainer, args.repeat)
+        return compare_pruning(trainer, args.pairs)
     seconds = best_time(trainer.iteration, args.repeat, xp)
     g = conv_flops(args.cnum, args.size) + attention_flops(args.cnum, args.size)
     # critic steps: 5 generator forwards; generator step: forward + backward (~3x forward).
@@ -195,13 +196,13 @@ def count_fake(args):
              "updates, batches uploaded)", counters.snapshot())
 
 
-def compare_pruning(trainer, repeat):
+def compare_pruning(trainer, pairs):
     """Seconds per iteration with gradient pruning on and off, alternating (same trainer)."""
     from nnlite.autograd import gradient_pruning
 
     trainer.iteration()   # warm-up
     times = {True: [], False: []}
-    for _ in range(repeat):
+    for _ in range(pairs):
         for enabled in (False, True):
             with gradient_pruning(enabled):
                 start = time.perf_counter()
