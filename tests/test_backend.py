@@ -8,6 +8,7 @@ against it. (The fake device enforces the same list at run time, keywords includ
 """
 import importlib
 import io
+import os
 import tokenize
 from pathlib import Path
 
@@ -246,3 +247,26 @@ def test_scatter_add_accumulates_repeated_indices(xp):
     target = xp.zeros(4)
     backend.scatter_add(target, xp.asarray([0, 2, 0, 0]), xp.asarray([1.0, 2.0, 3.0, 4.0]))
     np.testing.assert_array_equal(backend.to_device(target, "cpu"), [8.0, 0.0, 2.0, 0.0])
+
+
+def test_tf32_is_opt_in_by_call_or_environment(monkeypatch):
+    """Off by default (tight-tolerance tests rely on it); nnlite.set_tf32 or NNLITE_TF32=1
+    turns it on; once CuPy has been configured, a change is applied at once."""
+    import subprocess
+    import sys
+
+    assert nnlite.tf32_enabled() is False
+    applied = []
+    monkeypatch.setitem(backend._TF32, "applied", False)      # as after a first transfer
+    monkeypatch.setattr(backend, "_apply_tf32", lambda: applied.append(backend.tf32_enabled()))
+    try:
+        nnlite.set_tf32(True)
+        assert nnlite.tf32_enabled() is True and applied == [True]
+    finally:
+        nnlite.set_tf32(False)
+    assert applied == [True, False]
+    for value, expected in (("1", "True"), ("0", "False"), ("", "False")):
+        done = subprocess.run([sys.executable, "-c", "import nnlite; print(nnlite.tf32_enabled())"],
+                              capture_output=True, text=True, cwd=ROOT,
+                              env={**os.environ, "NNLITE_TF32": value})
+        assert done.stdout.strip() == expected, done.stderr
