@@ -157,7 +157,7 @@ def _launch_as(kernels, name, index, source, out, g, xp):
 
 
 @check("train_vs_cpu", "training iterations on the device against the same iterations on the "
-       "CPU (same seed, same batches)", 90)
+       "CPU (same seed, same batches)", 120)
 def train_vs_cpu(device, quick):
     import numpy as np
 
