@@ -3,6 +3,10 @@
     python benchmarks/train_step.py                      # release widths, CPU
     python benchmarks/train_step.py --quick              # cnum 16, 128x128, batch 2
     python benchmarks/train_step.py --device cuda        # through CuPy on a GPU
+    python benchmarks/train_step.py --device fake --quick --skip-inference
+                                  # GPU code path on the fake device: what each iteration costs
+    python benchmarks/train_step.py --quick --skip-inference --compare-pruning
+                                  # iterations with and without gradient pruning, interleaved
 
 Measures, in one process (NumPy only — never time another BLAS library here):
 
@@ -12,6 +16,10 @@ Measures, in one process (NumPy only — never time another BLAS library here):
   attention's two matrix products);
 * one training iteration (``critic_steps`` critic updates + 1 generator update)
   at the chosen batch and size, seconds.
+
+On ``--device fake`` (``nnlite.fake_device``) the seconds mean nothing; it prints, per
+iteration and per inference, what would cost on a GPU: host synchronisations,
+kernel-launching ops, bytes moved each way and single-scalar uploads.
 """
 from __future__ import annotations
 
@@ -59,7 +67,7 @@ def sgemm_peak(xp, seconds=1.0):
 
 
 def _sync(xp):
-    if xp.__name__ == "cupy":
+    if xp is nnlite.backend.cupy and xp is not None:
         xp.cuda.Device().synchronize()
 
 
@@ -84,6 +92,15 @@ def main():
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="cnum 16, 128x128, batch 2")
     parser.add_argument("--skip-train", action="store_true")
+    parser.add_argument("--skip-inference", action="store_true")
+    parser.add_argument("--iterations", type=int, default=3,
+                        help="--device fake: iterations whose counts are printed")
+    parser.add_argument("--compare-pruning", action="store_true",
+                        help="time iterations with gradient pruning on and off, interleaved")
+    parser.add_argument("--pairs", type=int, default=5,
+                        help="--compare-pruning: (off, on) pairs of iterations (default 5)")
+    parser.add_argument("--tf32", action="store_true",
+                        help="cuda: TF32 matmuls (nnlite.set_tf32)")
     parser.add_argument("--malloc-defaults", action="store_true",
                         help="keep glibc's malloc settings (default: nnlite.memory.reuse_freed_memory)")
     args = parser.parse_args()
@@ -100,12 +117,16 @@ def main():
     from inpainting.networks import InpaintGenerator
     from inpainting.train import Trainer
 
+    if args.device == "fake":
+        return count_fake(args)
+    if args.tf32:
+        nnlite.set_tf32(True)
     xp = np if args.device == "cpu" else nnlite.backend.cupy
     peak = sgemm_peak(xp)
     print(f"device {args.device}; float32 sgemm peak {peak:.1f} GFLOP/s")
     generator = InpaintGenerator(args.cnum).to(args.device)
     rng = np.random.default_rng(0)
-    for size in ((256, 512) if not args.quick else (128, 256)):
+    for size in () if args.skip_inference else ((256, 512) if not args.quick else (128, 256)):
         image = xp.asarray(rng.uniform(-1, 1, (1, 3, size, size)).astype(np.float32))
         mask = xp.zeros((1, 1, size, size), np.float32)
         mask[..., size // 4:3 * size // 4, size // 4:3 * size // 4] = 1
@@ -120,6 +141,8 @@ def main():
                          max_delta=args.size // 16, batch_size=args.batch, cnum=args.cnum,
                          device=args.device, out_dir="/tmp/deepfill_bench")
     trainer = Trainer(config)
+    if args.compare_pruning:
+        return compare_pruning(trainer, args.pairs)
     seconds = best_time(trainer.iteration, args.repeat, xp)
     g = conv_flops(args.cnum, args.size) + attention_flops(args.cnum, args.size)
     # critic steps: 5 generator forwards; generator step: forward + backward (~3x forward).
@@ -128,6 +151,70 @@ def main():
           f"{args.size}x{args.size}, cnum {args.cnum}: {seconds:.2f} s; generator FLOPs alone "
           f"{generator_flops / 1e9:.0f} GFLOP -> at least {generator_flops / seconds / 1e9:.1f} "
           f"GFLOP/s = {generator_flops / seconds / 1e9 / peak:.0%} of peak (critics not counted)")
+
+
+def _config(args, device):
+    from inpainting.config import TrainConfig
+
+    return TrainConfig(data="demo", image_size=args.size, bbox_size=args.size // 2,
+                       max_delta=args.size // 16, batch_size=args.batch, cnum=args.cnum,
+                       device=device, out_dir="/tmp/deepfill_bench")
+
+
+def count_fake(args):
+    """Per-iteration (and per-inference) counts of what would cost on a GPU."""
+    from nnlite.fake_device import counters
+    from inpainting.inference import inpaint
+    from inpainting.networks import InpaintGenerator
+    from inpainting.train import Trainer
+
+    def show(label, counts):
+        print(f"{label}: {counts['host_syncs']} host syncs, {counts['launches']} kernel-launching "
+              f"ops, {counts['bytes_to_device'] / 1e6:.2f} MB to device, "
+              f"{counts['bytes_to_host']} B to host, {counts['scalar_uploads']} scalar uploads")
+
+    print(f"fake device (CuPy semantics on NumPy): cnum {args.cnum}, {args.size}x{args.size}, "
+          f"batch {args.batch}")
+    if not args.skip_inference:
+        generator = InpaintGenerator(args.cnum).to("fake")
+        size = args.size
+        image = np.random.default_rng(0).uniform(-1, 1, (1, 3, size, size)).astype(np.float32)
+        mask = np.zeros((1, 1, size, size), np.float32)
+        mask[..., size // 4:3 * size // 4, size // 4:3 * size // 4] = 1
+        for run in range(2):
+            counters.reset()
+            inpaint(generator, nnlite.backend.to_device(image, "fake"),
+                    nnlite.backend.to_device(mask, "fake"))
+            show(f"inference {size}x{size} (run {run + 1}, inputs uploaded)", counters.snapshot())
+    if args.skip_train:
+        return
+    trainer = Trainer(_config(args, "fake"))
+    for i in range(args.iterations):
+        counters.reset()
+        trainer.iteration()
+        show(f"training iteration {i + 1} ({trainer.config.critic_steps} critic + 1 generator "
+             "updates, batches uploaded)", counters.snapshot())
+
+
+def compare_pruning(trainer, pairs):
+    """Seconds per iteration with gradient pruning on and off, alternating (same trainer)."""
+    from nnlite.autograd import gradient_pruning
+
+    trainer.iteration()   # warm-up
+    times = {True: [], False: []}
+    for _ in range(pairs):
+        for enabled in (False, True):
+            with gradient_pruning(enabled):
+                start = time.perf_counter()
+                trainer.iteration()
+                times[enabled].append(time.perf_counter() - start)
+    for enabled in (False, True):
+        t = times[enabled]
+        print(f"pruning {'on ' if enabled else 'off'}: " + " ".join(f"{v:.2f}" for v in t)
+              + f" s (min {min(t):.2f}, median {sorted(t)[len(t) // 2]:.2f})")
+    ratios = [on / off for on, off in zip(times[True], times[False])]
+    print(f"on/off per pair: {min(ratios):.3f}-{max(ratios):.3f}; "
+          f"min/min {min(times[True]) / min(times[False]):.3f}")
 
 
 if __name__ == "__main__":

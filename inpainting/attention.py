@@ -91,7 +91,7 @@ def contextual_attention(f, b, mask=None, *, ksize=3, stride=1, rate=2, fuse_k=3
         scores = F.matmul(fg, bg)                                    # step 5: (N, L, L)
         if fuse:
             scores = propagate(scores, h, w, fuse_k)                 # step 6
-        attention = masked_softmax(scores, mm, softmax_scale)        # step 7
+        attention = masked_softmax(scores, mm, softmax_scale, check=False)   # step 7 (mm: 0/1)
         offsets = attention_offsets(attention, h, w)                 # step 8
         cols = F.matmul(attention, raw_matrix)                       # step 9
         y = fold_patches(cols, rate, height, width) * 0.25           # / 4 (exact)
@@ -215,7 +215,8 @@ def _attend_in_chunks(fg, bg, raw_matrix, mm, h, w, chunk_size, fuse, fuse_k, sc
             del first
             scores = _to_column_major(second, w, h)                  # back to row-major
             del second
-        attention = masked_softmax(F.reshape(scores, (1,) + scores.shape), mm, scale)
+        attention = masked_softmax(F.reshape(scores, (1,) + scores.shape), mm, scale,
+                                   check=False)     # mm from valid_patches: 0/1
         del scores
         best.append(xp.argmax(attention.data[0], axis=-1))           # step 8
         if keep is not None:

@@ -273,15 +273,17 @@ def propagate(scores, h, w, fuse_k=3):
     return diagonal_sum(scores, fuse_k, grid=(h, w))       # column-major pass
 
 
-def masked_softmax(scores, mm, softmax_scale=10.0):
+def masked_softmax(scores, mm, softmax_scale=10.0, *, check=True):
     """Step 7: A = mm * softmax(scale * (mm * s)) over q.
 
     ``mm``: (M, L) with M = 1 or N, entries 0 or 1. Invalid patches get logit 0 (not -inf)
     and their probability is then zeroed, so rows may sum to less than 1 (release
-    behaviour). (N, L, L) -> (N, L, L)."""
+    behaviour). (N, L, L) -> (N, L, L). ``check=False`` skips verifying that ``mm`` holds
+    only 0 and 1 (a host synchronisation on a GPU) where ``mm`` comes from
+    ``valid_patches``, which makes it so."""
     xp = get_array_module(scores.data)
     mm = xp.asarray(mm, dtype=scores.dtype)
-    if not bool(((mm == 0) | (mm == 1)).all()):
+    if check and not bool(((mm == 0) | (mm == 1)).all()):
         raise ValueError("masked_softmax: mm must hold only 0 (invalid) and 1 (valid) "
                          "(the backward relies on mm * mm = mm)")
     return MaskedSoftmax(mm[:, None, :], softmax_scale)(as_tensor(scores))   # mm (M, 1, L)

@@ -109,12 +109,13 @@ def known_region_l1(real, coarse, refined, mask, *, coarse_alpha=LossWeights.coa
     _check_map("known_region_l1", "mask", _array(mask), real)
     known = 1.0 - _array(mask)
     xp = get_array_module(known)
-    fraction = float(xp.mean(known))
-    if fraction == 0:
+    fraction = xp.mean(known)
+    if xp is np and float(fraction) == 0:   # on a device: no host sync; the division
+        # gives inf/nan, which the trainer's finiteness check reports
         raise ValueError("known_region_l1: the mask covers the whole image (no known pixel)")
     coarse = F.mean(F.abs(real - coarse) * known)
     refined = F.mean(F.abs(real - refined) * known)
-    return (coarse * coarse_alpha + refined) * (1.0 / fraction)
+    return (coarse * coarse_alpha + refined) / nnlite.Tensor(fraction.astype(real.dtype))
 
 
 def wgan_critic_loss(d_real, d_fake):

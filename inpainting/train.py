@@ -26,7 +26,7 @@ import numpy as np
 
 import nnlite
 import nnlite.functional as F
-from nnlite.backend import to_device
+from nnlite.backend import get_array_module, to_device
 
 from . import checkpoint as ckpt
 from . import run_files
@@ -36,6 +36,7 @@ from .losses import (critic_total, discounted_l1, generator_total, gradient_pena
                      wgan_generator_loss)
 from .masks import bboxes_around_holes, free_form_mask, random_bbox_mask
 from .networks import GlobalCritic, InpaintGenerator, LocalCritic
+from .prefetch import Prefetching
 
 __all__ = ["NothingToTrain", "Trainer", "TrainingDiverged", "make_dataset"]
 
@@ -120,6 +121,8 @@ class Trainer:
         self.g_optimizer = nnlite.optim.Adam(list(self.generator.parameters()), **adam)
         self.d_optimizer = nnlite.optim.Adam(self.critic_params, **adam)
         self.dataset = make_dataset(config) if dataset is None else dataset
+        if nnlite.backend.parse_device(self.device)[0] != "cpu":
+            self.dataset = Prefetching(self.dataset)   # decode while the device computes
         weights = spatial_discount_mask(config.bbox_size, config.bbox_size, config.losses.gamma)
         self.discount = to_device(weights, self.device)
         self.step = 0                  # completed generator updates
@@ -165,8 +168,10 @@ class Trainer:
         return x1, x2, offsets, fake
 
     # ------------------------------------------------------------------ updates
-    def critic_step(self):
-        """One critic update (spec §6); returns its loss terms as floats."""
+    def critic_step(self, *, fetch=True):
+        """One critic update (spec §6); returns its loss terms as floats, checked finite
+        before the update (``fetch=False``: as tensors, unchecked, without waiting for the
+        device; ``iteration`` checks every update's terms at once)."""
         c = self.config
         real, mask, bboxes = self._batch()
         with nnlite.no_grad():
@@ -184,7 +189,7 @@ class Trainer:
                              gp_lambda=c.losses.wgan_gp_lambda)
         terms = {"d_local": d_local, "d_global": d_global, "gp_local": gp_local,
                  "gp_global": gp_global, "d_loss": total}   # components first: blame them
-        values = self._check_finite(terms)
+        values = self._check_finite([terms])[0] if fetch else terms
         _apply(self.d_optimizer, self.critic_params, total)
         return values
 
@@ -193,8 +198,9 @@ class Trainer:
         """True while the reconstruction-only warm-up lasts (no critic, no GAN term)."""
         return self.step < self.config.warmup_iterations
 
-    def generator_step(self):
-        """One generator update (spec §6); returns its loss terms as floats."""
+    def generator_step(self, *, fetch=True):
+        """One generator update (spec §6); returns its loss terms as floats, checked finite
+        before the update (``fetch=False``: as tensors, unchecked; see ``critic_step``)."""
         w = self.config.losses
         real, mask, bboxes = self._batch()
         x1, x2, _, fake = self._complete(real, mask)
@@ -211,30 +217,52 @@ class Trainer:
         total = generator_total(g_gan, l1, ae, gan_alpha=w.gan_loss_alpha,
                                 l1_alpha=w.l1_loss_alpha, ae_alpha=w.ae_loss_alpha)
         terms["g_loss"] = total
-        values = self._check_finite(terms)
+        values = self._check_finite([terms])[0] if fetch else terms
         _apply(self.g_optimizer, list(self.generator.parameters()), total)
         return values
 
     def iteration(self):
-        """``critic_steps`` critic updates, then one generator update (warm-up: no critic)."""
-        log = {}
+        """``critic_steps`` critic updates, then one generator update (warm-up: no critic).
+
+        The loss terms of all the updates are fetched from the device once, at the end
+        (one host synchronisation per iteration, not one per term): a non-finite term
+        stops the run there with ``TrainingDiverged``, before any checkpoint is written,
+        so the weights it spoiled are never saved. Returns the last critic update's and
+        the generator update's terms as floats."""
+        pending = []
         for _ in range(0 if self.warming_up else self.config.critic_steps):
-            log = self.critic_step()
-        log.update(self.generator_step())
+            pending.append(self.critic_step(fetch=False))
+        pending.append(self.generator_step(fetch=False))
+        log = {}
+        for values in self._check_finite(pending):
+            log.update(values)
         self.step += 1
         return log
 
-    def _check_finite(self, terms):
-        values = {}
-        for name, tensor in terms.items():
-            value = float(tensor.item())
-            if not math.isfinite(value):
-                raise TrainingDiverged(
-                    f"loss term {name!r} is {value} at generator step {self.step + 1}; "
-                    f"stopping. The last good checkpoint in {self.out_dir / 'checkpoints'} "
-                    "is kept; try a lower learning rate or check the data.")
-            values[name] = value
-        return values
+    def _check_finite(self, updates):
+        """``updates``: dicts of one-element loss tensors -> the same dicts of floats, fetched
+        in one transfer; raises ``TrainingDiverged`` naming the first non-finite term."""
+        tensors = [tensor for terms in updates for tensor in terms.values()]
+        for name, tensor in ((n, t) for terms in updates for n, t in terms.items()):
+            if tensor.size != 1:
+                raise ValueError(f"loss term {name!r} has shape {tensor.shape}; a loss is "
+                                 "one number")
+        xp = get_array_module(*(t.data for t in tensors))
+        host = to_device(xp.concatenate([t.data.reshape(1).astype(xp.float64)
+                                         for t in tensors]), "cpu").tolist()
+        results, position = [], 0
+        for terms in updates:
+            values = dict(zip(terms, host[position:position + len(terms)]))
+            position += len(terms)
+            for name, value in values.items():
+                if not math.isfinite(value):
+                    raise TrainingDiverged(
+                        f"loss term {name!r} is {value} at generator step {self.step + 1}; "
+                        f"stopping. The last good checkpoint in "
+                        f"{self.out_dir / 'checkpoints'} is kept; try a lower learning rate "
+                        "or check the data.")
+            results.append(values)
+        return results
 
     # ------------------------------------------------------------------ state
     def state(self):

@@ -11,7 +11,8 @@ Files: ``backend`` (NumPy/CuPy), ``autograd`` (Function, backward engine,
 grad, no_grad), ``tensor`` (Tensor), ``functional`` (ops), ``nn`` (modules),
 ``optim`` (SGD, Adam), ``testing`` (gradcheck, gradgradcheck), ``serialization``,
 ``parallel`` (NumPy passes on every core; ``set_num_threads``), ``memory``
-(``reuse_freed_memory``: large arrays without fresh page faults).
+(``reuse_freed_memory``: large arrays without fresh page faults), ``fake_device``
+(a strict CuPy stand-in on NumPy that counts what would cost on a GPU: ``.to("fake")``).
 """
 import os as _os
 
@@ -24,7 +25,7 @@ _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 from . import backend, functional  # noqa: F401
 from .autograd import DoubleBackwardError, Function, enable_grad, grad, is_grad_enabled, no_grad  # noqa: F401
-from .backend import cuda_available, default_device  # noqa: F401
+from .backend import cuda_available, default_device, set_tf32, tf32_enabled  # noqa: F401
 from .tensor import Tensor, as_tensor  # noqa: F401
 from . import nn, optim, testing  # noqa: F401,E402  (after Tensor: they build on it)
 from .serialization import load, save  # noqa: F401,E402

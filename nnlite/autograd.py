@@ -27,6 +27,18 @@ graph of its own, which can be differentiated again: that is all the WGAN-GP
 penalty needs. A function whose backward is *not* differentiable sets
 ``double_backward = False`` and the engine refuses ``create_graph=True``
 through it instead of returning a silently wrong second derivative.
+
+Only the gradients somebody asked for are computed
+--------------------------------------------------
+``grad(outputs, inputs)`` wants the gradients of ``inputs`` alone. Before walking,
+the engine marks the functions *on a path* to one of them (``_on_path``), and while
+walking it tells each function, through ``needs_input_grad``, to compute only the
+input gradients that lead somewhere. In the generator update (gradients w.r.t. the
+generator's parameters) the critics' weight gradients are never computed; in the
+gradient penalty's inner ``grad(D(x_hat), x_hat)`` only the gradient w.r.t. ``x_hat``
+is. Higher-order gradients stay exact: with ``create_graph=True`` the gradient that
+is computed is still recorded through every op it uses (the critic's weights
+included), so differentiating it again reaches the weights.
 """
 from __future__ import annotations
 
@@ -40,7 +52,7 @@ import numpy as np
 from . import backend
 
 __all__ = ["Function", "no_grad", "enable_grad", "is_grad_enabled", "grad", "run_backward",
-           "DoubleBackwardError"]
+           "DoubleBackwardError", "gradient_pruning"]
 
 
 class DoubleBackwardError(RuntimeError):
@@ -49,6 +61,19 @@ class DoubleBackwardError(RuntimeError):
 
 class _GradMode:
     enabled = True
+    pruning = True   # see "Only the gradients somebody asked for are computed"
+
+
+@contextlib.contextmanager
+def gradient_pruning(enabled: bool):
+    """Turn the skipping of unrequested gradients on or off inside the block (results are
+    the same either way; benchmarks/train_step.py uses it to measure what it saves)."""
+    previous = _GradMode.pruning
+    _GradMode.pruning = bool(enabled)
+    try:
+        yield
+    finally:
+        _GradMode.pruning = previous
 
 
 def is_grad_enabled() -> bool:
@@ -181,8 +206,11 @@ def run_backward(outputs, grad_outputs, *, create_graph=False, inputs=None):
     with _set_grad_enabled(create_graph):
         for y, gy in zip(outputs, grad_outputs):
             accumulate(y, gy)
-            push(y.creator)
     wanted = None if inputs is None else {id(x) for x in inputs}
+    on_path = None if inputs is None or not _GradMode.pruning else _on_path(outputs, wanted)
+    for y in outputs:
+        if on_path is None or id(y.creator) in on_path:
+            push(y.creator)
 
     while heap:
         _, _, function = heapq.heappop(heap)
@@ -198,8 +226,16 @@ def run_backward(outputs, grad_outputs, *, create_graph=False, inputs=None):
                 from .tensor import Tensor
                 g = Tensor(xp.zeros(shape, dtype=dtype))
             output_grads.append(g)
-        with _set_grad_enabled(create_graph):
-            input_grads = function.backward(*output_grads)
+        recorded = function.needs_input_grad
+        if on_path is not None:   # skip the gradients that lead to no requested input
+            function.needs_input_grad = tuple(
+                need and (id(x) in wanted or id(x.creator) in on_path)
+                for need, x in zip(recorded, function.inputs))
+        try:
+            with _set_grad_enabled(create_graph):
+                input_grads = function.backward(*output_grads)
+        finally:
+            function.needs_input_grad = recorded
         if not isinstance(input_grads, tuple):
             input_grads = (input_grads,)
         if len(input_grads) != len(function.inputs):
@@ -208,10 +244,13 @@ def run_backward(outputs, grad_outputs, *, create_graph=False, inputs=None):
         for index, (x, gx) in enumerate(zip(function.inputs, input_grads)):
             if gx is None or not x.requires_grad:
                 continue
+            if on_path is not None and id(x) not in wanted and id(x.creator) not in on_path:
+                continue   # a backward that ignored needs_input_grad: drop, don't propagate
             _check_gradient(function, index, x, gx)
             with _set_grad_enabled(create_graph):
                 accumulate(x, gx)
-            push(x.creator)
+            if on_path is None or id(x.creator) in on_path:
+                push(x.creator)
         for ref in function.outputs:  # free intermediate gradients as soon as they are used
             y = ref()
             if y is not None and (wanted is None or id(y) not in wanted):
@@ -226,6 +265,29 @@ def run_backward(outputs, grad_outputs, *, create_graph=False, inputs=None):
                 tensor.grad = g if tensor.grad is None else tensor.grad + g
         return None
     return [grads.get(id(x)) for x in inputs]
+
+
+def _on_path(outputs, wanted):
+    """ids of the functions from which some tensor in ``wanted`` (ids) can be reached.
+
+    A function is on a path when one of its inputs is wanted or was made by a function on
+    a path. Functions are visited in increasing generation, so every input's creator is
+    decided before the functions that consume it.
+    """
+    functions, stack, seen = [], [y.creator for y in outputs], set()
+    while stack:
+        function = stack.pop()
+        if function is None or id(function) in seen:
+            continue
+        seen.add(id(function))
+        functions.append(function)
+        stack.extend(x.creator for x in function.inputs if x.requires_grad)
+    on_path = set()
+    for function in sorted(functions, key=lambda f: f.generation):
+        if any(x.requires_grad and (id(x) in wanted or id(x.creator) in on_path)
+               for x in function.inputs):
+            on_path.add(id(function))
+    return on_path
 
 
 def grad(outputs, inputs, grad_outputs=None, *, create_graph=False, allow_unused=False):

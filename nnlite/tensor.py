@@ -199,10 +199,10 @@ def as_array(value, like: Tensor | None = None):
     if isinstance(value, np.ndarray) or backend.is_cupy_array(value):
         return value
     if like is not None and np.isscalar(value):
-        xp = backend.get_array_module(like.data)
+        xp = backend.get_array_module(like.data)   # device constants are cached: no upload
         if isinstance(value, (bool, np.bool_)) or not like._is_floating():
-            return xp.asarray(value)
-        return xp.asarray(value, dtype=like.dtype)
+            return backend.constant(value, None, xp)
+        return backend.constant(value, like.dtype, xp)
     return np.asarray(value)
 
 

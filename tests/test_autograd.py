@@ -7,7 +7,7 @@ import pytest
 
 import nnlite
 import nnlite.functional as F
-from nnlite import DoubleBackwardError, Function, Tensor, backend, enable_grad, grad, no_grad
+from nnlite import DoubleBackwardError, Function, Tensor, backend, enable_grad, fake_device, grad, no_grad
 from nnlite.testing import gradcheck, gradgradcheck
 
 
@@ -197,38 +197,26 @@ def test_no_parameter_grad_keeps_a_graph_after_a_penalty_step(xp, rng):
 
 
 # ------------------------------------------------------------------ backends and dtypes
-class _FakeDeviceArray:
-    """Stands in for a CuPy array (creating a real one needs a GPU)."""
-    dtype = np.dtype(np.float64)
-
-    def __init__(self, shape=(2,)):
-        self.shape, self.ndim, self.size = shape, len(shape), int(np.prod(shape))
-
-
-def test_mixed_backends_are_rejected_naming_the_op(monkeypatch):
-    monkeypatch.setattr(backend, "is_cupy_array",
-                        lambda a: isinstance(a, _FakeDeviceArray))
+def test_mixed_backends_are_rejected_naming_the_op():
+    device = fake_device.cupy           # the fake device: CuPy's semantics, no GPU needed
     assert backend.get_array_module(np.zeros(2), 3.0) is np
     with pytest.raises(backend.BackendMismatchError, match="in Mul"):
-        backend.get_array_module(np.zeros(2), _FakeDeviceArray(), op="Mul")
+        backend.get_array_module(np.zeros(2), device.zeros(2), op="Mul")
     host = Tensor(np.zeros(2), requires_grad=True)
-    device = Tensor(_FakeDeviceArray())
     with pytest.raises(backend.BackendMismatchError, match="in Add"):
-        F.add(host, device)
+        F.add(host, Tensor(device.zeros(2)))
     with pytest.raises(backend.BackendMismatchError, match="in MatMul"):
-        F.matmul(host.reshape(1, 2), Tensor(_FakeDeviceArray((2, 1))))
+        F.matmul(host.reshape(1, 2), Tensor(device.zeros((2, 1))))
 
 
-def test_a_function_may_return_an_array_of_the_other_backend(monkeypatch):
+def test_a_function_may_return_an_array_of_the_other_backend():
     # What ToDevice does: host input, device output. The engine must not convert it back.
-    monkeypatch.setattr(backend, "is_cupy_array", lambda a: isinstance(a, _FakeDeviceArray))
-
     class Upload(Function):
         def forward(self, x):
-            return _FakeDeviceArray(x.shape)
+            return fake_device.cupy.asarray(x)
 
     y = Upload()(Tensor(np.zeros(2), requires_grad=True))
-    assert isinstance(y.data, _FakeDeviceArray) and y.device == "cuda"
+    assert isinstance(y.data, fake_device.FakeArray) and y.device == "fake"
 
 
 @pytest.mark.skipif(not nnlite.cuda_available(), reason="needs a CUDA device for real CuPy arrays")
@@ -482,3 +470,64 @@ def test_softmax_refuses_an_axis_out_of_range():
     for axis in (2, -3):
         with pytest.raises(ValueError, match="out of range"):
             F.softmax(x, axis=axis)
+
+
+# ------------------------------------------------------------------ gradient pruning
+def _count_calls(monkeypatch, cls):
+    """Count ``cls.forward`` calls (each is one computed gradient of that kind)."""
+    calls = []
+    forward = cls.forward
+
+    def counted(self, *arrays):
+        calls.append(type(self).__name__)
+        return forward(self, *arrays)
+
+    monkeypatch.setattr(cls, "forward", counted)
+    return calls
+
+
+def test_grad_computes_only_the_gradients_on_a_path_to_its_inputs(monkeypatch, rng):
+    """grad(y, x) with a weight that requires grad: the weight gradient is not computed
+    (it leads to no requested input), and the input gradient is the same as when both
+    are requested."""
+    from nnlite.functional.conv import Conv2dGradWeight
+
+    x = Tensor(rng.standard_normal((2, 3, 6, 6)), requires_grad=True)
+    w = Tensor(rng.standard_normal((4, 3, 3, 3)), requires_grad=True)
+    v = Tensor(rng.standard_normal((2, 4, 6, 6)))
+    both = grad(F.conv2d(F.tanh(x), w, padding=1), [x, w], v)
+    calls = _count_calls(monkeypatch, Conv2dGradWeight)
+    gx, = grad(F.conv2d(F.tanh(x), w, padding=1), [x], v)
+    assert calls == []
+    np.testing.assert_array_equal(gx.data, both[0].data)
+    gw, = grad(F.conv2d(F.tanh(x), w, padding=1), [w], v)     # and the other way round
+    assert calls == ["Conv2dGradWeight"]
+    np.testing.assert_array_equal(gw.data, both[1].data)
+
+
+def test_pruned_inner_gradient_keeps_second_derivatives_exact(rng):
+    """The WGAN-GP shape: an inner grad w.r.t. the input only (create_graph=True), then
+    the outer gradient w.r.t. the weights through it, checked against finite differences."""
+    x = rng.standard_normal((1, 2, 5, 5))
+    w = rng.standard_normal((3, 2, 3, 3)) * 0.5
+
+    def penalty(w_, x_):
+        inner, = grad(F.tanh(F.conv2d(x_, w_, padding=1)).sum(), [x_], create_graph=True)
+        return (inner * inner).sum()
+
+    assert gradcheck(penalty, [Tensor(w, requires_grad=True), Tensor(x, requires_grad=True)])
+    assert gradgradcheck(lambda w_, x_: penalty(w_, x_),
+                         [Tensor(w, requires_grad=True), Tensor(x, requires_grad=True)])
+
+
+def test_an_intermediate_input_stops_the_walk(monkeypatch, rng):
+    """grad w.r.t. a non-leaf: nothing upstream of it is differentiated."""
+    from nnlite.functional.basic import Exp
+
+    a = Tensor(rng.standard_normal(4), requires_grad=True)
+    hidden = F.exp(a)
+    calls = []
+    monkeypatch.setattr(Exp, "backward", lambda self, gy: calls.append(1) or gy)
+    g, = grad((hidden * hidden).sum(), [hidden])
+    np.testing.assert_allclose(g.data, 2 * hidden.data)
+    assert calls == []

@@ -1,12 +1,14 @@
 """The NumPy/CuPy backend: every ``xp.<name>`` the code uses exists in CuPy, device
 choice for scripts, explicit transfers, and ``scatter_add``.
 
-``import cupy`` works on machines without a GPU when the package is installed, so
-the CuPy API check runs on every CI machine that has cupy-cuda12x (the test
-extra installs it); it is skipped, with the reason, only where CuPy is missing.
+The CuPy API check reads the committed list of CuPy's names (``nnlite/cupy_names.json``,
+made from a real CuPy by ``tools/generate_cupy_names.py``), so it runs on every machine
+without a GPU wheel; where CuPy itself is importable, the same scan is also resolved
+against it. (The fake device enforces the same list at run time, keywords included.)
 """
 import importlib
 import io
+import os
 import tokenize
 from pathlib import Path
 
@@ -68,6 +70,71 @@ def test_the_scanner_finds_chains_in_code_only(tmp_path):
     assert chains == [("xp", ("asarray",)), ("xp", ("random", "default_rng"))]
 
 
+def _in_committed_list(root, chain):
+    """Whether ``root.chain`` names something in the committed CuPy list."""
+    from nnlite.fake_device import NAMES
+
+    table = "cupyx" if root == "cupyx" else "cupy"
+    if chain == ("_core",):                            # from cupy._core import _routines_linalg
+        return "cupy._core._routines_linalg" in NAMES["private"]
+    if chain[0] not in NAMES["modules"][table]:
+        return False
+    if len(chain) == 1:
+        return True
+    inner = f"{table}.{chain[0]}"
+    if inner in NAMES["modules"]:                      # cupy.random.default_rng, ...
+        return chain[1] in NAMES["modules"][inner]
+    if chain[0] == "cuda":
+        return chain[1] in ("Device", "runtime", "Stream")   # used by benchmarks only
+    return chain[1] in NAMES["ufunc"]                  # xp.add.reduceat
+
+
+def test_every_xp_and_cupyx_name_is_in_the_committed_cupy_list():
+    missing, count = [], 0
+    for path in _python_files():
+        for line, root, chain in _attribute_chains(path):
+            count += 1
+            if not _in_committed_list(root, chain):
+                missing.append(f"{path.relative_to(ROOT)}:{line}: {root}.{'.'.join(chain)}")
+    assert not _in_committed_list("xp", ("scatter_add",))   # removed from CuPy: it can say no
+    assert not _in_committed_list("xp", ("add", "no_such_method"))
+    assert count > 20, f"scanner found only {count} xp/cupy uses; is it still looking?"
+    assert not missing, "used on the array module but not in CuPy's list:\n" + "\n".join(missing)
+
+
+def test_the_committed_list_was_read_from_cupy():
+    from nnlite.fake_device import NAMES
+
+    assert NAMES["cupy_version"].split(".")[0].isdigit()
+    assert {"asarray", "matmul", "RawKernel", "ndarray"} <= set(NAMES["modules"]["cupy"])
+    assert NAMES["ndarray"]["sum"]["params"] == ["axis", "dtype", "out", "keepdims"]
+    assert "scatter_add" in NAMES["modules"]["cupyx"]
+
+
+def test_the_generator_reproduces_the_committed_list(tmp_path):
+    """tools/generate_cupy_names.py on the installed CuPy: the same file when the version is
+    the committed one, else at least every name nnlite uses (checked by the test below)."""
+    pytest.importorskip("cupy", reason="CuPy is not installed: the list cannot be regenerated")
+    import json
+    import runpy
+    import sys
+
+    output = tmp_path / "names.json"
+    argv = sys.argv
+    sys.argv = ["generate_cupy_names.py", "--output", str(output)]
+    try:
+        with pytest.raises(SystemExit) as done:
+            runpy.run_path(str(ROOT / "tools" / "generate_cupy_names.py"), run_name="__main__")
+    finally:
+        sys.argv = argv
+    assert done.value.code == 0
+    fresh = json.loads(output.read_text())
+    committed = json.loads((ROOT / "nnlite" / "cupy_names.json").read_text())
+    if fresh["cupy_version"] == committed["cupy_version"]:
+        assert fresh == committed, "nnlite/cupy_names.json is stale: regenerate it"
+    assert set(fresh) == set(committed)
+
+
 def test_every_xp_and_cupyx_name_exists_in_cupy():
     cupy = pytest.importorskip("cupy", reason="CuPy is not installed (pip install -e '.[gpu]' "
                                               "or the test extra), so its API cannot be checked")
@@ -97,18 +164,36 @@ def test_default_device_reads_argument_then_environment(monkeypatch):
     assert backend.default_device("CPU") == "cpu"
     monkeypatch.setenv("NNLITE_DEVICE", "cpu")
     assert backend.default_device() == "cpu"
-    monkeypatch.setattr(backend, "cuda_available", lambda: False)
+    monkeypatch.setattr(backend, "cuda_device_count", lambda: 0)
     assert backend.default_device("auto") == "cpu"
+    assert backend.default_device("fake") == "fake"
     with pytest.raises(RuntimeError, match="no CUDA device"):
         backend.default_device("cuda")
     monkeypatch.setenv("NNLITE_DEVICE", "cuda:0")
     with pytest.raises(RuntimeError, match="no CUDA device"):
         backend.default_device()
-    monkeypatch.setattr(backend, "cuda_available", lambda: True)
+    monkeypatch.setattr(backend, "cuda_device_count", lambda: 1)
     assert backend.default_device("auto") == "cuda"
     assert backend.default_device() == "cuda"
     with pytest.raises(ValueError, match="unknown device 'tpu'"):
         backend.default_device("tpu")
+
+
+def test_a_device_index_is_honoured_or_refused(monkeypatch):
+    """'cuda:1' names device 1: refused in one line when only one device answers (never
+    run on device 0 instead); 'cuda' and 'cuda:0' are the same device."""
+    monkeypatch.setattr(backend, "cuda_device_count", lambda: 1)
+    for name in ("cuda:1", "CUDA:3"):
+        with pytest.raises(ValueError, match=r"only 1 CUDA device\(s\) answer"):
+            backend.default_device(name)
+        with pytest.raises(ValueError, match=r"only 1 CUDA device\(s\) answer"):
+            backend.to_device(np.zeros(2), name)
+    assert backend.parse_device("cuda:0") == backend.parse_device("cuda") == ("cuda", 0)
+    assert backend.parse_device("cuda:2") == ("cuda", 2)
+    assert backend._normalise_device("cuda:0") == "cuda"
+    assert backend._normalise_device("cuda:2") == "cuda:2"
+    with pytest.raises(ValueError, match="'cuda:N' with N a device number"):
+        backend.parse_device("cuda:x")
 
 
 def test_cuda_available_is_false_without_cupy(monkeypatch):
@@ -137,7 +222,7 @@ def test_cpu_transfers_are_no_ops(xp):
     assert isinstance(host, np.ndarray)
     if xp is np:
         assert host is x and t.device == "cpu"
-    with pytest.raises(ValueError, match="expected 'cpu' or 'cuda'"):
+    with pytest.raises(ValueError, match="expected 'cpu', 'cuda', 'cuda:N' or 'fake'"):
         backend.to_device(x, "metal")
 
 
@@ -155,10 +240,33 @@ def test_get_array_module_and_device_of(xp):
     a = xp.zeros(2)
     assert backend.get_array_module(a, 1.0, None) is xp
     assert backend.get_array_module() is np
-    assert backend.device_of(a) == ("cpu" if xp is np else "cuda")
+    assert backend.device_of(a) == {np: "cpu", backend.cupy: "cuda"}.get(xp, "fake")
 
 
 def test_scatter_add_accumulates_repeated_indices(xp):
     target = xp.zeros(4)
     backend.scatter_add(target, xp.asarray([0, 2, 0, 0]), xp.asarray([1.0, 2.0, 3.0, 4.0]))
     np.testing.assert_array_equal(backend.to_device(target, "cpu"), [8.0, 0.0, 2.0, 0.0])
+
+
+def test_tf32_is_opt_in_by_call_or_environment(monkeypatch):
+    """Off by default (tight-tolerance tests rely on it); nnlite.set_tf32 or NNLITE_TF32=1
+    turns it on; once CuPy has been configured, a change is applied at once."""
+    import subprocess
+    import sys
+
+    assert nnlite.tf32_enabled() is False
+    applied = []
+    monkeypatch.setitem(backend._TF32, "applied", False)      # as after a first transfer
+    monkeypatch.setattr(backend, "_apply_tf32", lambda: applied.append(backend.tf32_enabled()))
+    try:
+        nnlite.set_tf32(True)
+        assert nnlite.tf32_enabled() is True and applied == [True]
+    finally:
+        nnlite.set_tf32(False)
+    assert applied == [True, False]
+    for value, expected in (("1", "True"), ("0", "False"), ("", "False")):
+        done = subprocess.run([sys.executable, "-c", "import nnlite; print(nnlite.tf32_enabled())"],
+                              capture_output=True, text=True, cwd=ROOT,
+                              env={**os.environ, "NNLITE_TF32": value})
+        assert done.stdout.strip() == expected, done.stderr

@@ -177,9 +177,9 @@ def _record_schedule(trainer, monkeypatch):
     log = dict(steps=[], batches=[], masks=[], boxes=[], penalties=[], known_l1=[])
 
     def counted(name, step):
-        def wrapper():
+        def wrapper(**kwargs):
             log["steps"].append({"kind": name, "batches": 0, "masks": 0})
-            return step()
+            return step(**kwargs)
         return wrapper
 
     for name in ("critic_step", "generator_step"):

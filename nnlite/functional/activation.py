@@ -26,7 +26,8 @@ class Slope(Function):
 
     def forward(self, x):
         xp = backend.get_array_module(x)
-        self.slope = xp.where(x > 0, 1, self.negative_slope).astype(x.dtype)
+        one, slope = x.dtype.type(1), x.dtype.type(self.negative_slope)   # no float64 temporary
+        self.slope = xp.where(x > 0, one, slope).astype(x.dtype, copy=False)
         return x * self.slope
 
     def backward(self, gy):

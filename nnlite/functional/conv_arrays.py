@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import contextlib
 
-from ..backend import get_array_module
+from ..backend import get_array_module, is_device_module
 from .conv_utils import ConvGeometry
 from .im2col import (col2im, col2im_wide, from_wide, im2col, im2col_wide, output_to_wide,
                      to_wide, wide_plan)
@@ -76,14 +76,14 @@ def choose_strategy(g: ConvGeometry, n, xp=None):
     """
     if _FORCED[0] is not None:
         return _FORCED[0]
-    if xp is not None and xp.__name__ == "cupy":
+    if xp is not None and is_device_module(xp):
         return "strided"
     plan = wide_plan(g, n)
     return "wide" if plan.L + plan.tail <= WIDE_WASTE_LIMIT * n * g.OH * g.OW else "strided"
 
 
 def _cupy_kernels(xp):
-    if xp.__name__ != "cupy":
+    if not is_device_module(xp):
         return None
     from . import im2col_cupy
     return im2col_cupy
