@@ -152,8 +152,9 @@ def cmd_train(args):
     trainer = Trainer(config)
     if args.resume:
         found = trainer.resume()
-        print(f"resumed from {found} at step {trainer.step}" if found else
-              f"no checkpoint in {config.out_dir}/checkpoints; starting from step 0")
+        if trainer.comm.is_root:     # rank 0 of a data-parallel run speaks for all
+            print(f"resumed from {found} at step {trainer.step}" if found else
+                  f"no checkpoint in {config.out_dir}/checkpoints; starting from step 0")
     from .train import NothingToTrain
 
     try:
@@ -161,7 +162,10 @@ def cmd_train(args):
     except KeyboardInterrupt:
         return 130
     except NothingToTrain as finished:         # re-running a finished command: not an error
-        print(f"inpainting train: {finished}")
+        if trainer.comm.is_root:
+            print(f"inpainting train: {finished}")
+        return 0
+    if not trainer.comm.is_root:               # only rank 0 writes
         return 0
     from .model_io import save_generator
     path = save_generator(Path(config.out_dir) / "generator.npz", trainer.generator,
@@ -307,8 +311,11 @@ def main(argv=None):
 
     if reuse_memory_requested():     # large arrays without fresh page faults (nnlite/memory.py)
         reuse_freed_memory()
+    from .distributed import failure_ends_all
+
     try:
-        code = args.run(args)
+        with failure_ends_all(f"inpainting {args.command}"):   # ranks of mpirun: one fails, all end
+            code = args.run(args)
     except (ValueError, OSError, StateDictError, RuntimeError) as error:
         print(f"inpainting {args.command}: error: {error}", file=sys.stderr)
         return 2

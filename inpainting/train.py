@@ -29,6 +29,7 @@ import nnlite.functional as F
 from nnlite.backend import to_device
 
 from . import checkpoint as ckpt
+from . import distributed
 from .config import TrainConfig, dump_toml
 from .losses import (discounted_l1, gradient_penalty, known_region_l1, spatial_discount_mask,
                      wgan_critic_loss, wgan_generator_loss)
@@ -76,12 +77,15 @@ def crop(x, bboxes):
 class Trainer:
     """Holds the networks, optimisers, data and random state of one training run."""
 
-    def __init__(self, config: TrainConfig, dataset=None):
+    def __init__(self, config: TrainConfig, dataset=None, comm=None):
         if not isinstance(config, TrainConfig):
             raise TypeError(f"Trainer expects a TrainConfig, got {type(config).__name__}; build "
                             "one with TrainConfig(**values), TrainConfig.from_dict(values) or "
                             "load_config(path)")
         self.config = config.validate()
+        # ranks of a data-parallel run (inpainting/distributed.py); one process: no-ops
+        self.comm = distributed.communicator(config.device) if comm is None else comm
+        self.comm.local_batch(config.batch_size)
         seeds = np.random.SeedSequence(config.seed).spawn(4)
         self.generator = InpaintGenerator(config.cnum, rng=np.random.default_rng(seeds[0]))
         self.local_critic = LocalCritic(config.critic_cnum, config.bbox_size,
@@ -120,7 +124,7 @@ class Trainer:
     def _batch(self):
         """A fresh batch with its masks and boxes, on the training device."""
         c = self.config
-        real = self.dataset.next_batch(c.batch_size)
+        real = distributed.next_images(self.dataset, c.batch_size, self.comm)   # this rank's share
         if c.mask == "free_form":
             count = c.batch_size if c.per_sample_mask else 1
             masks = np.concatenate([free_form_mask(c.image_size, rng=self.rng)
@@ -130,6 +134,7 @@ class Trainer:
             masks, bboxes = random_bbox_mask(c.batch_size, c.image_size, c.bbox_size, 0,
                                              c.max_delta, per_sample=c.per_sample_mask,
                                              rng=self.rng)
+        masks, bboxes = self.comm.share(masks, c.batch_size), self.comm.share(bboxes, c.batch_size)
         real = nnlite.Tensor(to_device(real, self.device))
         mask = to_device(masks, self.device)
         return real, mask, bboxes
@@ -152,7 +157,8 @@ class Trainer:
         mask_local = crop(nnlite.Tensor(mask), bboxes).data
         d_local = wgan_critic_loss(self.local_critic(real_local), self.local_critic(fake_local))
         d_global = wgan_critic_loss(self.global_critic(real), self.global_critic(fake))
-        alphas = self.rng.random(c.batch_size), self.rng.random(c.batch_size)
+        alphas = (self.comm.share(self.rng.random(c.batch_size), c.batch_size),
+                  self.comm.share(self.rng.random(c.batch_size), c.batch_size))
         gp_local = gradient_penalty(self.local_critic, real_local, fake_local, mask_local,
                                     alpha=alphas[0])
         gp_global = gradient_penalty(self.global_critic, real, fake, mask, alpha=alphas[1])
@@ -160,7 +166,7 @@ class Trainer:
         terms = {"d_local": d_local, "d_global": d_global, "gp_local": gp_local,
                  "gp_global": gp_global, "d_loss": total}   # components first: blame them
         values = self._check_finite(terms)
-        _apply(self.d_optimizer, self.critic_params, total)
+        _apply(self.d_optimizer, self.critic_params, total, self.comm)
         return values
 
     @property
@@ -176,6 +182,7 @@ class Trainer:
         l1 = discounted_l1(crop(real, bboxes), crop(x1, bboxes), crop(x2, bboxes),
                            self.discount, coarse_alpha=w.coarse_l1_alpha)
         ae = known_region_l1(real, x1, x2, mask, coarse_alpha=w.coarse_l1_alpha)
+        ae = ae * self.comm.known_weight(mask)   # ranks, one mask per sample: global fraction
         total = l1 * w.l1_loss_alpha + ae * w.ae_loss_alpha
         terms = {"l1": l1, "ae": ae}
         if not self.warming_up:
@@ -185,7 +192,7 @@ class Trainer:
             terms.update(g_local=g_local, g_global=g_global)
         terms["g_loss"] = total
         values = self._check_finite(terms)
-        _apply(self.g_optimizer, list(self.generator.parameters()), total)
+        _apply(self.g_optimizer, list(self.generator.parameters()), total, self.comm)
         return values
 
     def iteration(self):
@@ -198,15 +205,13 @@ class Trainer:
         return log
 
     def _check_finite(self, terms):
-        values = {}
-        for name, tensor in terms.items():
-            value = float(tensor.item())
+        values = self.comm.average_values({name: float(t.item()) for name, t in terms.items()})
+        for name, value in values.items():   # the global batch's values, the same on every rank
             if not math.isfinite(value):
                 raise TrainingDiverged(
                     f"loss term {name!r} is {value} at generator step {self.step + 1}; "
                     f"stopping. The last good checkpoint in {self.out_dir / 'checkpoints'} "
                     "is kept; try a lower learning rate or check the data.")
-            values[name] = value
         return values
 
     # ------------------------------------------------------------------ state
@@ -299,6 +304,8 @@ class Trainer:
                 f"the run in {self.out_dir} is already at step {self.step} >= iterations "
                 f"{target}: nothing was trained and no file was written; set iterations "
                 f"(--iterations) above {self.step} to train further")
+        if not self.comm.is_root:          # ranks > 0: the same updates, no file written
+            return distributed.run_other_rank(self, target)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         (self.out_dir / "config.toml").write_text(dump_toml(c))
         log_path = self.out_dir / "log.jsonl"
@@ -309,6 +316,7 @@ class Trainer:
             try:
                 while self.step < target:
                     last = self.iteration()
+                    stopping = self.comm.any(stop.requested)   # every rank stops at one step
                     rate = (self.step - done_at_start) / max(time.perf_counter() - started, 1e-9)
                     last["steps_per_s"] = rate
                     if self.step % c.log_every == 0 or self.step == target:
@@ -318,13 +326,13 @@ class Trainer:
                             on_log(self.step, last)
                     bar.update(1)
                     bar.set_postfix(_postfix(last, rate))
-                    if stop.requested or self.step % c.checkpoint_every == 0 \
+                    if stopping or self.step % c.checkpoint_every == 0 \
                             or self.step == target:
                         path = self.save_checkpoint()
                     if self.step % c.sample_every == 0 or self.step == target:
                         save_sample_grid(self, self.out_dir / f"samples_{self.step:07d}.png")
                         save_loss_plot(log_path, self.out_dir / "losses.png")
-                    if stop.requested:
+                    if stopping:
                         finished = True
                         print(f"\ninterrupted: checkpoint saved to {path} at the end of step "
                               f"{self.step}; continue with --resume")
@@ -339,9 +347,12 @@ class Trainer:
         return last
 
 
-def _apply(optimizer, params, loss):
-    """Gradients by ``nnlite.grad`` (no graph is kept in ``.grad``), then one update."""
+def _apply(optimizer, params, loss, comm=None):
+    """Gradients by ``nnlite.grad`` (no graph is kept in ``.grad``), averaged over the ranks
+    of a data-parallel run, then one update."""
     grads = nnlite.grad(loss, params, allow_unused=True)
+    if comm is not None:
+        grads = comm.average_gradients(grads)
     for param, g in zip(params, grads):
         param.grad = g
     optimizer.step()
