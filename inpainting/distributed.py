@@ -426,3 +426,12 @@ def nccl_check(sizes=(1, 1_000, 4_000_000)):
     seconds = (time.perf_counter() - start) / repeats
     return {"ok": error <= 1e-6, "ranks": comm.size, "max_error": error,
             "seconds_per_allreduce": seconds, "elements": int(sum(sizes))}
+
+
+if __name__ == "__main__":     # python -m inpainting.distributed, or under mpirun -n GPUS
+    import json
+
+    report = nccl_check()
+    if launched_size() == 1 or communicator("cuda").is_root:
+        print(json.dumps(report))
+    sys.exit(0 if report["ok"] else 1)

@@ -271,3 +271,11 @@ def test_nccl_check_says_what_it_needs_without_a_gpu():
         pytest.skip("a GPU is present: benchmarks/gpu_check.py runs nccl_check itself")
     with pytest.raises(RuntimeError, match="needs CuPy and a CUDA device"):
         distributed.nccl_check()
+
+
+def test_a_cupy_without_nccl_is_named_with_the_way_out():
+    class WithoutNCCL:
+        available = False
+
+    with pytest.raises(RuntimeError, match="built without NCCL.*INPAINTING_GPU_ALLREDUCE=mpi"):
+        distributed.NCCLCommunicator(nccl=WithoutNCCL())
