@@ -13,7 +13,7 @@ Both modes launch ``mpirun`` themselves (``pip install -e ".[distributed]"``), w
   counts, the bytes per iteration and the seconds per iteration (median of ``--repeats``).
 * ``scaling``: seconds per training iteration (full schedule: 5 critic updates + 1 generator
   update, after one untimed iteration) of one configuration at the same global batch on
-  1 rank (nnlite's threads on every core, then 1 thread) and on 2 ranks of 1 thread each.
+  1 rank (1 thread, then nnlite's threads on every core) and on 2 ranks of 1 thread each.
 """
 from __future__ import annotations
 
@@ -136,13 +136,13 @@ def main():
     print(f"training iteration ({settings}; 5 critic + 1 generator updates), "
           f"mean of {args.iterations} after one untimed:")
     base = None
-    for ranks, threads in ((1, os.cpu_count() or 1), (1, 1), (2, 1)):
+    for ranks, threads in ((1, 1), (1, os.cpu_count() or 1), (2, 1)):
         r = _mpirun(ranks, ["scaling", "--worker", "--iterations", str(args.iterations)],
                     threads)
         base = base or r["seconds_per_iteration"]
         print(f"  {ranks} rank(s) x {threads} nnlite thread(s): "
               f"{r['seconds_per_iteration']:.2f} s per iteration "
-              f"(x{base / r['seconds_per_iteration']:.2f} vs the first line)")
+              f"(speed-up {base / r['seconds_per_iteration']:.2f} over 1 rank x 1 thread)")
 
 
 if __name__ == "__main__":
