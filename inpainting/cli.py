@@ -149,10 +149,13 @@ def cmd_train(args):
     config = load_config(args.config, **overrides)
     if Path(config.out_dir).exists() and not Path(config.out_dir).is_dir():
         raise ValueError(f"--out-dir {config.out_dir} is a file; the run needs a folder")
+    from .distributed import communicator
+
+    root = communicator(config.device).is_root  # rank 0 of a data-parallel run speaks for all
     trainer = Trainer(config)
     if args.resume:
         found = trainer.resume()
-        if trainer.comm.is_root:     # rank 0 of a data-parallel run speaks for all
+        if root:
             print(f"resumed from {found} at step {trainer.step}" if found else
                   f"no checkpoint in {config.out_dir}/checkpoints; starting from step 0")
     from .train import NothingToTrain
@@ -162,10 +165,10 @@ def cmd_train(args):
     except KeyboardInterrupt:
         return 130
     except NothingToTrain as finished:         # re-running a finished command: not an error
-        if trainer.comm.is_root:
+        if root:
             print(f"inpainting train: {finished}")
         return 0
-    if not trainer.comm.is_root:               # only rank 0 writes
+    if not root:                               # only rank 0 writes
         return 0
     from .model_io import save_generator
     path = save_generator(Path(config.out_dir) / "generator.npz", trainer.generator,
