@@ -100,9 +100,6 @@ class SingleProcess:
     def sum_host(self, array):
         return array
 
-    def abort(self, code=1):
-        sys.exit(code)
-
 
 class _Collectives:
     """What the MPI and NCCL communicators share: batch shares, host reductions, timeouts."""
@@ -176,7 +173,6 @@ class _Collectives:
         from nnlite.backend import get_array_module
 
         arrays = [g.data if isinstance(g, Tensor) else g for g in present]
-
         xp = get_array_module(*arrays)
         flat = xp.concatenate([a.ravel() for a in arrays])
         self._allreduce_sum(flat)
