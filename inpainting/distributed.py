@@ -126,9 +126,10 @@ class _Collectives:
 
     def local_batch(self, batch_size):
         if batch_size % self.size:
+            nearest = self.size * max(1, batch_size // self.size)
             raise ValueError(f"batch_size {batch_size} does not split over {self.size} ranks: "
                              f"--batch-size is the global batch and must be a multiple of the "
-                             f"number of ranks (e.g. {self.size * max(1, batch_size // self.size)})")
+                             f"number of ranks (e.g. {nearest})")
         return batch_size // self.size
 
     def known_weight(self, mask):

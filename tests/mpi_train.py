@@ -6,10 +6,12 @@
 ``--writes FILE``: every rank but 0 records each file it opens for writing, renames, creates
 or removes (Python's audit events) and, after training, rank 1 stores that list in FILE.
 ``--fail-at STEP`` makes rank 1 raise in its generator update of STEP; ``--hang-at STEP``
-makes it sleep there instead (a rank that hangs).
+makes it sleep there instead (a rank that hangs); ``--interrupt-at STEP`` sends SIGINT (Ctrl-C)
+to rank 1 alone there.
 """
 import argparse
 import json
+import signal
 import sys
 import time
 
@@ -41,7 +43,10 @@ def _inject(step, action):
         if self.comm.rank == 1 and self.step + 1 == step:
             if action == "fail":
                 raise RuntimeError(f"injected failure on rank 1 at step {step}")
-            time.sleep(600)
+            if action == "interrupt":
+                signal.raise_signal(signal.SIGINT)
+            else:
+                time.sleep(600)
         return original(self)
 
     Trainer.generator_step = generator_step
@@ -52,12 +57,15 @@ def main():
     parser.add_argument("--writes")
     parser.add_argument("--fail-at", type=int)
     parser.add_argument("--hang-at", type=int)
+    parser.add_argument("--interrupt-at", type=int)
     args, train = parser.parse_known_args()
     train = train[1:] if train[:1] == ["--"] else train
     if args.fail_at:
         _inject(args.fail_at, "fail")
     if args.hang_at:
         _inject(args.hang_at, "hang")
+    if args.interrupt_at:
+        _inject(args.interrupt_at, "interrupt")
     comm = distributed.communicator("cpu")
     if args.writes and comm.rank > 0:
         sys.addaudithook(_audit)

@@ -176,6 +176,22 @@ def test_a_rank_that_hangs_ends_every_rank_after_the_collective_timeout(tmp_path
     assert seconds < 200      # the hanging rank sleeps 600 s: it was ended, not waited for
 
 
+@needs_mpi
+def test_ctrl_c_on_one_rank_stops_every_rank_after_the_same_step(tmp_path):
+    """SIGINT reaches rank 1 only, during step 2: the ranks agree at the end of the step,
+    rank 0 writes that step's checkpoint, and both stop there (exit status 130)."""
+    config = CONFIG.replace("checkpoint_every = 1", "checkpoint_every = 10")   # only the stop's
+    (tmp_path / "cfg.toml").write_text(config)
+    done, _ = _mpirun(2, "--interrupt-at", "2", "--", "--config", str(tmp_path / "cfg.toml"),
+                      "--out-dir", str(tmp_path / "run"), "--iterations", "5", "--quiet",
+                      timeout=240)
+    output = done.stdout + done.stderr
+    assert done.returncode == 130, output
+    assert "interrupted: checkpoint saved to" in output and "end of step 2" in output
+    assert [p.name for p in ckpt.list_checkpoints(tmp_path / "run" / "checkpoints")] == \
+        ["step_0000002.npz"]
+
+
 class _Broken:
     """A loader that fails like an unreadable file."""
 
