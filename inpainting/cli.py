@@ -224,18 +224,26 @@ def cmd_train(args):
             raise ValueError(f"{config.out_dir} already holds a run (newest checkpoint "
                              f"{newest.name}): continue it with --resume --out-dir "
                              f"{config.out_dir}, or choose another --out-dir")
+    from .distributed import communicator
+
+    root = communicator(config.device).is_root  # rank 0 of a data-parallel run speaks for all
     trainer = Trainer(config)
     if args.resume:
         found = trainer.resume(force=args.force)
-        print(f"resumed from {found} at step {trainer.step}" if found else
-              f"no checkpoint in {config.out_dir}/checkpoints; starting from step 0")
+        if root:
+            print(f"resumed from {found} at step {trainer.step}" if found else
+                  f"no checkpoint in {config.out_dir}/checkpoints; starting from step 0")
+    from .train import NothingToTrain
 
     try:
         last = trainer.run(progress=not args.quiet)
     except KeyboardInterrupt as stop:        # Ctrl-C: 130, SIGTERM: 143 (128 + signal)
         return 128 + getattr(stop, "signum", 2)
     except NothingToTrain as finished:         # re-running a finished command: not an error
-        print(f"inpainting train: {finished}")
+        if root:
+            print(f"inpainting train: {finished}")
+        return 0
+    if not root:                               # only rank 0 writes
         return 0
     from .model_io import save_generator
     path = save_generator(Path(config.out_dir) / "generator.npz", trainer.generator,
@@ -517,8 +525,11 @@ def main(argv=None):
 
     if reuse_memory_requested():     # large arrays without fresh page faults (nnlite/memory.py)
         reuse_freed_memory()
+    from .distributed import failure_ends_all
+
     try:
-        code = args.run(args)
+        with failure_ends_all(f"inpainting {args.command}"):   # ranks of mpirun: one fails, all end
+            code = args.run(args)
     except (ValueError, OSError, StateDictError, RuntimeError) as error:
         print(f"inpainting {args.command}: error: {error}", file=sys.stderr)
         return 2

@@ -232,6 +232,7 @@ class ImageDataset:
         self.periodic_fraction = float(periodic_fraction)
         self.sampler = BatchSampler(len(self._loaders), seed)
         self._bad: set[int] = set()
+        self._agreed_bad: set[int] = set()   # next_batch_part: the same on every process
 
     def __len__(self) -> int:
         return len(self._loaders)
@@ -271,6 +272,48 @@ class ImageDataset:
             except ImageReadError as error:
                 self._skip(index, error)
         return np.stack(batch)
+
+    def next_batch_part(self, batch_size: int, start: int, stop: int, agree) -> np.ndarray:
+        """Images ``start:stop`` of the batch ``next_batch(batch_size)`` would return, loading
+        only those: how each of several processes takes its share of one global batch
+        (``inpainting.distributed``). The sampler moves past the whole batch.
+
+        Every process calls this together. ``agree(flags)`` returns the sum over processes of
+        their float arrays of ``batch_size`` flags, 1 where a slot's image could not be read;
+        when any failed, every process drops those images and draws the batch again from the
+        same position, so the batch is the first ``batch_size`` readable images, as in
+        ``next_batch``.
+        """
+        if not 0 <= start < stop <= batch_size:
+            raise ValueError(f"next_batch_part: need 0 <= start < stop <= batch_size, got "
+                             f"start={start}, stop={stop}, batch_size={batch_size}")
+        unreadable = self._agreed_bad
+        position = self.sampler.epoch, self.sampler.position
+        while True:
+            slots = []
+            while len(slots) < batch_size:
+                if len(unreadable) == len(self):
+                    raise ValueError(f"none of the {len(self)} images could be read "
+                                     f"(first: {self.names[0]!r})")
+                epoch, index = self.sampler.next_index()
+                if index not in unreadable:
+                    slots.append((epoch, index))
+            failed, images = np.zeros(batch_size), []
+            for slot in range(start, stop):
+                epoch, index = slots[slot]
+                try:
+                    if index in self._bad:
+                        raise ImageReadError("unreadable")
+                    images.append(self.sample(index, epoch))
+                except ImageReadError as error:
+                    failed[slot] = 1
+                    if index not in self._bad:
+                        self._skip(index, error)
+            failed = agree(failed)
+            if not np.any(failed):
+                return np.stack(images)
+            unreadable.update(slots[slot][1] for slot in np.flatnonzero(failed))
+            self.sampler.epoch, self.sampler.position = position
 
     def fixed_samples(self, count: int) -> np.ndarray:
         """``count`` images for figures: the first readable ones in index order (epoch 0 crops),

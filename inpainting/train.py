@@ -29,7 +29,7 @@ import nnlite.functional as F
 from nnlite.backend import get_array_module, to_device
 
 from . import checkpoint as ckpt
-from . import run_files
+from . import distributed, run_files
 from .config import TrainConfig
 from .losses import (critic_total, discounted_l1, generator_total, gradient_penalty,
                      known_region_l1, spatial_discount_mask, wgan_critic_loss,
@@ -96,12 +96,15 @@ def crop(x, bboxes):
 class Trainer:
     """Holds the networks, optimisers, data and random state of one training run."""
 
-    def __init__(self, config: TrainConfig, dataset=None):
+    def __init__(self, config: TrainConfig, dataset=None, comm=None):
         if not isinstance(config, TrainConfig):
             raise TypeError(f"Trainer expects a TrainConfig, got {type(config).__name__}; build "
                             "one with TrainConfig(**values), TrainConfig.from_dict(values) or "
                             "load_config(path)")
         self.config = config.validate()
+        # ranks of a data-parallel run (inpainting/distributed.py); one process: no-ops
+        self.comm = distributed.communicator(config.device) if comm is None else comm
+        self.comm.local_batch(config.batch_size)
         seeds = np.random.SeedSequence(config.seed).spawn(4)
         self.generator = InpaintGenerator(config.cnum, attention=config.attention,
                                           rng=np.random.default_rng(seeds[0]))
@@ -147,7 +150,7 @@ class Trainer:
     def _batch(self):
         """A fresh batch with its masks and boxes, on the training device."""
         c = self.config
-        real = self.dataset.next_batch(c.batch_size)
+        real = distributed.next_images(self.dataset, c.batch_size, self.comm)   # this rank's share
         if c.mask == "free_form":
             count = c.batch_size if c.per_sample_mask else 1
             masks = np.concatenate([free_form_mask(c.image_size, rng=self.rng)
@@ -157,6 +160,7 @@ class Trainer:
             masks, bboxes = random_bbox_mask(c.batch_size, c.image_size, c.bbox_size, 0,
                                              c.max_delta, per_sample=c.per_sample_mask,
                                              rng=self.rng)
+        masks, bboxes = self.comm.share(masks, c.batch_size), self.comm.share(bboxes, c.batch_size)
         real = nnlite.Tensor(to_device(real, self.device))
         mask = to_device(masks, self.device)
         return real, mask, bboxes
@@ -181,7 +185,8 @@ class Trainer:
         mask_local = crop(nnlite.Tensor(mask), bboxes).data
         d_local = wgan_critic_loss(self.local_critic(real_local), self.local_critic(fake_local))
         d_global = wgan_critic_loss(self.global_critic(real), self.global_critic(fake))
-        alphas = self.rng.random(c.batch_size), self.rng.random(c.batch_size)
+        alphas = (self.comm.share(self.rng.random(c.batch_size), c.batch_size),
+                  self.comm.share(self.rng.random(c.batch_size), c.batch_size))
         gp_local = gradient_penalty(self.local_critic, real_local, fake_local, mask_local,
                                     alpha=alphas[0])
         gp_global = gradient_penalty(self.global_critic, real, fake, mask, alpha=alphas[1])
@@ -190,7 +195,7 @@ class Trainer:
         terms = {"d_local": d_local, "d_global": d_global, "gp_local": gp_local,
                  "gp_global": gp_global, "d_loss": total}   # components first: blame them
         values = self._check_finite([terms])[0] if fetch else terms
-        _apply(self.d_optimizer, self.critic_params, total)
+        _apply(self.d_optimizer, self.critic_params, total, self.comm)
         return values
 
     @property
@@ -207,6 +212,7 @@ class Trainer:
         l1 = discounted_l1(crop(real, bboxes), crop(x1, bboxes), crop(x2, bboxes),
                            self.discount, coarse_alpha=w.coarse_l1_alpha)
         ae = known_region_l1(real, x1, x2, mask, coarse_alpha=w.coarse_l1_alpha)
+        ae = ae * self.comm.known_weight(mask)   # ranks, one mask per sample: global fraction
         terms = {"l1": l1, "ae": ae}
         g_gan = None                   # warm-up: reconstruction terms alone
         if not self.warming_up:
@@ -218,7 +224,7 @@ class Trainer:
                                 l1_alpha=w.l1_loss_alpha, ae_alpha=w.ae_loss_alpha)
         terms["g_loss"] = total
         values = self._check_finite([terms])[0] if fetch else terms
-        _apply(self.g_optimizer, list(self.generator.parameters()), total)
+        _apply(self.g_optimizer, list(self.generator.parameters()), total, self.comm)
         return values
 
     def iteration(self):
@@ -254,6 +260,7 @@ class Trainer:
         for terms in updates:
             values = dict(zip(terms, host[position:position + len(terms)]))
             position += len(terms)
+            values = self.comm.average_values(values)  # the global batch's, the same on all ranks
             for name, value in values.items():
                 if not math.isfinite(value):
                     raise TrainingDiverged(
@@ -370,6 +377,8 @@ class Trainer:
                 f"the run in {self.out_dir} is already at step {self.step} >= iterations "
                 f"{target}: nothing was trained and no file was written; set iterations "
                 f"(--iterations) above {self.step} to train further")
+        if not self.comm.is_root:          # ranks > 0: the same updates, no file written
+            return distributed.run_other_rank(self, target)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         run_files.remove_interrupted_writes(self.out_dir)
         log_path = self.out_dir / "log.jsonl"
@@ -382,6 +391,7 @@ class Trainer:
             try:
                 while self.step < target:
                     last = self.iteration()
+                    stopping = self.comm.any(stop.requested)   # every rank stops at one step
                     rate = (self.step - done_at_start) / max(time.perf_counter() - started, 1e-9)
                     last["steps_per_s"] = rate
                     if self.step % c.log_every == 0 or self.step == target:
@@ -399,13 +409,13 @@ class Trainer:
                             warmup=self.warming_up and c.warmup_iterations < target)
                         if estimate:
                             bar.set_description(estimate)
-                    if stop.requested or self.step % c.checkpoint_every == 0 \
+                    if stopping or self.step % c.checkpoint_every == 0 \
                             or self.step == target:
                         path = self.save_checkpoint()
                     if self.step % c.sample_every == 0 or self.step == target:
                         save_sample_grid(self, self.out_dir / f"samples_{self.step:07d}.png")
                         save_loss_plot(log_path, self.out_dir / "losses.png")
-                    if stop.requested:
+                    if stopping:
                         finished = True
                         print(f"\ninterrupted: checkpoint saved to {path} at the end of step "
                               f"{self.step}; continue with --resume")
@@ -420,9 +430,12 @@ class Trainer:
         return last
 
 
-def _apply(optimizer, params, loss):
-    """Gradients by ``nnlite.grad`` (no graph is kept in ``.grad``), then one update."""
+def _apply(optimizer, params, loss, comm=None):
+    """Gradients by ``nnlite.grad`` (no graph is kept in ``.grad``), averaged over the ranks
+    of a data-parallel run, then one update."""
     grads = nnlite.grad(loss, params, allow_unused=True)
+    if comm is not None:
+        grads = comm.average_gradients(grads)
     for param, g in zip(params, grads):
         param.grad = g
     optimizer.step()
