@@ -7,7 +7,6 @@ tests/test_app_browser.py.
 import base64
 import io
 import json
-import math
 import socket
 import subprocess
 import sys

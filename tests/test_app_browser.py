@@ -14,7 +14,6 @@ developer's machine, but fails when ``CI`` is set: a CI that cannot run it must 
 and saves the screenshot to OUT.png (how docs/images/app.png is made).
 """
 import io
-import math
 import os
 import re
 import shutil

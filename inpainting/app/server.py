@@ -30,12 +30,11 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
-from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .images import SAMPLES, Limits, UploadError, decode_mask, decode_upload, encode_png
-from .images import legend_png
+from .images import (SAMPLES, Limits, UploadError, decode_mask, decode_upload, encode_png,
+                     legend_png)
 from .jobs import JobQueue
 
 __all__ = ["create_app", "serve", "LOOPBACK_HOSTS"]
