@@ -113,6 +113,14 @@ def drive_page(url, sample, screenshot, profile):
         wait = WebDriverWait(driver, 60)
         driver.get(url + "/")
         wait.until(lambda d: len(Select(d.find_element(By.ID, "sample")).options) > 0)
+        # A file that is not an image: the server's refusal is shown on the page.
+        not_an_image = Path(profile).parent / "notes.png"
+        not_an_image.write_text("these are notes, not a picture\n" * 20)
+        driver.find_element(By.ID, "file").send_keys(str(not_an_image))
+        wait.until(lambda d: d.find_element(By.ID, "message").is_displayed())
+        refusal = driver.find_element(By.ID, "message").text
+        assert refusal.startswith("notes.png: the image is not an image type the app reads"), \
+            refusal
         Select(driver.find_element(By.ID, "sample")).select_by_value(sample)
         driver.find_element(By.ID, "load-sample").click()
         wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-state")

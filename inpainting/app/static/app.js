@@ -298,6 +298,9 @@ async function start() {
   $("undo").addEventListener("click", () => {
     if (undoStack.length) maskContext.putImageData(undoStack.pop(), 0, 0);
   });
+  document.addEventListener("keydown", (event) => {       // Ctrl+Z / Cmd+Z: undo
+    if ((event.ctrlKey || event.metaKey) && event.key === "z") $("undo").click();
+  });
   $("clear").addEventListener("click", () => {
     remember();
     maskContext.clearRect(0, 0, maskCanvas.width, maskCanvas.height);
