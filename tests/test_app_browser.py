@@ -14,6 +14,7 @@ developer's machine, but fails when ``CI`` is set: a CI that cannot run it must 
 and saves the screenshot to OUT.png (how docs/images/app.png is made).
 """
 import io
+import json
 import os
 import re
 import shutil
@@ -54,7 +55,7 @@ def _require_browser():
         return
     message = (f"the browser test needs {', '.join(missing)} (apt-get install chromium "
                "chromium-driver; pip install -e \".[test]\")")
-    if os.environ.get("CI"):
+    if os.environ.get("CI", "").lower() not in ("", "0", "false"):
         pytest.fail(f"{message}; CI must run it, so this fails instead of skipping")
     pytest.skip(f"{message}; skipped because CI is not set")
 
@@ -172,6 +173,8 @@ def test_page_fills_only_the_brushed_stroke(tmp_path):
         result_url, hover = drive_page(url, SAMPLE, screenshot, tmp_path / "profile")
         original = _fetch_png(f"{url}/api/sample?name={urllib.parse.quote(SAMPLE)}")
         result = _fetch_png(result_url)
+        with urllib.request.urlopen(result_url.rsplit("/", 1)[0], timeout=30) as response:
+            offsets = json.load(response)["offsets"]
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -185,7 +188,17 @@ def test_page_fills_only_the_brushed_stroke(tmp_path):
     assert changed[inside].mean() > 0.5, "the stroke was not filled"
     columns = np.nonzero(changed.any(axis=0))[0]       # the fill spans the whole stroke
     assert columns.min() <= STROKE[0][0] and columns.max() >= STROKE[1][0] - 1
-    assert "copied it mostly from the block" in hover, hover
+    # The hover text names the pixel's block and the block its offset points to.
+    found = re.fullmatch(r"Pixel \((\d+), (\d+)\) lies in the 8x8 block at \((\d+), (\d+)\); "
+                         r"contextual attention copied it mostly from the block at "
+                         r"\((-?\d+), (-?\d+)\) \(blue\): offset \(dy, dx\) = \((-?\d+), "
+                         r"(-?\d+)\) blocks = \((-?\d+), (-?\d+)\) px\.", hover)
+    assert found, hover
+    x, y, bx, by, sx, sy, dy, dx, py, px = map(int, found.groups())
+    assert distance[y, x] < BRUSH / 2 and (bx, by) == (x // 8 * 8, y // 8 * 8)
+    grid = offsets["cols"] * (y // 8) + x // 8
+    assert (dy, dx) == (offsets["dy"][grid], offsets["dx"][grid])
+    assert (sx, sy, px, py) == (bx + 8 * dx, by + 8 * dy, 8 * dx, 8 * dy)
     assert screenshot.stat().st_size > 0
 
 

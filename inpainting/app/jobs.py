@@ -53,16 +53,21 @@ def render(image, hole, result):
     """Pictures and offsets of a finished job: the composite (uint8, byte-identical outside the
     hole), the coarse result x1 (whole frame), the colour-coded attention map, and the
     offsets (dy, dx) on the 1/8 grid for the page's hover display."""
+    from ..flow import flow_to_image
     from ..imageio import to_uint8
-    from ..viz import attention_rgb
 
     height, width = hole.shape
     filled = to_uint8(result.output[0]).transpose(1, 2, 0)
     offsets = np.asarray(result.offsets[0])
+    # Each 1/8-grid entry drawn as the 8x8 block it stands for, so that the page's block
+    # outlines line up with the colours (the CLI's --attention uses the release's
+    # align-corners resize instead, which shifts blocks by up to half a block).
+    colours = flow_to_image(offsets[None])[0]
+    blocks = colours[np.arange(height) // 8][:, np.arange(width) // 8]
     return {
         "result.png": encode_png(composite(image, filled, hole)),
         "coarse.png": encode_png(to_uint8(result.coarse[0]).transpose(1, 2, 0)),
-        "attention.png": encode_png(attention_rgb(result.offsets, height, width)[0]),
+        "attention.png": encode_png(blocks),
     }, {"rows": int(offsets.shape[1]), "cols": int(offsets.shape[2]), "cell": 8,
         "dy": offsets[0].ravel().tolist(), "dx": offsets[1].ravel().tolist()}
 
