@@ -362,3 +362,15 @@ def test_cli_warns_when_serving_beyond_127_0_0_1():
         process.wait(timeout=30)
     assert warning.startswith("warning: serving on 127.0.0.2, not 127.0.0.1: anyone who can")
     assert serving.startswith("inpainting app: serving on http://127.0.0.2:")
+
+
+def test_without_the_app_extra_the_cli_says_how_to_install_it():
+    script = ("import sys; sys.modules['starlette'] = None\n"   # as if Starlette were absent
+              "import inpainting.app\n"                         # the package itself imports
+              "from inpainting.cli import main; sys.exit(main(['app', '--port', '0']))")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("inpainting app: error: the app needs its extra (Starlette, "
+                                  "uvicorn): pip install -e \".[app]\"")
+    assert "Traceback" not in done.stderr
