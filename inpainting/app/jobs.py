@@ -110,8 +110,8 @@ class JobQueue:
                                   "waiting; try again when one has finished", status=503)
             self._jobs[job.id] = job
             self._waiting.append(job.id)
+            self._queue.put(job)                # in the same order as _waiting
             self._forget_old()
-        self._queue.put(job)
         return job.id
 
     def _forget_old(self):
