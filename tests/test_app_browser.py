@@ -1,9 +1,11 @@
 """The app's page in a real browser: Debian's headless Chromium driven by Selenium.
 
-The test starts ``inpainting app --port 0`` as a user would, opens the page, loads a bundled
-sample, brushes a stroke with the mouse, runs the model and checks that the result appears
-and differs from the input only inside the stroke (every pixel farther than the brush radius
-from the stroke is byte-identical). A screenshot of the page is kept as a CI artefact in
+The test starts ``inpainting app --port 0`` as a user would, opens the page, checks that a
+refused upload shows its message, loads a bundled sample, brushes strokes with the mouse
+(some undone, cleared or erased again; one with a brush size set on the slider), runs the
+model and checks that the result appears and differs from the input only inside the stroke
+that was kept (every pixel farther than the brush radius from it is byte-identical), and
+that hovering over the hole names the block that contextual attention copied from. A screenshot of the page is kept as a CI artefact in
 ``test-artifacts/app_page.png`` (``INPAINTING_ARTIFACTS`` names another folder).
 
 Chromium and chromedriver come from Debian (``apt-get install chromium chromium-driver``,
@@ -33,7 +35,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = "texture: blobs (256x256)"
 STROKE = ((60, 150), (190, 110))        # image pixels, start and end of the brushed line
-BRUSH = 24                              # the page's default brush diameter, image pixels
+BRUSH = 20                              # brush diameter for STROKE, image pixels
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                   "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--window-size=1400,1000")
@@ -134,15 +136,38 @@ def drive_page(url, sample, screenshot, profile):
             return ((point[0] - width / 2) * scale,
                     (point[1] - int(canvas.get_attribute("height")) / 2) * scale)
 
-        (x0, y0), (x1, y1) = STROKE
-        steps = 10
-        chain = ActionChains(driver).move_to_element_with_offset(canvas, *offset(STROKE[0]))
-        chain.click_and_hold()
-        for i in range(1, steps + 1):
-            point = (x0 + (x1 - x0) * i / steps, y0 + (y1 - y0) * i / steps)
-            chain.move_to_element_with_offset(canvas, *offset(point))
-        chain.release().perform()
-        driver.find_element(By.ID, "run").click()
+        def stroke(start, end, steps=10):
+            chain = ActionChains(driver).move_to_element_with_offset(canvas, *offset(start))
+            chain.click_and_hold()
+            for i in range(1, steps + 1):
+                point = tuple(a + (b - a) * i / steps for a, b in zip(start, end))
+                chain.move_to_element_with_offset(canvas, *offset(point))
+            chain.release().perform()
+
+        def click(element_id):
+            driver.find_element(By.ID, element_id).click()
+
+        def set_brush(size):
+            slider = driver.find_element(By.ID, "brush-size")
+            driver.execute_script("arguments[0].value = arguments[1]; arguments[0]"
+                                  ".dispatchEvent(new Event('input'))", slider, size)
+            assert driver.find_element(By.ID, "brush-size-value").text == f"{size} px"
+
+        # Strokes that must leave no trace: undone, cleared, erased. The final check (only
+        # STROKE's pixels change) fails if any of them reached the model.
+        stroke((30, 225), (220, 225))
+        stroke((200, 60), (200, 90))
+        click("clear")
+        stroke((30, 30), (220, 40))
+        click("undo")
+        stroke((30, 60), (30, 220))
+        click("tool-eraser")
+        set_brush(48)
+        stroke((30, 50), (30, 230))
+        click("tool-brush")
+        set_brush(BRUSH)
+        stroke(*STROKE)
+        click("run")
         wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-state")
                    in ("done", "error"))
         message = driver.find_element(By.ID, "message")
@@ -152,6 +177,7 @@ def drive_page(url, sample, screenshot, profile):
         assert result.is_displayed()
         assert driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth",
                                      result) == width
+        (x0, y0), (x1, y1) = STROKE
         middle = ((x0 + x1) / 2, (y0 + y1) / 2)       # hover over the hole in the result
         ActionChains(driver).move_to_element_with_offset(
             result, (middle[0] - width / 2) * result.rect["width"] / width,
