@@ -29,7 +29,8 @@ except ImportError:
     pytest.skip("the app extra is not installed (pip install -e \".[app]\"); CI fails instead",
                 allow_module_level=True)
 
-from inpainting.app.images import Limits, composite, decode_upload  # noqa: E402
+from inpainting.app.images import (Limits, UploadError, composite, decode_mask,  # noqa: E402
+                                   decode_upload)
 from inpainting.app.jobs import JobQueue, fill_hole  # noqa: E402
 from inpainting.app.server import create_app  # noqa: E402
 from inpainting.networks import InpaintGenerator  # noqa: E402
@@ -189,6 +190,53 @@ def test_upload_returns_the_decoded_rgb_image(served):
         np.testing.assert_array_equal(decode_upload(data, LIMITS), expected)
 
 
+def test_limits_are_inclusive():
+    """Exactly the limit is allowed: 64x64 = max_pixels, sides of min_side, max_upload_bytes."""
+    for height, width in ((64, 64), (16, 64), (64, 16)):
+        assert decode_upload(png(picture(height, width)), LIMITS).shape == (height, width, 3)
+    with pytest.raises(UploadError, match="not an image type") as refused:
+        decode_upload(b"x" * LIMITS.max_upload_bytes, LIMITS)
+    assert refused.value.status == 415
+    with pytest.raises(UploadError, match="is 40,001 bytes; the limit is 40,000 bytes") as refused:
+        decode_upload(b"x" * (LIMITS.max_upload_bytes + 1), LIMITS)
+    assert refused.value.status == 413
+
+
+def test_mask_hole_is_alpha_128_and_above():
+    rgba = np.zeros((16, 16, 4), np.uint8)
+    rgba[2, 3, 3], rgba[4, 5, 3], rgba[6, 7, 3] = 127, 128, 255
+    hole = decode_mask(png(rgba), (16, 16), LIMITS)
+    assert sorted(zip(*np.nonzero(hole))) == [(4, 5), (6, 7)]
+
+
+def test_chunked_body_over_the_limit_is_refused(served):
+    """No Content-Length: the body is counted as it streams in."""
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", int(served.url.rsplit(":", 1)[1]),
+                                            timeout=30)
+    chunks = (b"x" * 10_000 for _ in range(5))             # 50,000 bytes > 40,000
+    connection.request("POST", "/api/images", body=chunks, encode_chunked=True,
+                       headers={"Content-Type": "application/octet-stream"})
+    response = connection.getresponse()
+    answer = json.loads(response.read())
+    connection.close()
+    assert response.status == 413 and "over the limit of" in answer["error"], answer
+
+
+def test_answers_forbid_loading_anything_from_elsewhere(served):
+    with urllib.request.urlopen(served.url + "/", timeout=30) as response:
+        policy = response.headers["Content-Security-Policy"]
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert policy.startswith("default-src 'self';") and "connect-src 'self'" in policy
+
+
+def test_palette_upload_is_expanded_to_rgb():
+    gif = png(picture(20, 30), format="GIF")
+    expected = np.asarray(Image.open(io.BytesIO(gif)).convert("RGB"))
+    np.testing.assert_array_equal(decode_upload(gif, LIMITS), expected)
+
+
 def test_upload_is_turned_upright_by_its_exif_orientation():
     exif = Image.Exif()
     exif[0x0112] = 6                                   # "rotate 90 degrees clockwise to view"
@@ -249,11 +297,11 @@ def test_other_host_headers_are_refused(served):
 class Gate:
     """A fill function that waits until released and records how many ran at once."""
 
-    def __init__(self, fail_on=None):
+    def __init__(self, fail_on=None, error=ValueError("this input breaks the model")):
         self.release = threading.Event()
         self.running = self.most = self.calls = 0
         self.lock = threading.Lock()
-        self.fail_on = fail_on
+        self.fail_on, self.error = fail_on, error
 
     def __call__(self, generator, image, hole):
         with self.lock:
@@ -264,7 +312,7 @@ class Gate:
         try:
             self.release.wait(30)
             if call == self.fail_on:
-                raise ValueError("this input breaks the model")
+                raise self.error
             return fill_hole(generator, image, hole)
         finally:
             with self.lock:
@@ -374,3 +422,23 @@ def test_without_the_app_extra_the_cli_says_how_to_install_it():
     assert done.stderr.startswith("inpainting app: error: the app needs its extra (Starlette, "
                                   "uvicorn): pip install -e \".[app]\"")
     assert "Traceback" not in done.stderr
+
+
+def test_a_job_out_of_memory_says_so_and_the_next_runs():
+    gate = Gate(fail_on=1, error=MemoryError())
+    gate.release.set()
+    generator = InpaintGenerator(cnum=4, rng=np.random.default_rng(0))
+    jobs = JobQueue(generator, fill=gate)
+    try:
+        image, hole = picture(16, 16), np.zeros((16, 16), bool)
+        hole[4:8, 4:8] = True
+        first, second = jobs.submit(image, hole), jobs.submit(image, hole)
+        deadline = time.monotonic() + 30
+        while jobs.status(second)["state"] not in ("done", "error"):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert jobs.status(first)["message"] == ("the model ran out of memory on this image; "
+                                                 "try a smaller image or hole")
+        assert jobs.status(second)["state"] == "done"
+    finally:
+        jobs.close()

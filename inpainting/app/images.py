@@ -21,7 +21,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from ..imageio import _WIDE_GRAY_MODES, as_rgb_uint8
 
 __all__ = ["Limits", "UploadError", "IMAGE_FORMATS", "SAMPLES", "decode_upload", "decode_mask",
-           "composite", "encode_png", "sample_png", "legend_png"]
+           "composite", "encode_png", "sample_png", "legend_png", "size_text"]
 
 #: Pillow formats an upload may be in; anything else (EPS, PDF, ICO, ...) is refused unread.
 IMAGE_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP", "PPM")
@@ -37,7 +37,7 @@ class Limits:
     min_side: int = 16
 
     def describe(self):
-        return (f"files up to {self.max_upload_bytes / 2**20:.0f} MB, images up to "
+        return (f"files up to {size_text(self.max_upload_bytes)}, images up to "
                 f"{self.max_pixels:,} pixels (e.g. {_square(self.max_pixels)}), "
                 f"sides of at least {self.min_side} pixels")
 
@@ -55,16 +55,17 @@ class UploadError(ValueError):
         self.status = status
 
 
-def _megabytes(count):
-    return f"{count / 2**20:.1f} MB"
+def size_text(count):
+    """A byte count for people: '812 bytes', '3.4 MB'."""
+    return f"{count:,} bytes" if count < 2**20 else f"{count / 2**20:.1f} MB"
 
 
 def _open(data, what, limits):
     if len(data) == 0:
         raise UploadError(f"the {what} is empty (0 bytes)")
     if len(data) > limits.max_upload_bytes:
-        raise UploadError(f"the {what} is {_megabytes(len(data))}; the limit is "
-                          f"{_megabytes(limits.max_upload_bytes)}", status=413)
+        raise UploadError(f"the {what} is {size_text(len(data))}; the limit is "
+                          f"{size_text(limits.max_upload_bytes)}", status=413)
     try:
         image = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
     except UnidentifiedImageError:

@@ -34,7 +34,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .images import (SAMPLES, Limits, UploadError, decode_mask, decode_upload, encode_png,
-                     legend_png)
+                     legend_png, sample_png, size_text)
 from .jobs import JobQueue
 
 __all__ = ["create_app", "serve", "LOOPBACK_HOSTS"]
@@ -60,13 +60,13 @@ async def _body(request, limit, content_type):
                           status=415)
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise UploadError(f"the request is {int(declared) / 2**20:.1f} MB; the limit is "
-                          f"{limit / 2**20:.1f} MB", status=413)
+        raise UploadError(f"the request is {size_text(int(declared))}; the limit is "
+                          f"{size_text(limit)}", status=413)
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise UploadError(f"the request is over the limit of {limit / 2**20:.1f} MB",
+            raise UploadError(f"the request is over the limit of {size_text(limit)}",
                               status=413)
         chunks.append(chunk)
     return b"".join(chunks)
@@ -110,8 +110,7 @@ def create_app(generator, *, limits=Limits(), jobs=None, allowed_hosts=None, mod
         if name not in SAMPLES:
             return _error(f"no sample called {name!r}; the samples are {', '.join(SAMPLES)}",
                           404)
-        return Response(await run_in_threadpool(encode_png, SAMPLES[name]()),
-                        media_type="image/png")
+        return Response(await run_in_threadpool(sample_png, name), media_type="image/png")
 
     async def legend_picture(request):
         return Response(legend, media_type="image/png")
