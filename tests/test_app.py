@@ -398,18 +398,31 @@ def test_cli_refuses_a_bad_port_in_one_line():
                                    "(0: any free port), got 70000")
 
 
-def test_cli_warns_when_serving_beyond_127_0_0_1():
-    process = subprocess.Popen([sys.executable, "-m", "inpainting", "app", "--host",
-                                "127.0.0.2", "--port", "0"], cwd=ROOT, text=True,
+@pytest.mark.parametrize("host, warns", [("127.0.0.1", False), ("127.0.0.2", True)])
+def test_cli_serves_127_0_0_1_quietly_and_warns_for_another_address(host, warns):
+    process = subprocess.Popen([sys.executable, "-m", "inpainting", "app", "--host", host,
+                                "--port", "0"], cwd=ROOT, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        warning = process.stderr.readline()
         serving = process.stdout.readline()
+        url = serving.split("serving on ")[1].split()[0]
+        foreign = urllib.request.Request(url + "api/info", headers={"Host": "elsewhere.example"})
+        try:
+            with urllib.request.urlopen(foreign, timeout=30) as response:
+                foreign_status = response.status
+        except urllib.error.HTTPError as error:
+            foreign_status = error.code
     finally:
         process.terminate()
         process.wait(timeout=30)
-    assert warning.startswith("warning: serving on 127.0.0.2, not 127.0.0.1: anyone who can")
-    assert serving.startswith("inpainting app: serving on http://127.0.0.2:")
+        errors = process.stderr.read()
+    assert serving.startswith(f"inpainting app: serving on http://{host}:")
+    if warns:                        # the user chose the address; its Host names are unknown
+        assert errors.startswith(f"warning: serving on {host}, not 127.0.0.1: anyone who can")
+        assert foreign_status == 200
+    else:                            # on 127.0.0.1 only its own names (DNS rebinding)
+        assert "warning" not in errors
+        assert foreign_status == 400
 
 
 def test_without_the_app_extra_the_cli_says_how_to_install_it():

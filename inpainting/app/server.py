@@ -198,6 +198,7 @@ def serve(generator, host="127.0.0.1", port=7860, *, limits=Limits(), model_name
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind(address)
+        sock.listen(64)             # connections wait from here on, so the printed URL works
     except OSError as error:
         sock.close()
         raise OSError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
