@@ -5,12 +5,14 @@ refused upload shows its message, loads a bundled sample, brushes strokes with t
 (some undone, cleared or erased again; one with a brush size set on the slider), runs the
 model and checks that the result appears and differs from the input only inside the stroke
 that was kept (every pixel farther than the brush radius from it is byte-identical), and
-that hovering over the hole names the block that contextual attention copied from. A screenshot of the page is kept as a CI artefact in
-``test-artifacts/app_page.png`` (``INPAINTING_ARTIFACTS`` names another folder).
+that hovering over the hole names the block that contextual attention copied from. A
+screenshot of the page is kept as a CI artefact in ``test-artifacts/app_page.png``
+(``INPAINTING_ARTIFACTS`` names another folder).
 
 Chromium and chromedriver come from Debian (``apt-get install chromium chromium-driver``,
 which ``.ci/run`` does); nothing is downloaded at run time. Without them the test skips on a
-developer's machine, but fails when ``CI`` is set: a CI that cannot run it must not pass.
+developer's machine, but fails when ``CI`` is set (not empty, 0 or false): a CI that cannot
+run it must not pass.
 
 ``python tests/test_app_browser.py SAMPLE OUT.png`` drives the same steps with another sample
 and saves the screenshot to OUT.png (how docs/images/app.png is made).
