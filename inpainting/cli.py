@@ -6,6 +6,7 @@
     inpainting evaluate --data DIR       # the evaluation protocol against classical baselines
     inpainting convert-release CKPT OUT  # the authors' TensorFlow weights -> .npz
     inpainting average-weights CKPT... -o OUT  # mean of a run's checkpoints
+    inpainting app                       # a local web page: brush a hole, see the fill
 
 User mistakes (missing files, wrong sizes, bad options) print one line and exit
 with status 2, never a traceback.
@@ -369,6 +370,23 @@ def cmd_average_weights(args):
     print(f"averaged {len(args.models)} generators (cnum={generator.cnum}) -> {path}")
 
 
+def cmd_app(args):
+    """Serve the local web page (inpainting/app/, docs/app.md) until Ctrl-C."""
+    if not 0 <= args.port <= 65535:
+        raise ValueError(f"--port must be between 0 and 65535 (0: any free port), got {args.port}")
+    try:
+        from .app.server import serve
+    except ImportError as error:
+        raise ValueError(f"the app needs its extra (Starlette, uvicorn): pip install -e "
+                         f"\".[app]\" ({error})") from None
+    generator = _weights(args)
+    name = f"{args.weights or 'the shipped demo model'} (cnum {generator.cnum}, {args.device})"
+    try:
+        serve(generator, args.host, args.port, model_name=name)
+    except KeyboardInterrupt:
+        return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="inpainting", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -514,6 +532,14 @@ def build_parser():
     average.add_argument("-o", "--output", required=True,
                          help="output .npz model file (required)")
     average.set_defaults(run=cmd_average_weights)
+
+    app = commands.add_parser("app", help="local web page: brush a hole, see the fill and "
+                              "where attention copied from")
+    common(app)
+    app.add_argument("--host", default="127.0.0.1", help="address to serve on (default "
+                     "127.0.0.1: this machine only; another address warns)")
+    app.add_argument("--port", type=int, default=7860, help="port (default 7860; 0: any free)")
+    app.set_defaults(run=cmd_app)
     return parser
 
 
