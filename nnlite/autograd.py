@@ -49,6 +49,9 @@ class DoubleBackwardError(RuntimeError):
 
 class _GradMode:
     enabled = True
+    #: while a create_graph=True backward step runs, what is being recorded: "Exp.backward",
+    #: or "gradient sum" for the engine's own additions (``nnlite.to_dot`` draws them apart)
+    backward_of = None
 
 
 def is_grad_enabled() -> bool:
@@ -63,6 +66,22 @@ def _set_grad_enabled(mode: bool):
         yield
     finally:
         _GradMode.enabled = previous
+
+
+@contextlib.contextmanager
+def _recording_backward(create_graph: bool, function=None):
+    """Grad mode ``create_graph`` for one step of the backward walk; with create_graph=True
+    every call recorded meanwhile remembers, in ``backward_of``, ``function``'s backward
+    (or "gradient sum" when ``function`` is None: the engine adding contributions)."""
+    previous = _GradMode.backward_of
+    if create_graph:
+        _GradMode.backward_of = ("gradient sum" if function is None
+                                 else f"{type(function).__name__}.backward")
+    try:
+        with _set_grad_enabled(create_graph):
+            yield
+    finally:
+        _GradMode.backward_of = previous
 
 
 def no_grad():
@@ -96,6 +115,9 @@ class Function:
     #: False when backward uses saved arrays as constants in a way that makes
     #: its own derivative wrong; the engine then refuses create_graph=True.
     double_backward = True
+    #: what recorded this call during a create_graph=True backward ("Exp.backward",
+    #: "gradient sum"); None for a call of the forward computation
+    backward_of = None
 
     def __call__(self, *inputs):
         from .tensor import as_tensor
@@ -116,6 +138,7 @@ class Function:
         if is_grad_enabled() and any(self.needs_input_grad):
             self.generation = max(t.generation for t in tensors)
             self.inputs = tensors
+            self.backward_of = _GradMode.backward_of
             for y in results:
                 y.creator = self
                 y.requires_grad = True
@@ -198,7 +221,7 @@ def run_backward(outputs, grad_outputs, *, create_graph=False, inputs=None):
                 from .tensor import Tensor
                 g = Tensor(xp.zeros(shape, dtype=dtype))
             output_grads.append(g)
-        with _set_grad_enabled(create_graph):
+        with _recording_backward(create_graph, function):
             input_grads = function.backward(*output_grads)
         if not isinstance(input_grads, tuple):
             input_grads = (input_grads,)
@@ -209,7 +232,7 @@ def run_backward(outputs, grad_outputs, *, create_graph=False, inputs=None):
             if gx is None or not x.requires_grad:
                 continue
             _check_gradient(function, index, x, gx)
-            with _set_grad_enabled(create_graph):
+            with _recording_backward(create_graph):
                 accumulate(x, gx)
             push(x.creator)
         for ref in function.outputs:  # free intermediate gradients as soon as they are used
