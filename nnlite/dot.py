@@ -52,7 +52,7 @@ def _tensor_label(tensor, name, show_values):
     return "\n".join(lines)
 
 
-def to_dot(tensor, *, names=None, show_values=False, title=None) -> str:
+def to_dot(tensor, *, names=None, show_values=False, title=None, rankdir="LR") -> str:
     """Graphviz DOT text of the graph that produced ``tensor``.
 
     Args:
@@ -60,6 +60,7 @@ def to_dot(tensor, *, names=None, show_values=False, title=None) -> str:
         names: optional ``{name: tensor}`` to label tensors (e.g. ``{"x": x, "loss": loss}``).
         show_values: also print the value (and ``.grad``) of one-element tensors.
         title: optional caption of the picture.
+        rankdir: "LR" (left to right, the default) or "TB" (top to bottom, for long graphs).
 
     Node ids are numbered in the order of a depth-first walk from ``tensor`` (inputs in
     order), so the same computation always gives the same text. A tensor used twice by one
@@ -67,6 +68,8 @@ def to_dot(tensor, *, names=None, show_values=False, title=None) -> str:
     """
     if not isinstance(tensor, Tensor):
         raise TypeError(f"to_dot: expected an nnlite Tensor, got {type(tensor).__name__}")
+    if rankdir not in ("LR", "TB"):
+        raise ValueError(f"to_dot: rankdir must be 'LR' or 'TB', got {rankdir!r}")
     named = {}
     for name, value in (names or {}).items():
         if not isinstance(value, Tensor):
@@ -117,7 +120,7 @@ def to_dot(tensor, *, names=None, show_values=False, title=None) -> str:
             stack.extend(reversed(pending))     # visit inputs in order
         edges.append(f"  {function_ids[id(function)]} -> {tensor_ids[id(t)]};")
 
-    lines = ["digraph nnlite {", "  rankdir=LR;", '  node [fontname="Helvetica", fontsize=10];']
+    lines = ["digraph nnlite {", f"  rankdir={rankdir};", '  node [fontname="Helvetica", fontsize=10];']
     if title:
         lines += [f"  label={_quote(title)};", "  labelloc=t;"]
     lines += tensor_lines + forward_lines

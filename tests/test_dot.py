@@ -127,6 +127,9 @@ def test_bad_arguments_are_reported():
     x = Tensor(np.ones(2), requires_grad=True)
     with pytest.raises(TypeError, match=r"names\['x'\] must be a Tensor"):
         nnlite.to_dot(x * 2.0, names={"x": 1.0})
+    with pytest.raises(ValueError, match="rankdir must be 'LR' or 'TB', got 'XY'"):
+        nnlite.to_dot(x * 2.0, rankdir="XY")
+    assert "rankdir=TB;" in nnlite.to_dot(x * 2.0, rankdir="TB")
     with pytest.raises(ValueError, match="format must be 'svg' or 'png'"):
         dot_module.render_dot("digraph {}", "jpg")
 

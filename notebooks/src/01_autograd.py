@@ -301,6 +301,7 @@ plt.show()
 # graph made by those backwards (orange, dashed box, each labelled with the backward that
 # recorded it). Training differentiates the penalty with respect to W, so the next
 # backward walks through both parts, the forward graph (blue) and the recorded backward.
+# (D itself is not in the picture: tanh's backward needs only tanh's output.)
 
 # %%
 xc_ = Tensor(np.array([0.3, -0.4]), requires_grad=True)
@@ -310,8 +311,8 @@ D = F.tanh(Wc @ xc_).sum()
 penalty = (((grad_x * grad_x).sum()).sqrt() - 1.0) ** 2
 (dpenalty_dW,) = nnlite.grad(penalty, Wc)                # the double backward
 print("penalty =", penalty.item(), "| d penalty / dW =\n", dpenalty_dW.data)
-nnlite.draw_graph(penalty, names={"x": xc_, "W": Wc, "D": D, "∇x D": grad_x,
-                                  "penalty": penalty})
+nnlite.draw_graph(penalty, names={"x": xc_, "W": Wc, "∇x D": grad_x, "penalty": penalty},
+                  rankdir="TB")
 
 # %% [exercise]
 # Exercise 1.2: write x³ as an nnlite Function. forward gets the array x; backward gets
