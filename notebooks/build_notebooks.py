@@ -107,7 +107,8 @@ def parse_cells(text: str, source: Path = Path("<string>"), *, exercises_checked
             kind, lines = ("exercise" if stripped == EXERCISE_MARKER else "check"), []
         elif stripped.startswith(CELL_MARKER):
             raise ValueError(f"{source}:{number}: unknown cell marker {stripped!r}; use "
-                             f"{CELL_MARKER!r} or {MARKDOWN_MARKER!r}")
+                             f"{CELL_MARKER!r}, {MARKDOWN_MARKER!r}, {EXERCISE_MARKER!r} or "
+                             f"{CHECK_MARKER!r}")
         elif kind == "markdown":
             lines.append(_markdown_line(stripped, source, number) if stripped else "")
         elif kind in ("code", "exercise", "check"):
