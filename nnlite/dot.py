@@ -91,8 +91,8 @@ def to_dot(tensor, *, names=None, show_values=False, title=None, rankdir="LR") -
                 style = BACKWARD_TENSOR_STYLE if in_backward else TENSOR_STYLE
             if t is tensor:
                 style += ", penwidth=2"
-            line = (f"  {tensor_ids[key]} [label={_quote(_tensor_label(t, named.get(key), show_values))}, "
-                    f"{style}];")
+            label = _quote(_tensor_label(t, named.get(key), show_values))
+            line = f"  {tensor_ids[key]} [label={label}, {style}];"
             (backward_lines if in_backward else tensor_lines).append(line)
         return tensor_ids[key]
 
@@ -120,7 +120,8 @@ def to_dot(tensor, *, names=None, show_values=False, title=None, rankdir="LR") -
             stack.extend(reversed(pending))     # visit inputs in order
         edges.append(f"  {function_ids[id(function)]} -> {tensor_ids[id(t)]};")
 
-    lines = ["digraph nnlite {", f"  rankdir={rankdir};", '  node [fontname="Helvetica", fontsize=10];']
+    lines = ["digraph nnlite {", f"  rankdir={rankdir};",
+             '  node [fontname="Helvetica", fontsize=10];']
     if title:
         lines += [f"  label={_quote(title)};", "  labelloc=t;"]
     lines += tensor_lines + forward_lines

@@ -129,7 +129,8 @@ NOTEBOOK_REFS = NOTEBOOK_LINK.findall(_text())
 
 def test_equations_link_the_notebook_sections_that_derive_them():
     assert len(NOTEBOOK_REFS) >= 20
-    assert {stem for stem, _ in NOTEBOOK_REFS} == {p.stem for p in (ROOT / "notebooks" / "src").glob("0*.py")}
+    stems = {p.stem for p in (ROOT / "notebooks" / "src").glob("0*.py")}
+    assert {stem for stem, _ in NOTEBOOK_REFS} == stems
     for stem, fragment in NOTEBOOK_REFS:
         assert (ROOT / "notebooks" / f"{stem}.ipynb").is_file(), stem
         assert unquote(fragment) in _notebook_anchors(stem), (

@@ -164,10 +164,11 @@ def conv2d_im2col(x, w, stride=1, pads=(0, 0, 0, 0), dilation=1):
 
 for stride, pads, dilation in [(1, (0, 0, 0, 0), 1), (2, (0, 1, 1, 1), 1), (1, (2, 2, 2, 2), 2)]:
     mine = conv2d_im2col(xl, wl, stride, pads, dilation)
+    loops = conv2d_loops(xl, wl, stride, pads, dilation)
+    library = F.conv2d(Tensor(xl), Tensor(wl), stride=stride, padding=pads, dilation=dilation)
     print(f"stride {stride}, pads {pads}, dilation {dilation}: "
-          f"max |im2col − loops| = {np.abs(mine - conv2d_loops(xl, wl, stride, pads, dilation)).max():.1e}, "
-          f"max |im2col − F.conv2d| = "
-          f"{np.abs(mine - F.conv2d(Tensor(xl), Tensor(wl), stride=stride, padding=pads, dilation=dilation).data).max():.1e}")
+          f"max |im2col − loops| = {np.abs(mine - loops).max():.1e}, "
+          f"max |im2col − F.conv2d| = {np.abs(mine - library.data).max():.1e}")
 
 # %% [exercise]
 # Exercise 2.1: the output size. A convolution with kernel size k, stride s, pads
@@ -183,7 +184,8 @@ for n, k, s, before, after, d in [(8, 3, 1, 0, 0, 1), (8, 3, 2, 0, 1, 1), (9, 5,
     expected = F.conv2d(Tensor(np.zeros((1, 1, n, 1))), Tensor(np.zeros((1, 1, k, 1))),
                         stride=(s, 1), padding=(before, after, 0, 0), dilation=(d, 1)).shape[2]
     got = output_size(n, k, s, before, after, d)
-    assert got == expected, f"Exercise 2.1: n={n} k={k} s={s} pads=({before}, {after}) d={d}: got {got}, expected {expected}"
+    assert got == expected, (f"Exercise 2.1: n={n} k={k} s={s} pads=({before}, {after}) "
+                             f"d={d}: got {got}, expected {expected}")
 print("Exercise 2.1 solved")
 
 # %% [markdown]
@@ -281,8 +283,9 @@ for answer, padding in ((centre_same, "same"), (centre_symmetric, (1, 1, 0, 0)))
     picked = delta.copy()
     picked[0, 0, :, 0] = np.arange(8)              # pixel values = their index
     out = F.conv2d(Tensor(picked), Tensor(centre_kernel), stride=(2, 1), padding=padding)
-    assert out.data[0, 0, 0, 0] == answer, \
-        f"Exercise 2.2: with padding {padding} output 0 is centred on pixel {out.data[0, 0, 0, 0]:g}, not {answer}"
+    centre = out.data[0, 0, 0, 0]
+    assert centre == answer, \
+        f"Exercise 2.2: with padding {padding} output 0 is centred on pixel {centre:g}, not {answer}"
 print("Exercise 2.2 solved: SAME puts the extra padding after, so every window sits one "
       "pixel later than with symmetric padding")
 

@@ -351,7 +351,8 @@ mask_r = np.zeros((1, 1, 16, 16))
 mask_r[..., 5:11, 3:9] = 1.0
 mine_y, mine_offsets = attention_by_steps(fr, br, Tensor(mask_r))
 layer_y, layer_offsets = contextual_attention(fr, br, Tensor(mask_r), rate=2)
-loop_y, loop_offsets = reference_attention.contextual_attention_reference(fr.data, br.data, mask_r, rate=2)
+loop_y, loop_offsets = reference_attention.contextual_attention_reference(fr.data, br.data,
+                                                                          mask_r, rate=2)
 print("max |steps − layer|     =", np.abs(mine_y.data - layer_y.data).max(),
       "| offsets equal:", np.array_equal(mine_offsets, layer_offsets))
 print("max |steps − reference| =", np.abs(mine_y.data - loop_y).max(),
@@ -375,8 +376,8 @@ in_hole = steps.downsample(Tensor(hole_mask), 2).data[0, 0] > 0
 found = shifted_offsets[0][:, in_hole]
 assert expected_offset is not None, "Exercise 3.1: not answered yet"
 assert np.all(found == np.array(expected_offset).reshape(2, 1)), (
-    f"Exercise 3.1: the layer's offsets in the hole are {sorted(set(map(tuple, found.T.tolist())))}, "
-    f"not {expected_offset}")
+    f"Exercise 3.1: the layer's offsets in the hole are "
+    f"{sorted(set(map(tuple, found.T.tolist())))}, not {expected_offset}")
 print("Exercise 3.1 solved: every hole position copies from", tuple(expected_offset))
 
 # %% [exercise]
@@ -396,7 +397,8 @@ for (x, y, x2, y2) in [(5, 5, 15, 14), (3, 7, 12, 4), (10, 10, 2, 17), (8, 1, 8,
     got = propagated_score(s0, wd, x, y, x2, y2)
     assert got is not None, "Exercise 3.2: propagated_score returns nothing yet"
     want = full[x * wd + y, x2 * wd + y2]
-    assert np.isclose(got, want), f"Exercise 3.2: at {(x, y, x2, y2)} got {got:.4f}, the layer's {want:.4f}"
+    assert np.isclose(got, want), \
+        f"Exercise 3.2: at {(x, y, x2, y2)} got {got:.4f}, the layer's {want:.4f}"
 print("Exercise 3.2 solved")
 
 # %% [exercise]
@@ -413,7 +415,8 @@ for lam in (10.0, 0.1):
     got = masked_softmax_numpy(propagated.data[0], mm[0], lam)
     assert got is not None, "Exercise 3.3: masked_softmax_numpy returns nothing yet"
     want = steps.masked_softmax(propagated, mm, softmax_scale=lam).data[0]
-    assert np.allclose(got, want), f"Exercise 3.3: λ = {lam}: max error {np.abs(got - want).max():.3g}"
+    assert np.allclose(got, want), \
+        f"Exercise 3.3: λ = {lam}: max error {np.abs(got - want).max():.3g}"
 print("Exercise 3.3 solved; rows sum to", got.sum(axis=1).min().round(6), "at least (λ = 0.1)")
 #
 # ## 3.2 What propagation buys: the toy with noise

@@ -123,7 +123,8 @@ for title, prefix, y, colour in branches:
             x += 1.05                                      # room for contextual attention
         height = 0.15 + 0.35 * sides[name] / 256
         ax.add_patch(Rectangle((x, y - height / 2), 0.82, height, color=colour, alpha=0.35))
-        short = name.split("_")[0] + ("↓" if s == 2 else "") + ("↑" if "upsample" in name else "")
+        short = name.split("_")[0] + ("↓" if s == 2 else "")
+        short += "↑" if "upsample" in name else ""
         label = f"{short}\n{sides[name]}²×{cout}" + (f"\nd={d}" if d > 1 else "")
         ax.text(x + 0.41, y, label, ha="center", va="center", fontsize=6.2)
         positions[name] = (x, y)
@@ -138,8 +139,8 @@ ax.annotate("x₁ pasted into the known pixels:\nx = x₁·M + x_in·(1−M), in
             xy=(1.2, 2.35), xytext=(end_coarse[0] - 3.5, 2.45), fontsize=7.5, arrowprops=arrow,
             ha="center")
 ax.text(0.0, 2.62, "input [x_in, 1, M]\n(5 channels)", fontsize=7)
-ax.annotate("", xy=(12.85, 1.35), xytext=(positions["xconv10_atrous"][0] + 0.85, 1.9), arrowprops=arrow)
-ax.annotate("", xy=(12.85, 1.35), xytext=(positions["pmconv10"][0] + 0.85, 0.8), arrowprops=arrow)
+for last, y in (("xconv10_atrous", 1.9), ("pmconv10", 0.8)):   # both branches -> decoder
+    ax.annotate("", xy=(12.85, 1.35), xytext=(positions[last][0] + 0.85, y), arrowprops=arrow)
 ax.text(positions["allconv17"][0] + 0.9, 1.35, "x₂", fontsize=9, va="center")
 ax.text(end_coarse[0] + 0.9, 3.0, "x₁", fontsize=9, va="center")
 ax.set_xlim(-0.3, 21.3)
@@ -272,7 +273,8 @@ for name, cin, cout, k, s, d, activation in gen_conv_table(32):
     counted = sum(p.size for p in layer.parameters())
     assert conv_parameters(cin, cout, k) == counted, f"Exercise 4.1: {name} has {counted}"
 assert generator_total == generator.num_parameters(), \
-    f"Exercise 4.1: the generator has {generator.num_parameters():,} parameters, not {generator_total:,}"
+    (f"Exercise 4.1: the generator has {generator.num_parameters():,} parameters, "
+     f"not {generator_total:,}")
 print(f"Exercise 4.1 solved: {generator_total:,} parameters")
 
 # %% [exercise]
@@ -283,15 +285,18 @@ attention_side_512 = None
 score_entries_512 = None
 
 # %% [check]
-assert attention_side_512 is not None and score_entries_512 is not None, "Exercise 4.2: not answered yet"
+assert attention_side_512 is not None and score_entries_512 is not None, \
+    "Exercise 4.2: not answered yet"
 tiny = InpaintGenerator(2, rng=np.random.default_rng(0))       # 2 channels: shapes only
 features_512 = Tensor(np.zeros((1, 5, 512, 512), np.float32))
 with nnlite.no_grad():
-    for name in ("pmconv1", "pmconv2_downsample", "pmconv3", "pmconv4_downsample", "pmconv5", "pmconv6"):
+    for name in ("pmconv1", "pmconv2_downsample", "pmconv3", "pmconv4_downsample", "pmconv5",
+                 "pmconv6"):
         features_512 = getattr(tiny, name)(features_512)
 side = features_512.shape[2]
 L = (side // 2) ** 2
-assert attention_side_512 == side, f"Exercise 4.2: pmconv6 gives {side}×{side}, not {attention_side_512}"
+assert attention_side_512 == side, \
+    f"Exercise 4.2: pmconv6 gives {side}×{side}, not {attention_side_512}"
 assert score_entries_512 == L * L, f"Exercise 4.2: {score_entries_512} is not L × L"
 print(f"Exercise 4.2 solved: {side}×{side} features, scores at {side // 2}×{side // 2}, "
       f"{L:,} × {L:,} = {L * L:,} entries ({L * L * 4 / 2**30:.2f} GiB in float32)")

@@ -278,7 +278,8 @@ fill = harmonic_fill(images[0], mask[0])
 mine = psnr_in_hole(fill, images[0], mask[0])
 assert mine is not None, "Exercise 6.2: not solved yet"
 theirs = psnr(to_unit(fill), to_unit(images[0]), mask[0])   # the library's metrics take [0, 1]
-assert np.isclose(mine, theirs, rtol=1e-9), f"Exercise 6.2: {mine:.4f} dB, the library {theirs:.4f} dB"
+assert np.isclose(mine, theirs, rtol=1e-9), \
+    f"Exercise 6.2: {mine:.4f} dB, the library {theirs:.4f} dB"
 print(f"Exercise 6.2 solved: harmonic fill of {names[0]}, PSNR in the hole {mine:.2f} dB")
 
 # %% [markdown]
