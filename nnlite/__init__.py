@@ -12,7 +12,8 @@ grad, no_grad), ``tensor`` (Tensor), ``functional`` (ops), ``nn`` (modules),
 ``optim`` (SGD, Adam), ``testing`` (gradcheck, gradgradcheck), ``serialization``,
 ``parallel`` (NumPy passes on every core; ``set_num_threads``), ``memory``
 (``reuse_freed_memory``: large arrays without fresh page faults), ``fake_device``
-(a strict CuPy stand-in on NumPy that counts what would cost on a GPU: ``.to("fake")``).
+(a strict CuPy stand-in on NumPy that counts what would cost on a GPU: ``.to("fake")``), ``dot`` (``to_dot``,
+``draw_graph``: the recorded graph as Graphviz DOT text or a picture).
 """
 import os as _os
 
@@ -30,5 +31,6 @@ from .tensor import Tensor, as_tensor  # noqa: F401
 from . import nn, optim, testing  # noqa: F401,E402  (after Tensor: they build on it)
 from .serialization import load, save  # noqa: F401,E402
 from .parallel import get_num_threads, set_num_threads  # noqa: F401,E402
+from .dot import draw_graph, to_dot  # noqa: F401,E402
 
 __version__ = "0.1.0"

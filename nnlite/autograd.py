@@ -62,6 +62,9 @@ class DoubleBackwardError(RuntimeError):
 class _GradMode:
     enabled = True
     pruning = True   # see "Only the gradients somebody asked for are computed"
+    #: while a create_graph=True backward step runs, what is being recorded: "Exp.backward",
+    #: or "gradient sum" for the engine's own additions (``nnlite.to_dot`` draws them apart)
+    backward_of = None
 
 
 @contextlib.contextmanager
@@ -88,6 +91,22 @@ def _set_grad_enabled(mode: bool):
         yield
     finally:
         _GradMode.enabled = previous
+
+
+@contextlib.contextmanager
+def _recording_backward(create_graph: bool, function=None):
+    """Grad mode ``create_graph`` for one step of the backward walk; with create_graph=True
+    every call recorded meanwhile remembers, in ``backward_of``, ``function``'s backward
+    (or "gradient sum" when ``function`` is None: the engine adding contributions)."""
+    previous = _GradMode.backward_of
+    if create_graph:
+        _GradMode.backward_of = ("gradient sum" if function is None
+                                 else f"{type(function).__name__}.backward")
+    try:
+        with _set_grad_enabled(create_graph):
+            yield
+    finally:
+        _GradMode.backward_of = previous
 
 
 def no_grad():
@@ -121,6 +140,9 @@ class Function:
     #: False when backward uses saved arrays as constants in a way that makes
     #: its own derivative wrong; the engine then refuses create_graph=True.
     double_backward = True
+    #: what recorded this call during a create_graph=True backward ("Exp.backward",
+    #: "gradient sum"); None for a call of the forward computation
+    backward_of = None
 
     def __call__(self, *inputs):
         from .tensor import as_tensor
@@ -141,6 +163,7 @@ class Function:
         if is_grad_enabled() and any(self.needs_input_grad):
             self.generation = max(t.generation for t in tensors)
             self.inputs = tensors
+            self.backward_of = _GradMode.backward_of
             for y in results:
                 y.creator = self
                 y.requires_grad = True
@@ -232,7 +255,7 @@ def run_backward(outputs, grad_outputs, *, create_graph=False, inputs=None):
                 need and (id(x) in wanted or id(x.creator) in on_path)
                 for need, x in zip(recorded, function.inputs))
         try:
-            with _set_grad_enabled(create_graph):
+            with _recording_backward(create_graph, function):
                 input_grads = function.backward(*output_grads)
         finally:
             function.needs_input_grad = recorded
@@ -247,7 +270,7 @@ def run_backward(outputs, grad_outputs, *, create_graph=False, inputs=None):
             if on_path is not None and id(x) not in wanted and id(x.creator) not in on_path:
                 continue   # a backward that ignored needs_input_grad: drop, don't propagate
             _check_gradient(function, index, x, gx)
-            with _set_grad_enabled(create_graph):
+            with _recording_backward(create_graph):
                 accumulate(x, gx)
             if on_path is None or id(x.creator) in on_path:
                 push(x.creator)

@@ -9,12 +9,16 @@ as Markdown links: [`package.module.function`](../package/module.py) and
 * every ``tests/...py::test_name`` names a ``def test_name`` in that file;
 * every relative link of docs/equations.md and docs/index.md resolves to a file;
 * the page mentions every public loss and every contextual-attention stage, so a row
-  cannot be dropped silently.
+  cannot be dropped silently;
+* every link into a notebook names, after ``#``, the Jupyter anchor of a heading of that
+  notebook (the heading's text without Markdown marks, spaces as ``-``), and every
+  notebook is linked.
 """
 import importlib
 import inspect
 import re
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
@@ -25,6 +29,7 @@ INDEX = ROOT / "docs" / "index.md"
 CODE_LINK = re.compile(r"\[`([A-Za-z_][\w.]*)`\]\(([^)\s]+)\)")
 TEST_LINK = re.compile(r"\[`(tests/[\w/]+\.py)::(\w+)`\]\(([^)\s]+)\)")
 ANY_LINK = re.compile(r"\]\(([^)\s]+)\)")
+NOTEBOOK_LINK = re.compile(r"\]\(\.\./notebooks/(\d\d_\w+)\.ipynb#([^)\s]+)\)")
 
 
 def _text(path=DOC):
@@ -110,3 +115,23 @@ def test_resolve_reports_what_is_missing():
         resolve("inpainting.losses.no_such_function")
     with pytest.raises(ModuleNotFoundError):
         resolve("no_such_package.f")
+
+
+def _notebook_anchors(stem):
+    """Jupyter's heading anchors of notebooks/src/<stem>.py's Markdown headings."""
+    source = ROOT / "notebooks" / "src" / f"{stem}.py"
+    headings = re.findall(r"^# #+ (.+)$", source.read_text(encoding="utf-8"), re.M)
+    return {re.sub(r"[`*]", "", heading).strip().replace(" ", "-") for heading in headings}
+
+
+NOTEBOOK_REFS = NOTEBOOK_LINK.findall(_text())
+
+
+def test_equations_link_the_notebook_sections_that_derive_them():
+    assert len(NOTEBOOK_REFS) >= 20
+    stems = {p.stem for p in (ROOT / "notebooks" / "src").glob("0*.py")}
+    assert {stem for stem, _ in NOTEBOOK_REFS} == stems
+    for stem, fragment in NOTEBOOK_REFS:
+        assert (ROOT / "notebooks" / f"{stem}.ipynb").is_file(), stem
+        assert unquote(fragment) in _notebook_anchors(stem), (
+            f"docs/equations.md links {stem}.ipynb#{unquote(fragment)}, which is no heading there")

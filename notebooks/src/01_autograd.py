@@ -2,26 +2,40 @@
 # %% [markdown]
 # # 1. Autograd from scratch
 #
+# **After this notebook you will be able to** build a reverse-mode autograd engine for
+# scalars yourself and check it against a library; read and draw the graph a computation
+# records (`nnlite.draw_graph`), including the extra graph a `create_graph=True` backward
+# records for a gradient penalty; write a `Function` with a backward that is itself
+# differentiable; and check gradients and second derivatives with finite differences.
+#
+# *Prerequisites:* Python and NumPy; the chain rule. *Exercises:* 1.1 and 1.2 (cells tagged
+# `exercise`; the check cell under each fails until you solve it; solutions in
+# [solutions/01_autograd.py](solutions/01_autograd.py)).
+#
 # DeepFill v1 is trained with a WGAN-GP critic loss, whose gradient penalty contains a
 # *gradient*, ‖∇ₓ̂ D(x̂)‖, and training differentiates that penalty again with respect to
 # the critic's weights. So the library underneath needs reverse-mode automatic
-# differentiation **of any order**. This notebook opens up `nnlite`'s autograd:
+# differentiation **of any order**. This notebook first builds a tiny engine in front of
+# you, then opens up `nnlite`'s:
 #
 # 1. how a computation records its graph, and how `backward` walks it;
-# 2. higher-order derivatives, which come from writing every backward with
-#    differentiable ops;
-# 3. how `gradcheck` / `gradgradcheck` check all of that, by first doing their job
+# 2. the same idea in 60 lines for scalars, built here and compared with nnlite;
+# 3. higher-order derivatives, which come from writing every backward with
+#    differentiable ops, and the graph such a backward records;
+# 4. how `gradcheck` / `gradgradcheck` check all of that, by first doing their job
 #    by hand with a finite difference.
 #
 # | idea | library | tests |
 # |---|---|---|
 # | graph recording, `backward`, `grad` | `nnlite/autograd.py` (`Function`, `run_backward`, `grad`), `nnlite/tensor.py` | `tests/test_autograd.py` |
+# | drawing the graph | `nnlite.to_dot`, `nnlite.draw_graph` (`nnlite/dot.py`) | `tests/test_dot.py` |
 # | higher-order derivatives (`create_graph=True`) | `nnlite.grad(..., create_graph=True)` | `tests/test_autograd.py::test_third_derivative_with_create_graph` |
 # | numerical checks | `nnlite.testing.gradcheck`, `gradgradcheck` | `tests/test_gradcheck.py` |
 #
 # Longer explanation: [docs/autograd.md](../docs/autograd.md).
 
 # %%
+import math
 import os
 
 import matplotlib.pyplot as plt
@@ -73,6 +87,15 @@ def show_graph(output):
 show_graph(z)
 
 # %% [markdown]
+# The same graph drawn by `nnlite.draw_graph` (Graphviz DOT text from `nnlite.to_dot`,
+# shown as a picture when Graphviz's `dot` program is installed, as the text otherwise):
+# blue boxes are function calls, ellipses tensors with their shape and dtype, green the
+# leaves that require a gradient. `b` feeds the last `Mul` twice: two arrows.
+
+# %%
+nnlite.draw_graph(z, names={"x": x, "y": y, "a": a, "b": b, "z": z}, show_values=True)
+
+# %% [markdown]
 # ## 1.2 `backward`: vector–Jacobian products from the output back to the leaves
 #
 # `z.backward()` starts from ∂z/∂z = 1 and visits the functions in decreasing generation
@@ -100,7 +123,144 @@ gx, gy = nnlite.grad((x * y + x) ** 2, [x, y])
 print(gx.item(), gy.item(), "| .grad untouched:", x.grad)
 
 # %% [markdown]
-# ## 1.3 Higher-order derivatives come for free
+# ## 1.3 Build it yourself: a scalar engine in 60 lines
+#
+# Everything above fits in a page when the values are plain Python floats (the idea of
+# micrograd). A `Value` keeps its number, its gradient, the values it was made from and a
+# small function `backward_step` that pushes its gradient into theirs by the chain rule.
+# `backward()` sorts the graph so that a value is processed only after everything that
+# uses it (a topological order; nnlite uses the generation heap instead), sets dz/dz = 1
+# and runs the steps in that order. Gradients are *added* (`+=`): a value used twice gets
+# two contributions.
+
+# %%
+class Value:
+    """A scalar that remembers how it was computed (reverse-mode autograd for floats)."""
+
+    def __init__(self, data, parents=(), op=""):
+        self.data, self.grad = float(data), 0.0
+        self.parents, self.op = parents, op
+        self.backward_step = lambda: None          # pushes self.grad into the parents
+
+    def __repr__(self):
+        return f"Value({self.data:.4g}, grad={self.grad:.4g})"
+
+    def __add__(self, other):
+        other = other if isinstance(other, Value) else Value(other)
+        out = Value(self.data + other.data, (self, other), "+")
+
+        def step():                                # d(a+b)/da = d(a+b)/db = 1
+            self.grad += out.grad
+            other.grad += out.grad
+        out.backward_step = step
+        return out
+
+    def __mul__(self, other):
+        other = other if isinstance(other, Value) else Value(other)
+        out = Value(self.data * other.data, (self, other), "*")
+
+        def step():                                # d(ab)/da = b, d(ab)/db = a
+            self.grad += other.data * out.grad
+            other.grad += self.data * out.grad
+        out.backward_step = step
+        return out
+
+    def __pow__(self, k):                          # k a plain number
+        out = Value(self.data ** k, (self,), f"**{k}")
+
+        def step():                                # d(a^k)/da = k a^(k-1)
+            self.grad += k * self.data ** (k - 1) * out.grad
+        out.backward_step = step
+        return out
+
+    def tanh(self):
+        t = math.tanh(self.data)
+        out = Value(t, (self,), "tanh")
+
+        def step():                                # d tanh(a)/da = 1 - tanh(a)^2
+            self.grad += (1 - t * t) * out.grad
+        out.backward_step = step
+        return out
+
+    __radd__, __rmul__ = __add__, __mul__
+    def __neg__(self): return self * -1
+    def __sub__(self, other): return self + (-other)
+
+    def backward(self):
+        order, seen = [], set()
+
+        def visit(v):                              # depth first: parents before v
+            if id(v) not in seen:
+                seen.add(id(v))
+                for parent in v.parents:
+                    visit(parent)
+                order.append(v)
+        visit(self)
+        self.grad = 1.0
+        for v in reversed(order):                  # users before what they use
+            v.backward_step()
+
+
+# %% [markdown]
+# The example of 1.1 with the engine, then a bigger expression, each against nnlite:
+
+# %%
+xv_, yv_ = Value(2.0), Value(3.0)
+zv = (xv_ * yv_ + xv_) ** 2
+zv.backward()
+print("engine:", xv_.grad, yv_.grad, "| nnlite:", gx.item(), gy.item())
+
+
+def expression(p, q, r, tanh):
+    """The same formula for the engine (Value) and for nnlite (Tensor)."""
+    s = p * q - r ** 2
+    return tanh(s * 0.5 + p) * r + s * s
+
+
+pv, qv, rv = Value(0.4), Value(-1.3), Value(0.8)
+ev = expression(pv, qv, rv, lambda v: v.tanh())
+ev.backward()
+pt, qt, rt = (Tensor(np.array(v), requires_grad=True) for v in (0.4, -1.3, 0.8))
+et = expression(pt, qt, rt, F.tanh)
+grads = nnlite.grad(et, [pt, qt, rt])
+for name, mine, theirs in zip("pqr", (pv, qv, rv), grads):
+    print(f"d e/d{name}: engine {mine.grad:+.12f}  nnlite {theirs.item():+.12f}")
+assert abs(ev.data - et.item()) < 1e-12
+assert all(abs(m.grad - t.item()) < 1e-12 for m, t in zip((pv, qv, rv), grads))
+
+# %% [markdown]
+# What the small engine cannot do is differentiate a gradient: its `backward_step`s work
+# on floats and record nothing, so `pv.grad` is a number, not a `Value` with a history.
+# nnlite's backwards are written with its own ops on tensors; that is the whole
+# difference (section 1.4).
+
+# %% [exercise]
+# Exercise 1.1: give the engine exp. Derive d exp(a)/da, then complete `step` so that
+# a.grad (here `self.grad`) receives out.grad times that derivative. Keep the `+=`.
+def value_exp(self):
+    out = Value(math.exp(self.data), (self,), "exp")
+
+    def step():
+        pass                                       # your code: self.grad += ...
+    out.backward_step = step
+    return out
+
+
+Value.exp = value_exp
+
+# %% [check]
+av, bv = Value(0.3), Value(-1.2)
+ev = (av * bv).exp() + av.exp() * bv
+ev.backward()
+at, bt = Tensor(np.array(0.3), requires_grad=True), Tensor(np.array(-1.2), requires_grad=True)
+ga, gb = nnlite.grad(F.exp(at * bt) + F.exp(at) * bt, [at, bt])
+assert abs(av.grad - ga.item()) < 1e-12 and abs(bv.grad - gb.item()) < 1e-12, (
+    f"Exercise 1.1: engine gives ({av.grad:.6f}, {bv.grad:.6f}), nnlite "
+    f"({ga.item():.6f}, {gb.item():.6f})")
+print("Exercise 1.1 solved: the engine's exp matches nnlite")
+
+# %% [markdown]
+# ## 1.4 Higher-order derivatives come for free
 #
 # Every `Function.backward` in nnlite is written with nnlite's own ops on tensors (for
 # example, `tanh`'s backward is `gy * (1 - y * y)` with `y` the output *tensor*). With
@@ -133,8 +293,51 @@ plt.show()
 # %% [markdown]
 # Summing before differentiating is legitimate here because tanh acts elementwise: the
 # gradient of Σᵢ tanh(xᵢ) with respect to xᵢ is tanh′(xᵢ).
+
+# %% [markdown]
+# **The graph of a gradient penalty.** Take a tiny critic D(x) = Σ tanh(W x) and the
+# penalty (‖∇ₓD‖ − 1)² (notebook 5). `nnlite.grad(..., create_graph=True)` runs the
+# backward of `Tanh`, `MatMul`, ... *while recording*: the gradient ∇ₓD is the output of a
+# graph made by those backwards (orange, dashed box, each labelled with the backward that
+# recorded it). Training differentiates the penalty with respect to W, so the next
+# backward walks through both parts, the forward graph (blue) and the recorded backward.
+# (D itself is not in the picture: tanh's backward needs only tanh's output.)
+
+# %%
+xc_ = Tensor(np.array([0.3, -0.4]), requires_grad=True)
+Wc = Tensor(np.array([[1.0, 2.0], [0.5, -1.0]]), requires_grad=True)
+D = F.tanh(Wc @ xc_).sum()
+(grad_x,) = nnlite.grad(D, xc_, create_graph=True)
+penalty = (((grad_x * grad_x).sum()).sqrt() - 1.0) ** 2
+(dpenalty_dW,) = nnlite.grad(penalty, Wc)                # the double backward
+print("penalty =", penalty.item(), "| d penalty / dW =\n", dpenalty_dW.data)
+nnlite.draw_graph(penalty, names={"x": xc_, "W": Wc, "∇x D": grad_x, "penalty": penalty},
+                  rankdir="TB")
+
+# %% [exercise]
+# Exercise 1.2: write x³ as an nnlite Function. forward gets the array x; backward gets
+# the incoming gradient gy (a Tensor) and must return d(x³)/dx · gy. Write it with
+# *tensors* (self.inputs[0], not an array) so it is differentiable again:
+# gradgradcheck must pass too.
+class Cube(nnlite.Function):
+    def forward(self, x):
+        return x ** 3
+
+    def backward(self, gy):
+        (x,) = self.inputs
+        return None                                # your code
+
+
+# %% [check]
+xcube = Tensor(rng.standard_normal(4), requires_grad=True)
+(g_cube,) = nnlite.grad(Cube()(xcube).sum(), xcube, allow_unused=True)
+assert g_cube is not None, "Exercise 1.2: Cube.backward returns no gradient yet"
+assert np.allclose(g_cube.data, 3 * xcube.data ** 2), "Exercise 1.2: wrong derivative"
+assert gradcheck(lambda t: Cube()(t), [xcube]), "Exercise 1.2: gradcheck fails"
+assert gradgradcheck(lambda t: Cube()(t), [xcube]), "Exercise 1.2: gradgradcheck fails"
+print("Exercise 1.2 solved: Cube passes gradcheck and gradgradcheck")
 #
-# ## 1.4 Checking a gradient by hand: the central difference
+# ## 1.5 Checking a gradient by hand: the central difference
 #
 # How do we know a backward is right? Compare it with a finite difference. For a scalar
 # function, the central difference
@@ -185,7 +388,7 @@ plt.show()
 # checkers insist on float64 inputs (they raise a `TypeError` otherwise) and use PyTorch's
 # defaults: ε = 1e-6, atol = 1e-5, rtol = 1e-3.
 #
-# ## 1.5 `gradcheck` is that, for a vector–Jacobian product with a *random* vector
+# ## 1.6 `gradcheck` is that, for a vector–Jacobian product with a *random* vector
 #
 # Backward never builds the Jacobian J of a function y = fn(x); it computes vᵀJ for the
 # incoming gradient v. So the check compares, element by element of x,
@@ -248,7 +451,7 @@ except nnlite.testing.GradcheckError as error:
     print("gradcheck:", error)
 
 # %% [markdown]
-# ## 1.6 `gradgradcheck`: the same check, one level up
+# ## 1.7 `gradgradcheck`: the same check, one level up
 #
 # The gradient penalty differentiates a gradient, so second derivatives must be right too.
 # `gradgradcheck(fn, inputs)` applies `gradcheck` to the function

@@ -2,6 +2,14 @@
 # %% [markdown]
 # # 2. Convolutions
 #
+# **After this notebook you will be able to** write a 2-D convolution as plain loops and
+# as im2col + one matrix product, and check both against `F.conv2d`; compute output sizes
+# and TensorFlow's SAME padding and say why it is not symmetric; derive the backward of a
+# convolution (the transposed convolution) and compute a receptive field.
+#
+# *Prerequisites:* notebook 1 (tensors, `nnlite.grad`); NumPy indexing and slicing.
+# *Exercises:* 2.1–2.3 (solutions in [solutions/02_convolutions.py](solutions/02_convolutions.py)).
+#
 # Almost every layer of DeepFill v1 is a 2-D convolution: 5×5 and 3×3 kernels, stride 2
 # to go down, dilation 2–16 to see far, nearest ×2 resizes to come back up, and
 # TensorFlow's SAME padding everywhere. Contextual attention (notebook 3) is built from
@@ -72,6 +80,44 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
+# **Build it yourself.** The definition, written out as loops over every index: pad, then
+# for each output pixel take the dot product of the kernel with the window, whose taps are
+# `dilation` pixels apart and whose windows are `stride` pixels apart. Slow (six nested
+# loops) but impossible to misread; compare it with `F.conv2d` on random data with every
+# argument at a non-trivial value.
+
+# %%
+def conv2d_loops(x, w, stride=1, pads=(0, 0, 0, 0), dilation=1):
+    """x (N, C, H, W), w (O, C, KH, KW), pads (top, bottom, left, right): (N, O, OH, OW)."""
+    top, bottom, left, right = pads
+    xp = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
+    n, c, h, wd = xp.shape
+    o, _, kh, kw = w.shape
+    oh = (h - dilation * (kh - 1) - 1) // stride + 1
+    ow = (wd - dilation * (kw - 1) - 1) // stride + 1
+    y = np.zeros((n, o, oh, ow))
+    for b in range(n):
+        for out in range(o):
+            for i in range(oh):
+                for j in range(ow):
+                    total = 0.0
+                    for u in range(kh):
+                        for v in range(kw):
+                            total += xp[b, :, i * stride + u * dilation,
+                                        j * stride + v * dilation] @ w[out, :, u, v]
+                    y[b, out, i, j] = total
+    return y
+
+
+xl = rng.standard_normal((2, 3, 9, 8))
+wl = rng.standard_normal((4, 3, 3, 3))
+for stride, pads, dilation in [(1, (0, 0, 0, 0), 1), (2, (0, 1, 1, 1), 1), (1, (2, 2, 2, 2), 2)]:
+    mine = conv2d_loops(xl, wl, stride, pads, dilation)
+    library = F.conv2d(Tensor(xl), Tensor(wl), stride=stride, padding=pads, dilation=dilation)
+    print(f"stride {stride}, pads {pads}, dilation {dilation}: output {mine.shape}, "
+          f"max |loops − F.conv2d| = {np.abs(mine - library.data).max():.1e}")
+
+# %% [markdown]
 # ## 2.2 The same thing as im2col + one matrix product
 #
 # Sliding windows in Python loops are slow. nnlite instead copies every window into a
@@ -94,6 +140,53 @@ ax.set_xlabel("window (output pixel) l")
 ax.set_ylabel("tap (i, j)")
 ax.set_title("im2col of the 6×6 example: one column per window", fontsize=9)
 plt.show()
+
+# %% [markdown]
+# **Build it yourself.** im2col without loops over pixels: one strided slice per kernel tap
+# (u, v) copies, for every window at once, the input pixel that tap sees. Stack the
+# KH·KW slices, reshape to (N, C·KH·KW, OH·OW), multiply by the kernels as an
+# (O, C·KH·KW) matrix. This is how `nnlite/functional/im2col.py` does it on the CPU.
+
+# %%
+def conv2d_im2col(x, w, stride=1, pads=(0, 0, 0, 0), dilation=1):
+    top, bottom, left, right = pads
+    xp = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
+    n, c, h, wd = xp.shape
+    o, _, kh, kw = w.shape
+    oh = (h - dilation * (kh - 1) - 1) // stride + 1
+    ow = (wd - dilation * (kw - 1) - 1) // stride + 1
+    taps = [xp[:, :, u * dilation: u * dilation + stride * (oh - 1) + 1: stride,
+                     v * dilation: v * dilation + stride * (ow - 1) + 1: stride]
+            for u in range(kh) for v in range(kw)]               # each (N, C, OH, OW)
+    cols = np.stack(taps, axis=2).reshape(n, c * kh * kw, oh * ow)  # rows ordered (c, u, v)
+    return (w.reshape(o, -1) @ cols).reshape(n, o, oh, ow)
+
+
+for stride, pads, dilation in [(1, (0, 0, 0, 0), 1), (2, (0, 1, 1, 1), 1), (1, (2, 2, 2, 2), 2)]:
+    mine = conv2d_im2col(xl, wl, stride, pads, dilation)
+    loops = conv2d_loops(xl, wl, stride, pads, dilation)
+    library = F.conv2d(Tensor(xl), Tensor(wl), stride=stride, padding=pads, dilation=dilation)
+    print(f"stride {stride}, pads {pads}, dilation {dilation}: "
+          f"max |im2col − loops| = {np.abs(mine - loops).max():.1e}, "
+          f"max |im2col − F.conv2d| = {np.abs(mine - library.data).max():.1e}")
+
+# %% [exercise]
+# Exercise 2.1: the output size. A convolution with kernel size k, stride s, pads
+# (before, after) and dilation d on an n-pixel row: how many outputs? Count the window
+# positions that fit inside the padded row (a dilated kernel spans d(k−1)+1 pixels).
+def output_size(n, k, s, before, after, d):
+    return None                                    # your formula
+
+
+# %% [check]
+for n, k, s, before, after, d in [(8, 3, 1, 0, 0, 1), (8, 3, 2, 0, 1, 1), (9, 5, 2, 2, 2, 1),
+                                  (16, 3, 1, 4, 4, 4), (7, 3, 3, 1, 0, 2), (5, 5, 1, 0, 0, 1)]:
+    expected = F.conv2d(Tensor(np.zeros((1, 1, n, 1))), Tensor(np.zeros((1, 1, k, 1))),
+                        stride=(s, 1), padding=(before, after, 0, 0), dilation=(d, 1)).shape[2]
+    got = output_size(n, k, s, before, after, d)
+    assert got == expected, (f"Exercise 2.1: n={n} k={k} s={s} pads=({before}, {after}) "
+                             f"d={d}: got {got}, expected {expected}")
+print("Exercise 2.1 solved")
 
 # %% [markdown]
 # ## 2.3 Stride and padding: TensorFlow SAME is not symmetric
@@ -169,6 +262,32 @@ for a, (im, title) in zip(axes, [(same[0], "SAME"), (symmetric[0], "symmetric"),
     a.axis("off")
 plt.tight_layout()
 plt.show()
+
+# %% [exercise]
+# Exercise 2.2: why SAME differs from symmetric padding. For a row of n = 8 pixels,
+# k = 3, s = 2 (an even row, a stride-2 layer of the generator): give TensorFlow SAME's
+# (before, after) pads from the formula above, and the input pixel on which output 0's
+# window is centred with SAME and with symmetric padding 1. (The figure above shows it.)
+same_pads_8 = None                                 # (before, after)
+centre_same = None                                 # an input pixel index
+centre_symmetric = None
+
+# %% [check]
+assert same_pads_8 is not None and centre_same is not None and centre_symmetric is not None, \
+    "Exercise 2.2: not answered yet"
+assert tuple(same_pads_8) == same_padding(8, 3, 2, 1), f"Exercise 2.2: pads {same_pads_8}"
+delta = np.zeros((1, 1, 8, 1))
+centre_kernel = np.zeros((1, 1, 3, 1))
+centre_kernel[0, 0, 1, 0] = 1.0                    # picks each window's centre pixel
+for answer, padding in ((centre_same, "same"), (centre_symmetric, (1, 1, 0, 0))):
+    picked = delta.copy()
+    picked[0, 0, :, 0] = np.arange(8)              # pixel values = their index
+    out = F.conv2d(Tensor(picked), Tensor(centre_kernel), stride=(2, 1), padding=padding)
+    centre = out.data[0, 0, 0, 0]
+    assert centre == answer, \
+        f"Exercise 2.2: with padding {padding} output 0 is centred on pixel {centre:g}, not {answer}"
+print("Exercise 2.2 solved: SAME puts the extra padding after, so every window sits one "
+      "pixel later than with symmetric padding")
 
 # %% [markdown]
 # ## 2.4 Dilation and the receptive field of the coarse network
@@ -271,6 +390,28 @@ print("<x, A^T y> =", float((x8.data * ATy.data).sum()))
 (grad_x,) = nnlite.grad(Ax, x8, grad_outputs=y4)
 print("grad of <conv(x, W), y> w.r.t. x equals conv_transpose2d(y, W):",
       np.allclose(grad_x.data, ATy.data))
+
+# %% [exercise]
+# Exercise 2.3: derive and implement the backward of conv2d with respect to its input,
+# for stride 1, no padding, dilation 1. y[n,o,i,j] = Σ_{c,u,v} x[n,c,i+u,j+v] W[o,c,u,v],
+# so each x[n,c,i+u,j+v] receives gy[n,o,i,j]·W[o,c,u,v] from every output that saw it.
+# Return gx with the shape of x (loops are fine).
+def conv2d_input_grad(gy, w, x_shape):
+    gx = np.zeros(x_shape)
+    return None                                    # your code: fill gx, return it
+
+
+# %% [check]
+xg2 = Tensor(rng.standard_normal((2, 3, 6, 5)), requires_grad=True)
+wg2 = rng.standard_normal((4, 3, 3, 2))
+gy2 = rng.standard_normal((2, 4, 4, 4))            # random: ones would hide a missing gy
+(expected_gx,) = nnlite.grad(F.conv2d(xg2, Tensor(wg2)), xg2, grad_outputs=Tensor(gy2))
+got_gx = conv2d_input_grad(gy2, wg2, xg2.shape)
+assert got_gx is not None, "Exercise 2.3: conv2d_input_grad returns nothing yet"
+assert np.allclose(got_gx, expected_gx.data), \
+    f"Exercise 2.3: max error {np.abs(got_gx - expected_gx.data).max():.3g}"
+assert np.allclose(got_gx, F.conv_transpose2d(Tensor(gy2), Tensor(wg2)).data)
+print("Exercise 2.3 solved: the input gradient is the transposed convolution of gy")
 
 # %% [markdown]
 # A transposed convolution *pastes* a copy of the kernel, scaled by each input pixel, onto

@@ -2,6 +2,16 @@
 # %% [markdown]
 # # 3. Contextual attention, step by step
 #
+# **After this notebook you will be able to** assemble contextual attention yourself from
+# its nine named steps and check it against the library's layer and a loop-by-loop
+# reference; read the (L × L) score matrix as an image; predict the attention offset of a
+# known shift; compute a propagated score and the masked softmax by hand; explain the /4
+# of the reconstruction.
+#
+# *Prerequisites:* notebook 2 (im2col, transposed convolution, the align-corners resize);
+# softmax. *Exercises:* 3.1–3.3 (solutions in
+# [solutions/03_contextual_attention.py](solutions/03_contextual_attention.py)).
+#
 # The paper's key layer (Yu et al. 2018, §3.2). Convolutions see a neighbourhood; a hole
 # 64 pixels wide needs content from *anywhere* in the image. Contextual attention
 # compares every small patch of the foreground (the features in and around the hole, as
@@ -30,6 +40,7 @@
 # explanation: [docs/contextual_attention.md](../docs/contextual_attention.md).
 
 # %%
+import importlib.util
 import io
 import os
 from pathlib import Path
@@ -53,6 +64,13 @@ QUICK = os.environ.get("DEEPFILL_NOTEBOOK_QUICK", "0") == "1"
 plt.rcParams.update({"figure.dpi": 80, "savefig.dpi": 80, "figure.figsize": (6, 3)})
 rng = np.random.default_rng(3)
 print("QUICK =", QUICK)
+
+# The loop-by-loop reference of the layer, kept with the tests (tests/reference_attention.py):
+# the one place to change if it moves.
+REFERENCE_FILE = Path("..") / "tests" / "reference_attention.py"
+_spec = importlib.util.spec_from_file_location("reference_attention", REFERENCE_FILE)
+reference_attention = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(reference_attention)
 
 
 def show(chw):
@@ -302,6 +320,104 @@ plt.show()
 # %% [markdown]
 # The reconstruction is a *soft* copy (λ = 10 still mixes in a little of other
 # patches), and the border frame is dimmer where fewer than four windows overlap.
+#
+# ### Build it yourself: the nine steps as one function
+#
+# Put together, the steps above are the whole layer. Written out once more as a function,
+# it can be compared with the library's fused layer `inpainting.contextual_attention` (one
+# call, chunked for memory) and with the loop-by-loop reference written straight from the
+# specification (`tests/reference_attention.py`: explicit loops over p and q, for tiny
+# inputs only), on a random input with a random hole:
+
+# %%
+def attention_by_steps(f, b, mask, rate=2, softmax_scale=10.0):
+    """Contextual attention from its named steps: (y, offsets) like the layer."""
+    height, width = f.shape[2:]
+    raw = steps.raw_patches(b, rate)                                     # step 1
+    f_small, b_small = steps.downsample(f, rate), steps.downsample(b, rate)  # step 2
+    h, wd = f_small.shape[2:]
+    patches = steps.matching_patches(b_small, 3)                         # step 3
+    mm = steps.valid_patches(steps.downsample(mask, rate), 3)            # step 4
+    scores = steps.patch_scores(f_small, patches, 3)                     # step 5
+    scores = steps.propagate(scores, h, wd, fuse_k=3)                    # step 6
+    attention = steps.masked_softmax(scores, mm, softmax_scale)          # step 7
+    offsets = steps.attention_offsets(attention, h, wd)                  # step 8
+    return steps.reconstruct(attention, raw, rate, height, width), offsets  # step 9
+
+
+fr = Tensor(rng.standard_normal((2, 4, 16, 16)))
+br = Tensor(rng.standard_normal((2, 4, 16, 16)))
+mask_r = np.zeros((1, 1, 16, 16))
+mask_r[..., 5:11, 3:9] = 1.0
+mine_y, mine_offsets = attention_by_steps(fr, br, Tensor(mask_r))
+layer_y, layer_offsets = contextual_attention(fr, br, Tensor(mask_r), rate=2)
+loop_y, loop_offsets = reference_attention.contextual_attention_reference(fr.data, br.data,
+                                                                          mask_r, rate=2)
+print("max |steps − layer|     =", np.abs(mine_y.data - layer_y.data).max(),
+      "| offsets equal:", np.array_equal(mine_offsets, layer_offsets))
+print("max |steps − reference| =", np.abs(mine_y.data - loop_y).max(),
+      "| offsets equal:", np.array_equal(mine_offsets, loop_offsets))
+
+# %% [exercise]
+# Exercise 3.1: the attention offset of a known shift. Below, the features inside a hole
+# (and a ring around it) are an exact copy of the region 12 rows UP and 20 columns RIGHT
+# at full resolution. Offsets are reported at the ½ scale as (dy, dx) = source − position.
+# Which offset does attention_offsets give at the hole's positions?
+expected_offset = None                             # (dy, dx)
+
+# %% [check]
+copy = base.copy()
+copy[:, 10:19, 1:10] = base[:, 4:13, 11:20]        # ½ scale: rows 10-18, cols 1-9 <- 4-12, 11-19
+shifted = Tensor(copy.repeat(2, axis=1).repeat(2, axis=2)[None])
+hole_mask = np.zeros((1, 1, 40, 40))
+hole_mask[..., 24:34, 6:16] = 1.0                  # ½ scale: rows 12-16, cols 3-7
+_, shifted_offsets = contextual_attention(shifted, shifted, Tensor(hole_mask), rate=2)
+in_hole = steps.downsample(Tensor(hole_mask), 2).data[0, 0] > 0
+found = shifted_offsets[0][:, in_hole]
+assert expected_offset is not None, "Exercise 3.1: not answered yet"
+assert np.all(found == np.array(expected_offset).reshape(2, 1)), (
+    f"Exercise 3.1: the layer's offsets in the hole are "
+    f"{sorted(set(map(tuple, found.T.tolist())))}, not {expected_offset}")
+print("Exercise 3.1 solved: every hole position copies from", tuple(expected_offset))
+
+# %% [exercise]
+# Exercise 3.2: a propagated score by hand. Away from the borders, the two passes of step
+# 6 (k = 3) add up the scores of the 3×3 neighbourhood moved together:
+# ŝ[(x, y), (x′, y′)] = Σ_{i, j ∈ {−1, 0, 1}} s[(x+i, y+j), (x′+i, y′+j)],
+# positions flattened row-major (p = x·w + y). Complete the function for one pair.
+def propagated_score(s, w, x, y, x2, y2):
+    """s: (L, L) scores of one image on an h × w grid; interior positions only."""
+    return None                                    # your code
+
+
+# %% [check]
+s0 = scores.data[0]
+full = propagated.data[0]
+for (x, y, x2, y2) in [(5, 5, 15, 14), (3, 7, 12, 4), (10, 10, 2, 17), (8, 1, 8, 1)]:
+    got = propagated_score(s0, wd, x, y, x2, y2)
+    assert got is not None, "Exercise 3.2: propagated_score returns nothing yet"
+    want = full[x * wd + y, x2 * wd + y2]
+    assert np.isclose(got, want), \
+        f"Exercise 3.2: at {(x, y, x2, y2)} got {got:.4f}, the layer's {want:.4f}"
+print("Exercise 3.2 solved")
+
+# %% [exercise]
+# Exercise 3.3: the masked softmax of step 7 with NumPy alone: for every row p,
+# s*[p, q] = mm[q] · exp(λ·mm[q]·ŝ[p, q]) / Σ_q′ exp(λ·mm[q′]·ŝ[p, q′]).
+# (Subtract each row's maximum logit before exp, as any careful softmax does.)
+def masked_softmax_numpy(s_hat, mm, lam):
+    """s_hat (L, L), mm (L,) of 0/1, lam a float -> (L, L)."""
+    return None                                    # your code
+
+
+# %% [check]
+for lam in (10.0, 0.1):
+    got = masked_softmax_numpy(propagated.data[0], mm[0], lam)
+    assert got is not None, "Exercise 3.3: masked_softmax_numpy returns nothing yet"
+    want = steps.masked_softmax(propagated, mm, softmax_scale=lam).data[0]
+    assert np.allclose(got, want), \
+        f"Exercise 3.3: λ = {lam}: max error {np.abs(got - want).max():.3g}"
+print("Exercise 3.3 solved; rows sum to", got.sum(axis=1).min().round(6), "at least (λ = 0.1)")
 #
 # ## 3.2 What propagation buys: the toy with noise
 #

@@ -2,6 +2,15 @@
 # %% [markdown]
 # # 4. The coarse-to-fine network
 #
+# **After this notebook you will be able to** draw DeepFill v1's generator from its layer
+# table and follow a 256×256 image through it size by size; explain the coarse-to-fine
+# composition (paste the coarse result into the known pixels, refine with two encoders);
+# count a layer's parameters; predict the size at which contextual attention runs; and
+# load the authors' released checkpoints.
+#
+# *Prerequisites:* notebooks 2 (convolutions, SAME padding, dilation) and 3 (contextual
+# attention). *Exercises:* 4.1–4.2 (solutions in [solutions/04_network.py](solutions/04_network.py)).
+#
 # DeepFill v1's generator works in two stages (paper Fig. 2): a **coarse** network makes a
 # rough, blurry fill; its result is pasted into the known pixels and passed to a
 # **refinement** network with two encoders — a dilated-convolution "hallucination" branch
@@ -29,6 +38,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Image, Markdown, display
+from matplotlib.patches import Rectangle
 
 import nnlite
 import nnlite.functional as F
@@ -39,7 +49,8 @@ from inpainting import color_wheel_legend, inpaint
 from inpainting.data import demo_corpus
 from inpainting.masks import centered_bbox_mask
 from inpainting.model_io import SHIPPED_MODEL, load_generator
-from inpainting.networks import GlobalCritic, InpaintGenerator, LocalCritic, architecture_table
+from inpainting.networks import (GlobalCritic, InpaintGenerator, LocalCritic, architecture_table,
+                                 gen_conv_table)
 from inpainting.release import generator_release_name
 from inpainting.tf_checkpoint import CheckpointReader
 from inpainting.viz import attention_rgb, to_display
@@ -67,6 +78,76 @@ def show_jpeg(fig, quality=85):
 
 # %%
 display(Markdown(architecture_table(32)))
+
+# %% [markdown]
+# **The network, drawn from the same table** (the structure of the paper's Fig. 2, with the
+# two refinement encoders of its Fig. 5): one box per convolution, its height proportional
+# to the feature map's side and labelled with the output size for a 256×256 input
+# (H×W×C); ↓ marks a stride-2 layer, ↑ a nearest ×2 resize before the conv, d the dilation.
+# The sizes are computed with the rule `architecture_table` uses and checked against its
+# "output" column, so the picture cannot drift from the code.
+
+# %%
+def layer_sizes(table, size=256):
+    """{layer name: output side} for a size×size input: the rule of architecture_table."""
+    sides, side = {}, size
+    for name, cin, cout, k, s, d, activation in table:
+        if name in ("xconv1", "pmconv1"):                 # both encoders restart at full size
+            side = size
+        if name.endswith("_upsample"):
+            side *= 2
+        side = -(-side // s)
+        sides[name] = side
+    return sides
+
+
+table = gen_conv_table(32)
+sides = layer_sizes(table)
+from_table = {row.split(" | ")[0].strip("| "): int(row.split(" | ")[7].split("x")[0])
+              for row in architecture_table(32).splitlines()[2:-1]}
+assert sides == from_table, "the diagram's sizes differ from architecture_table's"
+
+branches = [("coarse network", "conv", 3.0, "tab:blue"),
+            ("hallucination encoder (dilated convs)", "xconv", 1.9, "tab:orange"),
+            ("attention encoder", "pmconv", 0.8, "tab:green"),
+            ("decoder (both branches concatenated)", "allconv", 1.35, "tab:purple")]
+fig, ax = plt.subplots(figsize=(15, 4.6))
+positions = {}
+for title, prefix, y, colour in branches:
+    rows = [r for r in table if r[0].split("_")[0].rstrip("0123456789") == prefix]
+    x0 = {"conv": 0.0, "xconv": 1.2, "pmconv": 1.2, "allconv": 12.9}[prefix]
+    ax.text(x0, y + 0.55, title, fontsize=9, color=colour, weight="bold")
+    for i, (name, cin, cout, k, s, d, activation) in enumerate(rows):
+        x = x0 + i * (0.98 if prefix == "conv" else 1.05)
+        if prefix == "pmconv" and i >= 6:
+            x += 1.05                                      # room for contextual attention
+        height = 0.15 + 0.35 * sides[name] / 256
+        ax.add_patch(Rectangle((x, y - height / 2), 0.82, height, color=colour, alpha=0.35))
+        short = name.split("_")[0] + ("↓" if s == 2 else "")
+        short += "↑" if "upsample" in name else ""
+        label = f"{short}\n{sides[name]}²×{cout}" + (f"\nd={d}" if d > 1 else "")
+        ax.text(x + 0.41, y, label, ha="center", va="center", fontsize=6.2)
+        positions[name] = (x, y)
+    if prefix == "pmconv":
+        x = positions["pmconv6"][0] + 1.05
+        ax.add_patch(Rectangle((x, y - 0.22), 0.82, 0.44, color="tab:red", alpha=0.35))
+        ax.text(x + 0.41, y, f"contextual\nattention\n{sides['pmconv6']}²", ha="center",
+                va="center", fontsize=6.2)
+arrow = dict(arrowstyle="->", color="0.3", lw=1)
+end_coarse = positions["conv17"]
+ax.annotate("x₁ pasted into the known pixels:\nx = x₁·M + x_in·(1−M), input [x, 1, M]",
+            xy=(1.2, 2.35), xytext=(end_coarse[0] - 3.5, 2.45), fontsize=7.5, arrowprops=arrow,
+            ha="center")
+ax.text(0.0, 2.62, "input [x_in, 1, M]\n(5 channels)", fontsize=7)
+for last, y in (("xconv10_atrous", 1.9), ("pmconv10", 0.8)):   # both branches -> decoder
+    ax.annotate("", xy=(12.85, 1.35), xytext=(positions[last][0] + 0.85, y), arrowprops=arrow)
+ax.text(positions["allconv17"][0] + 0.9, 1.35, "x₂", fontsize=9, va="center")
+ax.text(end_coarse[0] + 0.9, 3.0, "x₁", fontsize=9, va="center")
+ax.set_xlim(-0.3, 21.3)
+ax.set_ylim(0.3, 3.75)
+ax.axis("off")
+ax.set_title("DeepFill v1 generator, from gen_conv_table (cnum = 32, 256×256 input)", fontsize=10)
+plt.show()
 
 # %%
 generator = InpaintGenerator(32)
@@ -173,6 +254,52 @@ for a, (picture, title) in zip(axes, panels):
     a.axis("off")
 plt.tight_layout()
 plt.show()
+
+# %% [exercise]
+# Exercise 4.1: count a layer's parameters. A convolution from cin to cout channels with a
+# k×k kernel has a weight (cout, cin, k, k) and a bias (cout,). Write the count, then
+# the whole generator's total from gen_conv_table.
+def conv_parameters(cin, cout, k):
+    return None                                    # your formula
+
+
+generator_total = None                             # sum over gen_conv_table(32)
+
+# %% [check]
+assert conv_parameters(5, 32, 5) is not None and generator_total is not None, \
+    "Exercise 4.1: not solved yet"
+for name, cin, cout, k, s, d, activation in gen_conv_table(32):
+    layer = getattr(generator, name)
+    counted = sum(p.size for p in layer.parameters())
+    assert conv_parameters(cin, cout, k) == counted, f"Exercise 4.1: {name} has {counted}"
+assert generator_total == generator.num_parameters(), \
+    (f"Exercise 4.1: the generator has {generator.num_parameters():,} parameters, "
+     f"not {generator_total:,}")
+print(f"Exercise 4.1 solved: {generator_total:,} parameters")
+
+# %% [exercise]
+# Exercise 4.2: where attention runs. For a 512×512 input, at what side does contextual
+# attention receive its features (the output of pmconv6)? The scores are computed at half
+# that side (rate 2): how many entries does one image's (L × L) score matrix hold?
+attention_side_512 = None
+score_entries_512 = None
+
+# %% [check]
+assert attention_side_512 is not None and score_entries_512 is not None, \
+    "Exercise 4.2: not answered yet"
+tiny = InpaintGenerator(2, rng=np.random.default_rng(0))       # 2 channels: shapes only
+features_512 = Tensor(np.zeros((1, 5, 512, 512), np.float32))
+with nnlite.no_grad():
+    for name in ("pmconv1", "pmconv2_downsample", "pmconv3", "pmconv4_downsample", "pmconv5",
+                 "pmconv6"):
+        features_512 = getattr(tiny, name)(features_512)
+side = features_512.shape[2]
+L = (side // 2) ** 2
+assert attention_side_512 == side, \
+    f"Exercise 4.2: pmconv6 gives {side}×{side}, not {attention_side_512}"
+assert score_entries_512 == L * L, f"Exercise 4.2: {score_entries_512} is not L × L"
+print(f"Exercise 4.2 solved: {side}×{side} features, scores at {side // 2}×{side // 2}, "
+      f"{L:,} × {L:,} = {L * L:,} entries ({L * L * 4 / 2**30:.2f} GiB in float32)")
 
 # %% [markdown]
 # ## 4.4 The authors' released model

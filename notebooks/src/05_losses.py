@@ -2,6 +2,14 @@
 # %% [markdown]
 # # 5. Losses: discounted L1, known-region L1, WGAN-GP
 #
+# **After this notebook you will be able to** compute the spatially discounted L1 weight
+# of any pixel and the two reconstruction losses; write the WGAN critic and generator
+# losses; compute a gradient penalty by hand for a simple critic and its gradient with
+# respect to the critic's weights, and explain why that gradient needs a double backward.
+#
+# *Prerequisites:* notebook 1 (`nnlite.grad`, `create_graph=True`); the idea of a GAN.
+# *Exercises:* 5.1–5.3 (solutions in [solutions/05_losses.py](solutions/05_losses.py)).
+#
 # DeepFill v1 trains its generator G against two critics (a *local* one that sees the
 # 128×128 box around the hole and a *global* one that sees the whole 256×256 image) with
 # the WGAN-GP objective, plus two reconstruction terms. In the release's code (which the
@@ -80,6 +88,22 @@ for a in (axes[0], axes[2]):
     a.axis("off")
 plt.tight_layout()
 plt.show()
+
+# %% [exercise]
+# Exercise 5.1: the spatial discount weight at one pixel. Write W[i, j] for a box of
+# height h and width w with the release's formula above (γ = 0.9 by default).
+def discount_weight(i, j, h, w, gamma=0.9):
+    return None                                    # your formula
+
+
+# %% [check]
+assert discount_weight(0, 0, 8, 8) is not None, "Exercise 5.1: not solved yet"
+for h_box, w_box in ((128, 128), (40, 64)):
+    table = losses.spatial_discount_mask(h_box, w_box, dtype=np.float64)[0, 0]
+    for i, j in ((0, 0), (h_box - 1, 5), (h_box // 2, w_box // 2), (7, w_box - 3), (20, 31)):
+        assert np.isclose(discount_weight(i, j, h_box, w_box), table[i, j]), \
+            f"Exercise 5.1: W[{i}, {j}] of a {h_box}×{w_box} box is {table[i, j]:.6g}"
+print("Exercise 5.1 solved: W[64, 64] of the 128×128 box =", discount_weight(64, 64, 128, 128))
 
 # %% [markdown]
 # For a rectangle, "distance to the nearest known pixel" *is* the distance to the nearest
@@ -306,6 +330,52 @@ x_hat = Tensor(real_b.data + alpha.reshape(16, 1, 1, 1) * (fake_b.data - real_b.
 gp_const = F.mean((F.sqrt(F.sum(g_const * g_const, axis=(1, 2, 3))) - 1.0) ** 2)
 print("without create_graph: gp requires grad?", gp_const.requires_grad,
       "-> the penalty would never train the critic")
+
+# %% [exercise]
+# Exercise 5.2: the gradient-penalty term by hand. For a linear critic
+# D(x) = Σ_{c,i,j} w[c,i,j]·x[c,i,j] the gradient ∇ₓD is w itself, wherever x̂ lies.
+# With the hole mask M (1, 1, H, W), write gp = mean over the batch of
+# (sqrt(Σ w²·M) − 1)² (the library adds 1e-12 inside the sqrt; ignore it).
+def linear_critic_penalty(w, mask):
+    """w (C, H, W), mask (1, 1, H, W) -> gp, a float."""
+    return None                                    # your formula
+
+
+# %% [check]
+w_lin = Tensor(rng.standard_normal((3, 6, 6)) * 0.3, requires_grad=True)
+mask_lin = np.zeros((1, 1, 6, 6))
+mask_lin[..., 1:4, 2:6] = 1.0
+
+
+def linear_critic(x):
+    return (x * w_lin).sum(axis=(1, 2, 3)).reshape(-1, 1)
+
+
+real_lin, fake_lin = rng.standard_normal((4, 3, 6, 6)), rng.standard_normal((4, 3, 6, 6))
+gp_lin = losses.gradient_penalty(linear_critic, real_lin, fake_lin, mask_lin, rng=rng)
+mine = linear_critic_penalty(w_lin.data, mask_lin)
+assert mine is not None, "Exercise 5.2: not solved yet"
+assert np.isclose(mine, gp_lin.item(), rtol=1e-9), \
+    f"Exercise 5.2: {mine:.8f}, the library {gp_lin.item():.8f}"
+print(f"Exercise 5.2 solved: gp = {mine:.6f}")
+
+# %% [exercise]
+# Exercise 5.3: the penalty's gradient with respect to the critic's weights, by hand. For
+# the linear critic, with n = sqrt(Σ w²·M): d gp / d w = 2 (n − 1) · (w·M) / n (M
+# broadcast over channels). Write it; the check compares it with the double backward
+# nnlite.grad(gp, w) (the penalty was built with create_graph=True).
+def linear_critic_penalty_grad(w, mask):
+    """w (C, H, W), mask (1, 1, H, W) -> d gp / d w, shape (C, H, W)."""
+    return None                                    # your formula
+
+
+# %% [check]
+(autograd_w,) = nnlite.grad(gp_lin, w_lin)
+mine_w = linear_critic_penalty_grad(w_lin.data, mask_lin)
+assert mine_w is not None, "Exercise 5.3: not solved yet"
+assert np.allclose(mine_w, autograd_w.data, rtol=1e-7, atol=1e-10), \
+    f"Exercise 5.3: max difference {np.abs(mine_w - autograd_w.data).max():.3g}"
+print("Exercise 5.3 solved: the hand-derived gradient equals the double backward")
 
 # %% [markdown]
 # A LeakyReLU critic is piecewise linear in its input, so ∂²D/∂x̂² is zero almost

@@ -2,6 +2,15 @@
 # %% [markdown]
 # # 6. Training and results
 #
+# **After this notebook you will be able to** say what one training iteration of DeepFill v1
+# does (five critic updates, one generator update) and run a miniature of it; compute an
+# Adam update by hand; read the shipped model's results; and compute and interpret the
+# evaluation metrics (ℓ1, ℓ2, PSNR, SSIM, TV) against classical baselines, including why
+# they reward blur.
+#
+# *Prerequisites:* notebooks 4 (the network) and 5 (the losses). *Exercises:* 6.1–6.2
+# (solutions in [solutions/06_training_and_results.py](solutions/06_training_and_results.py)).
+#
 # The release's recipe (spec §6), as `inpainting.train.Trainer` runs it: one *iteration*
 # is 5 critic updates, each on a fresh batch, a fresh random box and a fresh hole, then
 # one generator update:
@@ -31,10 +40,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Image, Markdown, display
 
+import nnlite
 from inpainting import TrainConfig, Trainer, inpaint
 from inpainting.evaluate import (baseline_methods, evaluate_methods, evaluation_images, format_markdown,
                                  format_per_image, score_methods)
 from inpainting.masks import centered_bbox_mask
+from inpainting.baselines import harmonic_fill
+from inpainting.metrics import psnr, to_unit
 from inpainting.model_io import SHIPPED_MODEL, load_generator
 from inpainting.viz import sample_grid
 
@@ -135,6 +147,32 @@ ax.axis("off")
 ax.set_title(f"miniature model after {trainer.step} iterations", fontsize=9)
 show_jpeg(fig)
 
+# %% [exercise]
+# Exercise 6.1: Adam by hand. Both networks train with Adam(lr 1e-4, β₁ 0.5, β₂ 0.9,
+# ε 1e-8). Starting from m = v = 0, write the parameter after t steps with the gradients
+# `grads` (one array per step), with the bias-corrected update in the Adam docstring
+# (nnlite/optim.py): m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)g²,
+# p ← p − lr/(1−β₁ᵗ) · m / (sqrt(v)/sqrt(1−β₂ᵗ) + ε).
+def adam_by_hand(p0, grads, lr=1e-4, beta1=0.5, beta2=0.9, eps=1e-8):
+    return None                                    # your code: the parameter after len(grads) steps
+
+
+# %% [check]
+rng_check = np.random.default_rng(11)
+p_start = rng_check.standard_normal(5)
+steps_g = [rng_check.standard_normal(5) * scale for scale in (1.0, 100.0, 0.01)]
+param = nnlite.Tensor(p_start.copy(), requires_grad=True)
+optimizer = nnlite.optim.Adam([param], lr=1e-4, betas=(0.5, 0.9), eps=1e-8)
+for g in steps_g:
+    param.grad = nnlite.Tensor(g)
+    optimizer.step()
+mine = adam_by_hand(p_start, steps_g)
+assert mine is not None, "Exercise 6.1: not solved yet"
+assert np.allclose(mine, param.data, rtol=0, atol=1e-12), \
+    f"Exercise 6.1: max difference {np.abs(mine - param.data).max():.3g}"
+print("Exercise 6.1 solved. The first step moves every parameter by about lr, whatever the "
+      "gradient's scale:", np.abs(adam_by_hand(p_start, steps_g[:1]) - p_start).round(8))
+
 # %% [markdown]
 # Unsurprisingly it has learnt little more than the average colour. Meaningful results need
 # thousands of iterations: the shipped model below was trained for much longer, and the
@@ -226,6 +264,23 @@ for a in axes[1:]:
     a.set_yticklabels([])
 plt.tight_layout()
 show_figure(fig)
+
+# %% [exercise]
+# Exercise 6.2: PSNR by hand. Images in [−1, 1] are first mapped to [0, 1]; the mean
+# squared error over the hole pixels (all channels) gives PSNR = 10·log₁₀(1 / MSE).
+# Write it for one image (3, H, W) and a hole mask (1, H, W).
+def psnr_in_hole(pred, target, mask):
+    return None                                    # your formula
+
+
+# %% [check]
+fill = harmonic_fill(images[0], mask[0])
+mine = psnr_in_hole(fill, images[0], mask[0])
+assert mine is not None, "Exercise 6.2: not solved yet"
+theirs = psnr(to_unit(fill), to_unit(images[0]), mask[0])   # the library's metrics take [0, 1]
+assert np.isclose(mine, theirs, rtol=1e-9), \
+    f"Exercise 6.2: {mine:.4f} dB, the library {theirs:.4f} dB"
+print(f"Exercise 6.2 solved: harmonic fill of {names[0]}, PSNR in the hole {mine:.2f} dB")
 
 # %% [markdown]
 # Smooth fills (harmonic, biharmonic) score well on ℓ1/ℓ2/PSNR precisely because they
