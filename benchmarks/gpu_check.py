@@ -207,6 +207,24 @@ def inference(device, quick):
     return diff < 1e-3, f"{size}x{size} cnum {cnum}: max abs difference {diff:.2e}", ""
 
 
+@check("nccl", "NCCL all-reduce of gradients (issue 21): a one-rank NCCLCommunicator against the "
+       "mean on the host (several ranks under mpirun)", 60)
+def nccl(device, quick):
+    from inpainting.distributed import nccl_check
+
+    if device == "fake":        # no CUDA: the check must refuse, not pretend
+        try:
+            nccl_check()
+        except RuntimeError as error:
+            return True, f"no CUDA here: refused ({error})", ""
+        return False, "nccl_check ran without a device", ""
+    result = nccl_check()
+    summary = (f"{result['ranks']} rank(s), max error {result['max_error']:.2e}, "
+               f"{result['seconds_per_allreduce'] * 1e3:.2f} ms per all-reduce of "
+               f"{result['elements']:,} floats")
+    return bool(result["ok"]), summary, ""
+
+
 @check("device_index", "'cuda:N' runs on device N, or is refused when N does not exist", 30)
 def device_index(device, quick):
     import numpy as np
