@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 
 OUTPUT = Path(__file__).resolve().parent.parent / "nnlite" / "cupy_names.json"
-MODULES = ("cupy", "cupy.random", "cupy.linalg", "cupy.fft", "cupyx")
+MODULES = ("cupy", "cupy.random", "cupy.linalg", "cupy.fft", "cupy.cuda", "cupyx")
 
 
 def _from_signature(sig):
