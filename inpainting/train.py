@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import time
 from pathlib import Path
 
@@ -419,7 +420,7 @@ class Trainer:
                         finished = True
                         print(f"\ninterrupted: checkpoint saved to {path} at the end of step "
                               f"{self.step}; continue with --resume")
-                        raise ckpt.Stopped(stop.signum)
+                        raise ckpt.Stopped(stop.signum or signal.SIGINT)   # stopped by another rank: as Ctrl-C
             except KeyboardInterrupt:
                 bar.close()
                 if not finished:   # a second Ctrl-C: no half-iteration checkpoint

@@ -39,7 +39,7 @@ def _audit(event, args):
 def _inject(step, action):
     original = Trainer.generator_step
 
-    def generator_step(self):
+    def generator_step(self, **kwargs):
         if self.comm.rank == 1 and self.step + 1 == step:
             if action == "fail":
                 raise RuntimeError(f"injected failure on rank 1 at step {step}")
@@ -47,7 +47,7 @@ def _inject(step, action):
                 signal.raise_signal(signal.SIGINT)
             else:
                 time.sleep(600)
-        return original(self)
+        return original(self, **kwargs)
 
     Trainer.generator_step = generator_step
 

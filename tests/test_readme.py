@@ -93,11 +93,13 @@ def folder(tmp_path_factory):
     _mask(here / "mask.png", (40, 48))
     _image(here / "big.png", (48, 64), 1)
     _mask(here / "big_mask.png", (48, 64))
-    for folder_name in ("photos", "masks"):
+    _mask(here / "one_mask.png", (32, 40))
+    for folder_name in ("photos", "masks", "val_photos"):
         (here / folder_name).mkdir()
     for seed, stem in enumerate(("a", "b")):
         _image(here / "photos" / f"{stem}.png", (32, 40), seed + 2)
         _mask(here / "masks" / f"{stem}.png", (32, 40))
+        _image(here / "val_photos" / f"{stem}.png", (64, 72), seed + 5)
     for release in ("release_model", "model_logs/release_places2_256"):
         shutil.copytree(FIXTURES / "tf_release_tiny", here / release)
     tiny = load_generator(FIXTURES / "tf_release_tiny")          # cnum 2

@@ -65,12 +65,8 @@ plt.rcParams.update({"figure.dpi": 80, "savefig.dpi": 80, "figure.figsize": (6, 
 rng = np.random.default_rng(3)
 print("QUICK =", QUICK)
 
-# The loop-by-loop reference of the layer, kept with the tests (tests/reference_attention.py):
-# the one place to change if it moves.
-REFERENCE_FILE = Path("..") / "tests" / "reference_attention.py"
-_spec = importlib.util.spec_from_file_location("reference_attention", REFERENCE_FILE)
-reference_attention = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(reference_attention)
+# The loop-by-loop reference of the layer, the test oracle: inpainting/reference.py.
+import inpainting.reference as reference_attention
 
 
 def show(chw):
@@ -326,7 +322,7 @@ plt.show()
 # Put together, the steps above are the whole layer. Written out once more as a function,
 # it can be compared with the library's fused layer `inpainting.contextual_attention` (one
 # call, chunked for memory) and with the loop-by-loop reference written straight from the
-# specification (`tests/reference_attention.py`: explicit loops over p and q, for tiny
+# specification (`inpainting/reference.py`: explicit loops over p and q, for tiny
 # inputs only), on a random input with a random hole:
 
 # %%
