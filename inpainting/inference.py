@@ -129,7 +129,7 @@ def _check_values(image, mask, xp):
 
 
 def inpaint(generator, image, mask, *, attention_memory=None, border="pad",
-            return_attention=False):
+            return_attention=False, knockout_attention=False):
     """Fill the hole of ``image`` with ``generator``; any H, W.
 
     Args:
@@ -146,15 +146,21 @@ def inpaint(generator, image, mask, *, attention_memory=None, border="pad",
             (see ``InpaintResult``); works with ``attention_memory`` too, but the returned
             array itself holds (h*w)^2 floats per image. A generator built with
             ``attention=False`` has none: ValueError.
+        knockout_attention: a probe of what the attention branch contributes: the branch
+            runs, but the decoder receives zeros in place of its features (see
+            ``InpaintGenerator.forward``). Not the paper's ablation, which is a generator
+            trained with ``attention=False``; such a generator has no branch: ValueError.
 
     Returns an ``InpaintResult`` of arrays of the output size. Raises ValueError (with what
     was expected) for a non-generator, non-array inputs, wrong shapes or sizes, a non-float
     image, NaN/inf values, values outside [-1, 1] and a bad ``border`` or memory budget.
     """
     _check_generator(generator, "inpaint")
-    if return_attention and not generator.attention:
-        raise ValueError("inpaint: return_attention=True, but this generator was built with "
-                         "attention=False (the ablation has no contextual attention)")
+    for flag, value in (("return_attention", return_attention),
+                        ("knockout_attention", knockout_attention)):
+        if value and not generator.attention:
+            raise ValueError(f"inpaint: {flag}=True, but this generator was built with "
+                             "attention=False (the ablation has no contextual attention)")
     image = _as_batch(image, "image", 3)
     mask = _as_batch(mask, "mask", 1)
     xp = get_array_module(image, mask)
@@ -191,6 +197,8 @@ def inpaint(generator, image, mask, *, attention_memory=None, border="pad",
     try:
         with nnlite.no_grad():
             extra = {"return_attention": True} if return_attention else {}
+            if knockout_attention:
+                extra["knockout_attention"] = True
             x1, x2, offsets, *scores = generator(nnlite.Tensor(incomplete),
                                                  nnlite.Tensor(padded_mask), **extra)
     finally:

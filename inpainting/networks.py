@@ -164,11 +164,20 @@ class InpaintGenerator(nn.Module):
             x = self._conv(name, x)
         return x
 
-    def forward(self, x, mask, return_attention=False):
+    def forward(self, x, mask, return_attention=False, knockout_attention=False):
+        """(x1, x2, offsets, [scores]): coarse and refined images, attention offsets.
+
+        ``knockout_attention=True`` is a probe of a trained model, not the paper's ablation:
+        the attention branch still runs (offsets and scores are returned) but its output
+        features are replaced by zeros before the decoder, so x2 shows what the decoder
+        makes of the hallucination branch alone. The ablation proper is a generator built
+        and trained with ``attention=False``.
+        """
         from .attention import contextual_attention
 
-        if return_attention and not self.attention:
-            raise ValueError("InpaintGenerator: return_attention=True needs the attention "
+        if (return_attention or knockout_attention) and not self.attention:
+            flag = "return_attention" if return_attention else "knockout_attention"
+            raise ValueError(f"InpaintGenerator: {flag}=True needs the attention "
                              "branch, but this generator was built with attention=False")
         x, mask = _check_generator_inputs(x, mask)
         xin = x
@@ -202,6 +211,8 @@ class InpaintGenerator(nn.Module):
             pm, pm, mask_small, ksize=3, stride=1, rate=2,
             chunk_size=self.attention_chunk_size, **extra)
         pm = self._stack(names[33:35], pm)
+        if knockout_attention:                 # the probe: the decoder sees no attention
+            pm = Tensor(xp.zeros(pm.shape, dtype=pm.dtype))
 
         # Decoder on both branches.
         h = F.concat([x_hallu, pm], axis=1)

@@ -211,3 +211,35 @@ def test_figures_show_a_gray_panel_without_attention(tmp_path):
     assert grid.shape == (32, 160, 3)
     assert np.all(grid[:, 96:128] == 128)
     assert save_demo_figure(tmp_path / "d.png", image[0], mask[0], result).exists()
+
+
+def test_knockout_equals_a_generator_whose_last_attention_conv_outputs_zero():
+    """knockout_attention zeroes the attention branch's features before the decoder: the
+    same as zeroing the weights and bias of the branch's last conv (ELU(0) = 0), while the
+    coarse output and the offsets are those of the untouched model."""
+    generator = InpaintGenerator(4, rng=np.random.default_rng(5))
+    image, mask = _inputs(seed=3)
+    probe = inpaint(generator, image, mask, knockout_attention=True)
+    normal = inpaint(generator, image, mask)
+    last = gen_conv_table(4, True)[34][0]          # the branch's last conv, before the concat
+    assert last.startswith("pmconv")
+    zeroed = InpaintGenerator(4, rng=np.random.default_rng(5))
+    layer = getattr(zeroed, last)
+    layer.weight.data[...] = 0
+    layer.bias.data[...] = 0
+    expected = inpaint(zeroed, image, mask)
+    np.testing.assert_allclose(probe.output, expected.output, atol=1e-6)
+    np.testing.assert_array_equal(probe.coarse, normal.coarse)
+    np.testing.assert_array_equal(probe.offsets, normal.offsets)
+    assert np.abs(probe.output - normal.output).max() > 1e-3     # the branch mattered
+    hole = mask[0, 0] > 0.5
+    np.testing.assert_array_equal(probe.output[..., ~hole], image[..., ~hole])
+
+
+def test_knockout_on_the_ablation_is_a_clear_error():
+    ablated = InpaintGenerator(4, attention=False)
+    image, mask = _inputs()
+    with pytest.raises(ValueError, match="knockout_attention=True.*attention=False"):
+        inpaint(ablated, image, mask, knockout_attention=True)
+    with pytest.raises(ValueError, match="knockout_attention=True needs the attention branch"):
+        ablated(image, mask, knockout_attention=True)
