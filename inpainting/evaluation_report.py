@@ -22,15 +22,16 @@ __all__ = ["SUMMARY_COLUMNS", "PAIRED_COLUMNS", "PRINTED_COLUMNS", "SETTINGS", "
            "per_crop_rows", "markdown", "write_outputs", "figure_crops", "save_figure"]
 
 SUMMARY_COLUMNS = ["method", "hole", "l1_hole", "l2_hole", "psnr_hole", "psnr_hole_pooled",
-                   "ssim_hole", "tv_hole", "tv_hole_target", "wins_l1", "n", "attention_hits",
-                   "l1_all", "l2_all", "psnr_all", "psnr_all_pooled", "ssim_all", "tv_all",
+                   "ssim_hole", "tv_hole", "tv_hole_target", "colour_bias_hole", "seam_hole",
+                   "grid_hole", "wins_l1", "n", "attention_hits", "l1_all", "l2_all", "psnr_all", "psnr_all_pooled", "ssim_all", "tv_all",
                    "tv_all_target"]
 PAIRED_COLUMNS = ["hole", "baseline", "metric", "model_minus_baseline", "ci_low", "ci_high",
                   "images"]
 #: settings recorded on every summary row
 SETTINGS = ["data", "size", "crops_per_image", "seed", "weights", "bootstrap"]
 PRINTED_COLUMNS = ["method", "hole", "l1_hole", "l2_hole", "psnr_hole", "psnr_hole_pooled",
-            "ssim_hole", "tv_hole", "tv_hole_target", "wins_l1", "n", "attention_hits"]
+            "ssim_hole", "colour_bias_hole", "seam_hole", "grid_hole", "wins_l1", "n",
+            "attention_hits"]
 
 
 def _groups(records, holes):

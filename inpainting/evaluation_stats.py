@@ -9,6 +9,8 @@ keys of ``metrics.evaluate_pair`` (and ``attention_hits`` for a model with atten
   the mean infinite) and *pooled*: ``10 log10(1 / mean MSE)`` from the crops' mean squared
   error, which one smooth crop cannot dominate; ``wins_l1``: on how many crops the method has
   the lowest hole L1 (a tie gives each tied method the win).
+  The hole's artefact scores (``colour_bias_hole``, ``seam_hole``, ``grid_hole``) are means
+  over crops too (``grid_hole`` over the crops whose hole crosses an 8-pixel line).
 * ``paired_bootstrap``: model minus baseline with a percentile 95 % interval from resampling
   *images* (all crops of a drawn image move together, since crops of one photo are not
   independent evidence).
@@ -68,6 +70,9 @@ def summarise(records):
             entry[f"ssim_{region}"] = mean(f"ssim_{region}")
             entry[f"tv_{region}"] = mean(f"tv_{region}")
             entry[f"tv_{region}_target"] = mean(f"tv_target_{region}")
+        for key in ("colour_bias_hole", "seam_hole", "grid_hole"):   # artefacts of the fill
+            values = [r[key] for r in rows if key in r and not math.isnan(r[key])]
+            entry[key] = float(np.mean(values)) if values else math.nan
         entry["wins_l1"] = won[method]
         entry["n"] = len(rows)
         hits = [r["attention_hits"] for r in rows if r.get("attention_hits") is not None]
@@ -124,15 +129,19 @@ def paired_bootstrap(model_sums, base_sums, counts, indices, *, pooled_psnr=Fals
 
 def paired_table(records, model, baselines, *, resamples=2000, seed=0):
     """Rows ``{baseline, metric, model_minus_baseline, ci_low, ci_high, images}`` for hole L1,
-    hole PSNR (mean of capped per-crop values) and pooled hole PSNR, model minus each baseline,
-    with the same image draws for every row."""
+    hole PSNR (mean of capped per-crop values), pooled hole PSNR, the hole's colour bias and
+    seam, model minus each baseline, with the same image draws for every row."""
     rows, indices = [], None
     capped = [dict(r, psnr_capped=min(r["psnr_hole"], PSNR_CAP), mse_hole=r["l2_hole"] / 100)
               for r in records]
     for baseline in baselines:
         for metric, key, pooled in (("l1_hole", "l1_hole", False),
                                     ("psnr_hole", "psnr_capped", False),
-                                    ("psnr_hole_pooled", "mse_hole", True)):
+                                    ("psnr_hole_pooled", "mse_hole", True),
+                                    ("colour_bias_hole", "colour_bias_hole", False),
+                                    ("seam_hole", "seam_hole", False)):
+            if not all(key in r for r in capped):   # records scored without artefacts
+                continue
             images, model_sums, counts = per_image_sums(capped, model, key)
             base_images, base_sums, _ = per_image_sums(capped, baseline, key)
             if images != base_images:

@@ -18,6 +18,18 @@ by M over pixels and channels. With e = pred - target, over the K = C * H * W va
 * SSIM: ``skimage.metrics.structural_similarity(..., channel_axis=0, data_range=1)``: its mean
   (skimage's value) on the whole image, the mean of its SSIM map over hole pixels inside.
 
+Three artefact scores of the hole (ours; the defects an inpainting model's fills show):
+
+* colour bias (%)  = 100 * mean over channels c of |mean_hole pred_c - mean_hole target_c|:
+  a colour cast of the fill as a whole, whatever its texture.
+* seam (%)         = 100 * (mean |pred_p - pred_q| - mean |target_p - target_q|) over the
+  4-neighbour pairs (p, q) that cross the hole's border (one pixel in, one out) and channels:
+  > 0 when the fill steps away from its surroundings more than the truth does.
+* grid             = b(pred) - b(target), with b(x) = mean |x_p - x_q| over neighbour pairs
+  inside the hole that cross an 8-pixel block line (x = 8k - 1 | 8k, same for y) divided by the
+  mean over the other pairs inside the hole (b = 1 when the image has no edges there): > 0
+  when the fill is blocky on the generator's stride-8 grid.
+
 A batch score is the mean of per-image scores (PSNR is averaged in dB, per image, as is usual).
 """
 from __future__ import annotations
@@ -27,7 +39,7 @@ import math
 import numpy as np
 from skimage.metrics import structural_similarity
 
-__all__ = ["attention_hits", "evaluate_pair", "l1_error", "l2_error", "psnr", "ssim", "to_unit",
+__all__ = ["attention_hits", "colour_bias", "evaluate_pair", "grid_blockiness", "seam", "l1_error", "l2_error", "psnr", "ssim", "to_unit",
            "total_variation", "valid_attention_cells", "whole_hole_cells"]
 
 
@@ -130,11 +142,74 @@ def ssim(pred, target, mask=None) -> float:
     return float(mean_ssim) if weights is None else _mean(ssim_map, weights)
 
 
+def _hole_bool(mask, shape) -> np.ndarray:
+    """(H, W) bool of the hole (mask > 0.5); ValueError if it is empty."""
+    return _hole_weights(mask, shape)[0] > 0.5
+
+
+def colour_bias(pred, target, mask) -> float:
+    """Colour cast of the fill in percent: mean over channels of |mean_hole(pred_c - target_c)|."""
+    pred, target = _check_pair(pred, target)
+    hole = _hole_bool(mask, pred.shape)
+    return 100.0 * float(np.abs((pred - target)[:, hole].mean(axis=1)).mean())
+
+
+def _pair_steps(image, axis):
+    """|x_p - x_q| for the neighbour pairs (i, i + 1) along ``axis`` (1 = rows, 2 = columns)."""
+    return np.abs(np.diff(image, axis=axis))
+
+
+def seam(pred, target, mask) -> float:
+    """Excess step across the hole's border in percent (module docstring); > 0 = a seam."""
+    pred, target = _check_pair(pred, target)
+    hole = _hole_bool(mask, pred.shape)
+    excess, count = 0.0, 0
+    for axis in (1, 2):
+        inside_a = hole[:-1, :] if axis == 1 else hole[:, :-1]
+        inside_b = hole[1:, :] if axis == 1 else hole[:, 1:]
+        crossing = inside_a != inside_b
+        steps_pred = _pair_steps(pred, axis)[:, crossing]
+        steps_target = _pair_steps(target, axis)[:, crossing]
+        excess += float((steps_pred - steps_target).sum())
+        count += steps_pred.size
+    if count == 0:
+        raise ValueError("seam: the hole has no border inside the image (it covers it all)")
+    return 100.0 * excess / count
+
+
+def _blockiness(image, hole) -> float:
+    """Mean step across 8-pixel block lines / mean step elsewhere, for pairs inside the hole."""
+    on_line, off_line = [], []
+    for axis in (1, 2):
+        steps = _pair_steps(image, axis)
+        both = (hole[:-1, :] & hole[1:, :]) if axis == 1 else (hole[:, :-1] & hole[:, 1:])
+        index = np.arange(steps.shape[axis])                 # pair (i, i + 1) along axis
+        line = (index % 8 == 7)
+        line = line[:, None] if axis == 1 else line[None, :]
+        on_line.append(steps[:, both & line])
+        off_line.append(steps[:, both & ~line])
+    on_line, off_line = np.concatenate(on_line, 1), np.concatenate(off_line, 1)
+    if on_line.size == 0 or off_line.size == 0:
+        raise ValueError("grid_blockiness: the hole must span an 8-pixel block line "
+                         "(at least 9 pixels across)")
+    on_mean, off_mean = float(on_line.mean()), float(off_line.mean())
+    return 1.0 if off_mean == 0.0 and on_mean == 0.0 else on_mean / max(off_mean, 1e-12)
+
+
+def grid_blockiness(pred, target, mask) -> float:
+    """b(pred) - b(target): excess blockiness of the fill on the stride-8 grid (> 0 = a grid)."""
+    pred, target = _check_pair(pred, target)
+    hole = _hole_bool(mask, pred.shape)
+    return _blockiness(pred, hole) - _blockiness(target, hole)
+
+
 def evaluate_pair(pred, target, mask) -> dict[str, float]:
     """All metrics for one (C, H, W) pair in [0, 1] and its hole mask.
 
     Keys: ``l1``, ``l2``, ``psnr``, ``tv``, ``tv_target``, ``ssim``, each suffixed ``_all``
-    (whole image) or ``_hole`` (inside the hole); l1 / l2 / tv in percent, psnr in dB.
+    (whole image) or ``_hole`` (inside the hole); l1 / l2 / tv in percent, psnr in dB; and
+    the hole's artefact scores ``colour_bias_hole``, ``seam_hole`` (percent), ``grid_hole``
+    (when the hole spans a block line).
     """
     scores = {}
     for region, region_mask in (("all", None), ("hole", mask)):
@@ -144,6 +219,12 @@ def evaluate_pair(pred, target, mask) -> dict[str, float]:
         scores[f"tv_{region}"] = total_variation(pred, region_mask)
         scores[f"tv_target_{region}"] = total_variation(target, region_mask)
         scores[f"ssim_{region}"] = ssim(pred, target, region_mask)
+    scores["colour_bias_hole"] = colour_bias(pred, target, mask)
+    scores["seam_hole"] = seam(pred, target, mask)
+    try:
+        scores["grid_hole"] = grid_blockiness(pred, target, mask)
+    except ValueError:          # a hole too small to cross a block line: no grid to see
+        scores["grid_hole"] = math.nan
     return scores
 
 

@@ -319,7 +319,9 @@ def test_evaluate_command_writes_the_tables_and_the_figure(tmp_path, tiny_model,
         assert wins >= 4
     with open(tmp_path / "results_paired.csv", newline="") as handle:
         paired = list(csv.DictReader(handle))
-    assert len(paired) == 3 * 2 * 3 and paired[0]["images"] == "2"
+    metrics = ["l1_hole", "psnr_hole", "psnr_hole_pooled", "colour_bias_hole", "seam_hole"]
+    assert [r["metric"] for r in paired[:5]] == metrics
+    assert len(paired) == 3 * 2 * len(metrics) and paired[0]["images"] == "2"
     with open(tmp_path / "results_per_image.csv", newline="") as handle:
         per_crop = list(csv.DictReader(handle))
     assert len(per_crop) == 2 * 2 * 2 * 3
