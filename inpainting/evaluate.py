@@ -144,8 +144,10 @@ def fill_crop(method, crop, mask, generator=None, device="cpu", with_attention=F
 
     from .inference import inpaint
 
-    result = inpaint(generator, to_device(crop[None], device), to_device(mask, device),
-                     return_attention=with_attention)
+    with warnings.catch_warnings():   # a bright crop is in [-1, 1] here, not [0, 1] data
+        warnings.filterwarnings("ignore", message="inpaint: the image has no value below 0")
+        result = inpaint(generator, to_device(crop[None], device), to_device(mask, device),
+                         return_attention=with_attention)
     attention = None if result.attention is None else to_device(result.attention, "cpu")[0]
     return to_device(result.output, "cpu")[0], attention
 
