@@ -162,7 +162,8 @@ def test_blocks_not_run_say_why():
     assert all(len(reason) > 10 for _, reason in marked), marked
     assert [first for first, _ in marked] == [
         'pip install -e ".[test]" && python -m pytest -q',
-        "inpainting train --data /data/places2/train.flist --out-dir runs/places2"]
+        "inpainting train --data /data/places2/train.flist --out-dir runs/places2",
+        'pip install -e ".[app]" && inpainting app      # then open http://127.0.0.1:7860/']
 
 
 def test_readme_code_blocks_run_as_written(folder, monkeypatch, capsys):
@@ -178,7 +179,7 @@ def test_readme_code_blocks_run_as_written(folder, monkeypatch, capsys):
         ran += 1
     assert ran == len([b for b in BLOCKS if b[2] is None])
     for written in ("demo.png", "filled.png", "attention.png", "filled/a.png", "filled/b.png",
-                    "out.png", "results.md", "mine_avg.npz", "filled.png", "att.png",
+                    "out.png", "results.csv", "cmp.png", "mine_avg.npz", "filled.png", "att.png",
                     "ckpt.npz"):
         assert (folder / written).is_file(), written
 
