@@ -16,3 +16,4 @@ from .activation import (elu, l1_loss, leaky_relu, log_softmax, mse_loss, relu, 
 from .conv import conv2d, conv2d_grad_weight, conv_transpose2d  # noqa: F401,E402
 from .resize import interpolate_nearest, nearest_indices  # noqa: F401,E402
 from .patches import fold, unfold  # noqa: F401,E402
+from .subnormal import flush_denormals  # noqa: F401,E402
