@@ -303,7 +303,7 @@ class Gate:
         self.lock = threading.Lock()
         self.fail_on, self.error = fail_on, error
 
-    def __call__(self, generator, image, hole):
+    def __call__(self, generator, image, hole, **options):
         with self.lock:
             self.running += 1
             self.calls += 1
@@ -313,7 +313,7 @@ class Gate:
             self.release.wait(30)
             if call == self.fail_on:
                 raise self.error
-            return fill_hole(generator, image, hole)
+            return fill_hole(generator, image, hole, **options)
         finally:
             with self.lock:
                 self.running -= 1
