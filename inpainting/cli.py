@@ -381,8 +381,19 @@ def cmd_app(args):
                          f"\".[app]\" ({error})") from None
     generator = _weights(args)
     name = f"{args.weights or 'the shipped demo model'} (cnum {generator.cnum}, {args.device})"
+    ablation = None
+    if args.ablation_weights:
+        from .model_io import load_generator
+
+        ablation = load_generator(args.ablation_weights, device=args.device)
+        if ablation.attention:
+            raise ValueError(f"--ablation-weights: {args.ablation_weights} holds a generator "
+                             "with contextual attention; it must be one built and trained with "
+                             "attention=False (inpainting train --no-attention)")
     try:
-        serve(generator, args.host, args.port, model_name=name)
+        serve(generator, args.host, args.port, model_name=name, ablation=ablation,
+              ablation_name=f"{args.ablation_weights} (cnum {ablation.cnum})" if ablation
+              else "")
     except KeyboardInterrupt:
         return 0
 
@@ -539,6 +550,9 @@ def build_parser():
     app.add_argument("--host", default="127.0.0.1", help="address to serve on (default "
                      "127.0.0.1: this machine only; another address warns)")
     app.add_argument("--port", type=int, default=7860, help="port (default 7860; 0: any free)")
+    app.add_argument("--ablation-weights", help="a generator trained without contextual "
+                     "attention (attention=False) for the page's 'without attention' toggle "
+                     "(default: a probe that zeroes the attention branch's output)")
     app.set_defaults(run=cmd_app)
     return parser
 

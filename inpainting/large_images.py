@@ -216,7 +216,8 @@ def _device_of(generator):
     return generator.conv1.weight.device
 
 
-def _run_window(generator, image, hole, window, working_size, attention_memory=None):
+def _run_window(generator, image, hole, window, working_size, attention_memory=None,
+                knockout_attention=False):
     """Inpaint one window at the working scale: (fill, coarse, offsets, scale) at window size,
     ``fill`` the window's composite (its known pixels outside the hole)."""
     from nnlite.backend import to_device
@@ -236,7 +237,8 @@ def _run_window(generator, image, hole, window, working_size, attention_memory=N
         warnings.filterwarnings("ignore", message="inpaint: the image has no value below 0")
         result = inpaint(generator, to_device(np.ascontiguousarray(small), device),
                          to_device(small_hole[None].astype(np.float32), device),
-                         attention_memory=attention_memory)
+                         attention_memory=attention_memory,
+                         knockout_attention=knockout_attention)
     fill = _resize(to_device(result.output, "cpu")[0], rows, cols)
     coarse = _resize(to_device(result.coarse, "cpu")[0], rows, cols)
     offsets = None if result.offsets is None else np.asarray(to_device(result.offsets, "cpu"))[0]
@@ -258,7 +260,8 @@ def _place_offsets(offsets, small_offsets, window, scale):
 
 
 def inpaint_large(generator, image, mask, *, mode="auto", working_size=None,
-                  attention_memory=None, memory_limit=None, progress=False):
+                  attention_memory=None, memory_limit=None, progress=False,
+                  knockout_attention=False, on_window=None):
     """Inpaint one image of any size without running out of memory (see the module docstring).
 
     Args:
@@ -273,6 +276,10 @@ def inpaint_large(generator, image, mask, *, mode="auto", working_size=None,
             crops at the working size use the direct evaluation).
         memory_limit: bytes the run may use (default: ``available_memory``).
         progress: draw a progress bar (stderr) when the run takes more than a few seconds.
+        knockout_attention: passed to ``inference.inpaint`` for every window (the probe).
+        on_window: called as ``on_window(done, total)`` when the crops are planned (done 0)
+            and after each window (for a caller's own progress display); not called when
+            the image runs whole.
 
     Returns an ``InpaintResult`` of NumPy arrays of the full size, batch 1: ``output`` the
     composite (the input's values outside the hole), ``coarse`` and ``refined`` the windows'
@@ -307,7 +314,7 @@ def inpaint_large(generator, image, mask, *, mode="auto", working_size=None,
     image_bytes = 12 * image.nbytes            # the image, its composites and copies
     if mode == "full" or (mode == "auto" and max(height, width) <= working):
         return _inpaint_whole(generator, image, mask, attention_memory, limit, itemsize,
-                              image_bytes, progress, mode)
+                              image_bytes, progress, mode, knockout_attention)
     windows = plan_crops(hole, working)
     peak = estimate_bytes(working, working, cnum, itemsize=itemsize) + image_bytes
     if peak > limit:
@@ -318,11 +325,14 @@ def inpaint_large(generator, image, mask, *, mode="auto", working_size=None,
     offsets = np.zeros((2, -(-height // 8), -(-width // 8)), np.int64)
     from tqdm import tqdm
 
+    if on_window is not None:
+        on_window(0, len(windows))
     with tqdm(windows, desc="inpainting crops", unit="crop", disable=not progress,
               delay=3.0, dynamic_ncols=True) as bar:
-        for window in bar:
+        for done, window in enumerate(bar, 1):
             fill, window_coarse, small_offsets, scale = _run_window(
-                generator, image[0], hole, window, working, attention_memory)
+                generator, image[0], hole, window, working, attention_memory,
+                knockout_attention)
             rows = slice(window.top, window.bottom)
             cols = slice(window.left, window.right)
             inside = hole[rows, cols]
@@ -331,11 +341,13 @@ def inpaint_large(generator, image, mask, *, mode="auto", working_size=None,
             coarse[0, :, rows, cols] = window_coarse
             if small_offsets is not None:
                 _place_offsets(offsets, small_offsets, window, scale)
+            if on_window is not None:
+                on_window(done, len(windows))
     return InpaintResult(output, coarse, refined, offsets[None])
 
 
 def _inpaint_whole(generator, image, mask, attention_memory, limit, itemsize, image_bytes,
-                   progress, mode):
+                   progress, mode, knockout_attention=False):
     from nnlite.backend import to_device
 
     from .attention import chunk_size_for_memory
@@ -368,5 +380,6 @@ def _inpaint_whole(generator, image, mask, attention_memory, limit, itemsize, im
     device = _device_of(generator)
     with _Ticker(f"inpainting the whole {width}x{height} image", progress):
         result = inpaint(generator, to_device(image, device), to_device(mask, device),
-                         attention_memory=attention_memory)
+                         attention_memory=attention_memory,
+                         knockout_attention=knockout_attention)
     return InpaintResult(*(np.asarray(to_device(array, "cpu")) for array in result))

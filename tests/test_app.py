@@ -303,7 +303,7 @@ class Gate:
         self.lock = threading.Lock()
         self.fail_on, self.error = fail_on, error
 
-    def __call__(self, generator, image, hole):
+    def __call__(self, generator, image, hole, **options):
         with self.lock:
             self.running += 1
             self.calls += 1
@@ -313,7 +313,7 @@ class Gate:
             self.release.wait(30)
             if call == self.fail_on:
                 raise self.error
-            return fill_hole(generator, image, hole)
+            return fill_hole(generator, image, hole, **options)
         finally:
             with self.lock:
                 self.running -= 1
@@ -455,3 +455,189 @@ def test_a_job_out_of_memory_says_so_and_the_next_runs():
         assert jobs.status(second)["state"] == "done"
     finally:
         jobs.close()
+
+
+def smooth_picture(height, width, seed=0):
+    """A picture that PNG compresses well (a large one stays under the upload limit)."""
+    y, x = np.mgrid[0:height, 0:width]
+    noise = np.random.default_rng(seed).integers(0, 8, (height, width, 3))
+    base = np.stack([x * 200 // width, y * 200 // height, (x + y) * 100 // (width + height)], -1)
+    return (base + noise).astype(np.uint8)
+
+
+def test_a_large_image_is_filled_on_a_crop_around_the_hole():
+    """1200x900 (above the random generator's working size of 256) with a 20x30 hole: the
+    app inpaints the 256x256 window centred on the hole, exactly as ``inference.inpaint``
+    on that crop, and keeps every other pixel; the attention offsets are on the full image's
+    1/8 grid, zero outside the window, and point from the hole into the window."""
+    from inpainting.imageio import hwc_uint8_to_chw, to_uint8
+    from inpainting.inference import inpaint
+
+    generator = InpaintGenerator(cnum=4, rng=np.random.default_rng(0))
+    served = Served(jobs=JobQueue(generator), limits=Limits())
+    try:
+        image = smooth_picture(900, 1200)
+        hole = np.zeros((900, 1200), bool)
+        hole[400:420, 600:630] = True
+        status, answer = served.submit(png(image), mask_png(900, 1200, slice(400, 420),
+                                                            slice(600, 630)))
+        assert status == 202, answer
+        done = served.wait(answer["id"], timeout=120)
+        assert done["state"] == "done", done
+        assert done["crops"] == {"done": 1, "total": 1}           # progress over the crops
+        result = np.asarray(Image.open(io.BytesIO(served.request(
+            done["pictures"]["result.png"])[1])))
+        assert result.shape == image.shape
+        assert np.array_equal(result[~hole], image[~hole])       # byte-identical outside
+        # The window: side max(2 * 30, 256) centred on the hole's box, rows 282-538, cols
+        # 487-743 (large_images._window_around); the model ran on that crop alone.
+        top, left = (400 + 420 - 256) // 2, (600 + 630 - 256) // 2
+        crop = image[top:top + 256, left:left + 256]
+        crop_hole = hole[top:top + 256, left:left + 256]
+        direct = inpaint(generator, hwc_uint8_to_chw(crop), crop_hole[None].astype(np.float32))
+        filled = to_uint8(direct.output[0]).transpose(1, 2, 0)
+        np.testing.assert_array_equal(result[hole], filled[crop_hole])
+        offsets = done["offsets"]
+        assert (offsets["rows"], offsets["cols"]) == (113, 150)
+        dy = np.array(offsets["dy"]).reshape(113, 150)
+        dx = np.array(offsets["dx"]).reshape(113, 150)
+        window = np.zeros((113, 150), bool)
+        window[top // 8:-(-(top + 256) // 8), left // 8:-(-(left + 256) // 8)] = True
+        assert not dy[~window].any() and not dx[~window].any()
+        for row in range(400 // 8, 420 // 8):
+            for col in range(600 // 8, 630 // 8):
+                source_y, source_x = (row + dy[row, col]) * 8, (col + dx[row, col]) * 8
+                assert top - 8 <= source_y < top + 256 and left - 8 <= source_x < left + 256
+    finally:
+        served.close()
+
+
+def test_the_pixel_limit_still_refuses_with_its_size_and_the_limit():
+    limits = Limits()
+    assert limits.max_pixels == 2048 * 2048
+    flat = np.zeros((2048, 2048, 3), np.uint8)
+    assert decode_upload(png(flat), limits).shape == (2048, 2048, 3)      # inclusive
+    with pytest.raises(UploadError, match=r"^the image is 2049x2048 .*limit is 4,194,304 "
+                                          r"pixels \(2048x2048\)") as refused:
+        decode_upload(png(np.zeros((2048, 2049, 3), np.uint8)), limits)
+    assert refused.value.status == 413
+
+
+def _job_pictures(served, done):
+    return {name: np.asarray(Image.open(io.BytesIO(served.request(url)[1])))
+            for name, url in done["pictures"].items()}
+
+
+def _expected_composite(generator, image, hole, **options):
+    from inpainting.imageio import hwc_uint8_to_chw, to_uint8
+    from inpainting.inference import inpaint
+
+    direct = inpaint(generator, hwc_uint8_to_chw(image), hole[None].astype(np.float32),
+                     **options)
+    expected = image.copy()
+    expected[hole] = to_uint8(direct.output[0]).transpose(1, 2, 0)[hole]
+    return expected
+
+
+def test_without_attention_is_the_knockout_probe_and_says_so(served):
+    status, info = served.request("/api/info")
+    assert info["without_attention"]["source"] == "probe"
+    assert info["without_attention"]["label"].startswith("probe: this model with its "
+                                                         "attention branch's output replaced")
+    image, hole = picture(40, 48, seed=5), np.zeros((40, 48), bool)
+    hole[8:30, 10:40] = True
+    mask = mask_png(40, 48, slice(8, 30), slice(10, 40))
+    runs = {}
+    for without in (False, True):
+        body = json.dumps({"image": base64.b64encode(png(image)).decode(),
+                           "mask": base64.b64encode(mask).decode(),
+                           "without_attention": without}).encode()
+        status, answer = served.request("/api/jobs", body, "application/json")
+        assert status == 202, answer
+        done = served.wait(answer["id"])
+        assert done["state"] == "done" and done["without_attention"] is without, done
+        runs[without] = (done, _job_pictures(served, done))
+    generator = served.jobs.generator
+    np.testing.assert_array_equal(runs[False][1]["result.png"],
+                                  _expected_composite(generator, image, hole))
+    np.testing.assert_array_equal(runs[True][1]["result.png"],
+                                  _expected_composite(generator, image, hole,
+                                                      knockout_attention=True))
+    assert (runs[True][1]["result.png"][hole] != runs[False][1]["result.png"][hole]).any()
+    # The probe's branch still runs: the same offsets as with attention.
+    assert runs[True][0]["offsets"] == runs[False][0]["offsets"]
+
+
+def test_without_attention_uses_the_trained_ablation_when_given():
+    generator = InpaintGenerator(cnum=4, rng=np.random.default_rng(0))
+    ablation = InpaintGenerator(cnum=4, attention=False, rng=np.random.default_rng(7))
+    served = Served(jobs=JobQueue(generator, ablation=ablation))
+    try:
+        assert served.request("/api/info")[1]["without_attention"]["source"] == "ablation"
+        image, hole = picture(32, 40, seed=6), np.zeros((32, 40), bool)
+        hole[6:20, 8:30] = True
+        body = json.dumps({"image": base64.b64encode(png(image)).decode(),
+                           "mask": base64.b64encode(mask_png(32, 40, slice(6, 20),
+                                                             slice(8, 30))).decode(),
+                           "without_attention": True}).encode()
+        status, answer = served.request("/api/jobs", body, "application/json")
+        assert status == 202, answer
+        done = served.wait(answer["id"])
+        assert done["state"] == "done", done
+        assert done["offsets"] is None and set(done["pictures"]) == {"result.png",
+                                                                      "coarse.png"}
+        np.testing.assert_array_equal(_job_pictures(served, done)["result.png"],
+                                      _expected_composite(ablation, image, hole))
+    finally:
+        served.close()
+
+
+def test_without_attention_refusals_are_clear():
+    generator = InpaintGenerator(cnum=4, rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match="^JobQueue: ablation must be a generator built with "
+                                         "attention=False"):
+        JobQueue(generator, ablation=generator)
+    plain = InpaintGenerator(cnum=4, attention=False, rng=np.random.default_rng(0))
+    served = Served(jobs=JobQueue(plain))
+    try:
+        assert served.request("/api/info")[1]["without_attention"] is None
+        image, mask = png(picture(32, 32)), mask_png(32, 32, slice(8, 20), slice(4, 28))
+        for value, words in ((True, "this model has no contextual attention to switch off"),
+                             ("yes", "the field 'without_attention' must be true or false")):
+            body = json.dumps({"image": base64.b64encode(image).decode(),
+                               "mask": base64.b64encode(mask).decode(),
+                               "without_attention": value}).encode()
+            status, answer = served.request("/api/jobs", body, "application/json")
+            assert status == 400 and answer["error"].startswith(words), answer
+        # The model without attention itself runs, and has no attention map.
+        done = served.wait(served.submit(image, mask)[1]["id"])
+        assert done["state"] == "done" and done["offsets"] is None, done
+    finally:
+        served.close()
+
+
+def test_cli_ablation_weights_must_be_an_attention_false_generator(tmp_path):
+    from inpainting.model_io import save_generator
+
+    with_attention = save_generator(tmp_path / "full.npz",
+                                    InpaintGenerator(cnum=4, rng=np.random.default_rng(0)))
+    done = run_cli("--port", "0", "--ablation-weights", str(with_attention))
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"inpainting app: error: --ablation-weights: {with_attention} holds a generator with "
+        "contextual attention; it must be one built and trained with attention=False "
+        "(inpainting train --no-attention)")
+    ablation = save_generator(tmp_path / "ablation.npz", InpaintGenerator(
+        cnum=4, attention=False, rng=np.random.default_rng(0)))
+    process = subprocess.Popen([sys.executable, "-m", "inpainting", "app", "--port", "0",
+                                "--ablation-weights", str(ablation)], cwd=ROOT, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        url = process.stdout.readline().split("serving on ")[1].split()[0]
+        with urllib.request.urlopen(url + "api/info", timeout=30) as response:
+            info = json.load(response)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert info["without_attention"]["source"] == "ablation"
+    assert info["without_attention"]["label"].endswith(f"{ablation} (cnum 4)")

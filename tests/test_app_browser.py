@@ -4,8 +4,11 @@ The test starts ``inpainting app --port 0`` as a user would, opens the page, che
 refused upload shows its message, loads a bundled sample, brushes strokes with the mouse
 (some undone, cleared or erased again; one with a brush size set on the slider), runs the
 model and checks that the result appears and differs from the input only inside the stroke
-that was kept (every pixel farther than the brush radius from it is byte-identical), and
-that hovering over the hole names the block that contextual attention copied from. A
+that was kept (every pixel farther than the brush radius from it is byte-identical), that
+hovering over the hole names the block that contextual attention copied from, and that the
+"Without attention" toggle brings a second result (the shipped model with its attention
+branch knocked out, labelled as that probe) that also keeps every pixel outside the
+stroke, and back. A
 screenshot of the page is kept as a CI artefact in ``test-artifacts/app_page.png``
 (``INPAINTING_ARTIFACTS`` names another folder).
 
@@ -101,7 +104,9 @@ def _distance_to_stroke(height, width):
 
 
 def drive_page(url, sample, screenshot, profile):
-    """Open the page, load ``sample``, brush STROKE, run; returns (result URL, hover text)."""
+    """Open the page, load ``sample``, brush STROKE, run, hover, toggle "without attention"
+    and back; returns (result URL, hover text, the result URL without attention, its
+    caption and note)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.action_chains import ActionChains
@@ -187,7 +192,27 @@ def drive_page(url, sample, screenshot, profile):
         hover = driver.find_element(By.ID, "hover-text").text
         Path(screenshot).parent.mkdir(parents=True, exist_ok=True)
         driver.save_screenshot(str(screenshot))
-        return result.get_attribute("src"), hover
+        with_url = result.get_attribute("src")
+        toggle = driver.find_element(By.ID, "without")
+        assert toggle.is_displayed() and toggle.get_attribute("aria-pressed") == "false"
+        toggle.click()                                # a second job, without attention
+        wait.until(lambda d: d.find_element(By.ID, "result-img").get_attribute("src")
+                   != with_url and d.find_element(By.TAG_NAME, "body")
+                   .get_attribute("data-state") in ("done", "error"))
+        assert driver.find_element(By.TAG_NAME, "body").get_attribute("data-state") == "done", \
+            message.text
+        assert toggle.get_attribute("aria-pressed") == "true"
+        assert driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth",
+                                     result) == width
+        without_url = result.get_attribute("src")
+        caption = driver.find_element(By.ID, "result-caption").text
+        note = driver.find_element(By.ID, "without-label").text
+        toggle.click()                                # back: the first result, no new job
+        wait.until(lambda d: d.find_element(By.ID, "result-img").get_attribute("src")
+                   == with_url)
+        assert toggle.get_attribute("aria-pressed") == "false"
+        assert not driver.find_element(By.ID, "without-label").is_displayed()
+        return with_url, hover, without_url, caption, note
     finally:
         driver.quit()
 
@@ -198,9 +223,11 @@ def test_page_fills_only_the_brushed_stroke(tmp_path):
     try:
         artifacts = Path(os.environ.get("INPAINTING_ARTIFACTS", ROOT / "test-artifacts"))
         screenshot = artifacts / "app_page.png"
-        result_url, hover = drive_page(url, SAMPLE, screenshot, tmp_path / "profile")
+        result_url, hover, without_url, caption, note = drive_page(
+            url, SAMPLE, screenshot, tmp_path / "profile")
         original = _fetch_png(f"{url}/api/sample?name={urllib.parse.quote(SAMPLE)}")
         result = _fetch_png(result_url)
+        without = _fetch_png(without_url)
         with urllib.request.urlopen(result_url.rsplit("/", 1)[0], timeout=30) as response:
             offsets = json.load(response)["offsets"]
     finally:
@@ -228,6 +255,14 @@ def test_page_fills_only_the_brushed_stroke(tmp_path):
     assert (dy, dx) == (offsets["dy"][grid], offsets["dx"][grid])
     assert (sx, sy, px, py) == (bx + 8 * dx, by + 8 * dy, 8 * dx, 8 * dy)
     assert screenshot.stat().st_size > 0
+    # Without attention: labelled as the probe (no --ablation-weights), the same pixels
+    # outside the stroke, a different fill inside it.
+    assert caption.endswith("WITHOUT ATTENTION (probe: attention output zeroed)"), caption
+    assert note.startswith("Showing the fill without attention, probe: this model with its "
+                           "attention branch's output replaced by zeros"), note
+    assert without.shape == original.shape
+    assert not (without != original).any(axis=2)[outside].any()
+    assert (without != result).any(axis=2)[inside].mean() > 0.5
 
 
 if __name__ == "__main__":

@@ -29,11 +29,13 @@ IMAGE_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP", "PPM")
 
 @dataclass(frozen=True)
 class Limits:
-    """What one request may hold. ``max_pixels`` bounds H * W (memory and time: contextual
-    attention's scores grow with (H * W / 64)^2); ``min_side`` is the smallest side the
-    generator's downsampling takes sensibly."""
+    """What one request may hold. ``max_pixels`` bounds H * W: large images are inpainted on
+    crops around the hole, so the model's time and memory follow the hole, but the server
+    keeps about a dozen float copies of the whole image and the page's canvas keeps 30
+    undo steps of it; ``min_side`` is the smallest side the generator's downsampling takes
+    sensibly."""
     max_upload_bytes: int = 20 * 2**20
-    max_pixels: int = 1024 * 1024
+    max_pixels: int = 2048 * 2048
     min_side: int = 16
 
     def describe(self):

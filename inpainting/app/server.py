@@ -7,7 +7,8 @@ Routes (all answers are built in memory; no path a client sends is ever opened):
     GET  /api/sample?name=N      a bundled sample as PNG (only names of ``SAMPLES``)
     GET  /api/legend.png         the attention map's colour-wheel legend
     POST /api/images             image file bytes -> the decoded RGB image as PNG (or an error)
-    POST /api/jobs               JSON {"image": base64 PNG, "mask": base64 PNG} -> {"id": ...}
+    POST /api/jobs               JSON {"image": base64 PNG, "mask": base64 PNG,
+                                 "without_attention": false|true} -> {"id": ...}
     GET  /api/jobs/ID            the job's state, progress, picture URLs and offsets
     GET  /api/jobs/ID/NAME.png   result.png, coarse.png, attention.png
 
@@ -82,10 +83,16 @@ def _base64_field(payload, name):
         raise UploadError(f"the field {name!r} is not valid base64") from None
 
 
-def create_app(generator, *, limits=Limits(), jobs=None, allowed_hosts=None, model_name=""):
+def create_app(generator, *, limits=Limits(), jobs=None, allowed_hosts=None, model_name="",
+               ablation=None, ablation_name=""):
     """The Starlette application. ``jobs``: a ``JobQueue`` (default: a new one for
-    ``generator``); ``allowed_hosts``: values the Host header may name (None: any)."""
-    jobs = jobs or JobQueue(generator)
+    ``generator`` and ``ablation``, an attention=False generator for the comparison
+    without attention; default: the knockout probe); ``allowed_hosts``: values the Host
+    header may name (None: any)."""
+    jobs = jobs or JobQueue(generator, ablation=ablation)
+    without = jobs.without_attention
+    if without is not None and without["source"] == "ablation" and ablation_name:
+        without = {**without, "label": f"{without['label']}: {ablation_name}"}
     static = {name: resources.files(__package__).joinpath("static", name).read_bytes()
               for name in _STATIC}
     legend = legend_png()
@@ -100,6 +107,7 @@ def create_app(generator, *, limits=Limits(), jobs=None, allowed_hosts=None, mod
 
     async def info(request):
         return JSONResponse({"samples": list(SAMPLES), "model": model_name,
+                             "without_attention": without,
                              "limits": {"max_upload_bytes": limits.max_upload_bytes,
                                         "max_pixels": limits.max_pixels,
                                         "min_side": limits.min_side,
@@ -128,9 +136,14 @@ def create_app(generator, *, limits=Limits(), jobs=None, allowed_hosts=None, mod
             raise UploadError("the request body is not valid JSON") from None
         image_bytes = _base64_field(payload, "image")
         mask_bytes = _base64_field(payload, "mask")
+        without_attention = payload.get("without_attention", False)
+        if not isinstance(without_attention, bool):
+            raise UploadError("the field 'without_attention' must be true or false, got "
+                              f"{json.dumps(without_attention)[:40]}")
         image = await run_in_threadpool(decode_upload, image_bytes, limits)
         hole = await run_in_threadpool(decode_mask, mask_bytes, image.shape[:2], limits)
-        return JSONResponse({"id": jobs.submit(image, hole)}, status_code=202)
+        return JSONResponse({"id": jobs.submit(image, hole, without_attention)},
+                            status_code=202)
 
     async def job_status(request):
         status = jobs.status(request.path_params["job"])
@@ -184,7 +197,7 @@ def _with_headers(app):
 
 
 def serve(generator, host="127.0.0.1", port=7860, *, limits=Limits(), model_name="",
-          out=sys.stdout):
+          ablation=None, ablation_name="", out=sys.stdout):
     """Serve the app until Ctrl-C. Binding to anything but 127.0.0.1/localhost prints a
     warning: the app has no login, so anyone who reaches the port can use it."""
     import uvicorn
@@ -204,7 +217,8 @@ def serve(generator, host="127.0.0.1", port=7860, *, limits=Limits(), model_name
         raise OSError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
     bound_port = sock.getsockname()[1]
     allowed = LOOPBACK_HOSTS if host in LOOPBACK_HOSTS else None
-    app = create_app(generator, limits=limits, allowed_hosts=allowed, model_name=model_name)
+    app = create_app(generator, limits=limits, allowed_hosts=allowed, model_name=model_name,
+                     ablation=ablation, ablation_name=ablation_name)
     shown = f"[{host}]" if ":" in host else host
     print(f"inpainting app: serving on http://{shown}:{bound_port}/ (Ctrl-C stops it)",
           file=out, flush=True)

@@ -12,7 +12,9 @@ let imageBlob = null;       // PNG of the opened image, as the server decoded it
 let undoStack = [];
 let tool = "brush";
 let drawing = null;         // last point of the stroke being drawn
-let lastRun = null;         // {hole, width, height, offsets} of the shown result
+let lastRun = null;         // {hole, width, height, offsets, body, with, without} of the result
+let withoutInfo = null;     // {source, label} of the "without attention" comparison, or null
+let showingWithout = false;
 let busy = false;
 
 function setState(state) { document.body.dataset.state = state; }
@@ -57,6 +59,8 @@ async function openBlob(blob) {
   lastRun = null;
   for (const figure of document.querySelectorAll("figure.output")) figure.hidden = true;
   $("download").hidden = true;
+  $("without").hidden = true;
+  $("without-label").hidden = true;
   $("run").disabled = busy;
   setState("ready");
 }
@@ -172,6 +176,11 @@ function showProgress(status) {
   if (status.state === "queued") {
     bar.removeAttribute("value");
     text.textContent = `waiting: ${status.ahead} request(s) ahead of this one`;
+  } else if (status.crops && status.crops.total) {
+    const {done, total} = status.crops;
+    bar.value = done / total;
+    text.textContent = `filling the hole on crops around it: ${done} of ${total} done, ` +
+                       `${(status.elapsed || 0).toFixed(1)} s so far`;
   } else if (status.expected) {
     bar.value = Math.min(status.elapsed / status.expected, 0.99);
     text.textContent = `filling the hole: ${status.elapsed.toFixed(1)} s of about ` +
@@ -196,19 +205,10 @@ async function run() {
   const width = maskCanvas.width, height = maskCanvas.height;
   try {
     const maskBlob = await new Promise((resolve) => maskCanvas.toBlob(resolve, "image/png"));
-    const body = JSON.stringify({image: await base64Of(imageBlob), mask: await base64Of(maskBlob)});
-    const response = await call("/api/jobs", {
-      method: "POST", headers: {"Content-Type": "application/json"}, body});
-    const {id} = await response.json();
-    let status;
-    for (;;) {
-      status = await (await call(`/api/jobs/${id}`)).json();
-      if (status.state === "done" || status.state === "error") break;
-      showProgress(status);
-      await sleep(250);
-    }
-    if (status.state === "error") throw new Error(status.message);
-    lastRun = {hole, width, height, offsets: status.offsets};
+    const body = {image: await base64Of(imageBlob), mask: await base64Of(maskBlob)};
+    const status = await runJob(body, false);
+    lastRun = {hole, width, height, offsets: status.offsets, body, with: status, without: null};
+    showingWithout = false;
     await showResult(status);
     setState("done");
   } catch (error) {
@@ -229,18 +229,78 @@ function loaded(img, url) {
   });
 }
 
+// One job: submit, poll with progress until it ends; its final status (or an Error).
+async function runJob(body, withoutAttention) {
+  const response = await call("/api/jobs", {
+    method: "POST", headers: {"Content-Type": "application/json"},
+    body: JSON.stringify({...body, without_attention: withoutAttention})});
+  const {id} = await response.json();
+  let status;
+  for (;;) {
+    status = await (await call(`/api/jobs/${id}`)).json();
+    if (status.state === "done" || status.state === "error") break;
+    showProgress(status);
+    await sleep(250);
+  }
+  if (status.state === "error") throw new Error(status.message);
+  return status;
+}
+
+// The toggle: the result and coarse result without attention (fetched on first use).
+async function toggleWithout() {
+  if (!lastRun || busy || !withoutInfo) return;
+  const wanted = !showingWithout;
+  showMessage("");
+  busy = true;
+  $("run").disabled = $("without").disabled = true;
+  setState("running");
+  try {
+    if (wanted && !lastRun.without) lastRun.without = await runJob(lastRun.body, true);
+    showingWithout = wanted;
+    await showResult(wanted ? lastRun.without : lastRun.with);
+    setState("done");
+  } catch (error) {
+    showMessage(`without attention: ${error.message}`);
+    setState("error");
+  } finally {
+    busy = false;
+    $("run").disabled = !imageBlob;
+    $("without").disabled = false;
+    $("progress-box").hidden = true;
+  }
+}
+
 async function showResult(status) {
   const pictures = status.pictures;
-  await Promise.all([loaded($("result-img"), pictures["result.png"]),
-                     loaded($("coarse-img"), pictures["coarse.png"]),
-                     loaded($("attention-img"), pictures["attention.png"])]);
+  const shown = [loaded($("result-img"), pictures["result.png"]),
+                 loaded($("coarse-img"), pictures["coarse.png"])];
+  if (pictures["attention.png"]) shown.push(loaded($("attention-img"), pictures["attention.png"]));
+  await Promise.all(shown);
+  const without = status.without_attention;
+  const which = !without ? "" : withoutInfo.source === "ablation"
+    ? " \u2014 WITHOUT ATTENTION (trained ablation model)"
+    : " \u2014 WITHOUT ATTENTION (probe: attention output zeroed)";
+  $("result-caption").textContent =
+    `Result (the hole filled; every other pixel is the input's)${which}`;
+  $("coarse-caption").textContent =
+    `Coarse result (stage 1, before refinement; whole frame)${which}`;
+  $("without").setAttribute("aria-pressed", String(Boolean(without)));
+  $("without").hidden = !withoutInfo;
+  $("without-label").hidden = !without;
+  if (without) $("without-label").textContent = `Showing the fill without attention, ` +
+    `${withoutInfo.label}. The attention map stays the one of the run with attention; ` +
+    `press the toggle again to go back.`;
   for (const canvas of document.querySelectorAll("canvas.hover")) {
     canvas.width = status.width;
     canvas.height = status.height;
   }
   for (const figure of document.querySelectorAll("figure.output")) figure.hidden = false;
+  // A model without attention (the main one built with attention=False) has no map.
+  $("attention-figure").hidden = !lastRun.with.pictures["attention.png"];
   const link = $("download");
   link.href = pictures["result.png"];
+  link.download = without ? "inpainted-without-attention.png" : "inpainted.png";
+  link.textContent = without ? "Download this result (PNG)" : "Download result (PNG)";
   link.hidden = false;
 }
 
@@ -306,12 +366,15 @@ async function start() {
     maskContext.clearRect(0, 0, maskCanvas.width, maskCanvas.height);
   });
   $("run").addEventListener("click", run);
+  $("without").addEventListener("click", toggleWithout);
   for (const img of ["result-img", "coarse-img", "attention-img"]) {
     $(img).parentElement.addEventListener("mousemove", showSource);
   }
   try {
     const info = await (await call("/api/info")).json();
     limits = info.limits;
+    withoutInfo = info.without_attention;
+    if (withoutInfo) $("without").title = `compare with: ${withoutInfo.label}`;
     $("limits").textContent = `Limits: ${limits.text}.`;
     $("model").textContent = info.model ? `model: ${info.model}` : "";
     for (const name of info.samples) {
