@@ -25,39 +25,41 @@ import os
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 _EXPORTS = {
-    "contextual_attention": "attention",
-    "contextual_attention_steps": "attention_steps",
-    "flow_to_image": "flow",
-    "overlay_flow": "flow",
-    "color_wheel_legend": "flow",
-    "read_release_states": "release",
-    "InpaintGenerator": "networks",
-    "LocalCritic": "networks",
-    "GlobalCritic": "networks",
-    "inpaint": "inference",
-    "inpaint_image": "inference",
-    "InpaintResult": "inference",
-    "inpaint_large": "large_images",
-    "load_release_checkpoint": "release",
-    "read_checkpoint": "tf_checkpoint",
-    "CheckpointReader": "tf_checkpoint",
-    "load_generator": "model_io",
-    "save_generator": "model_io",
-    "ImageFolder": "data",
-    "demo_corpus": "data",
-    "load_image": "imageio",
-    "load_mask": "imageio",
-    "save_image": "imageio",
-    "random_bbox_mask": "masks",
-    "centered_bbox_mask": "masks",
-    "free_form_mask": "masks",
-    "TrainConfig": "config",
-    "Trainer": "train",
-    "losses": None,
-    "metrics": None,
-    "texture_suite": "textures",
-    "attention_hits": "metrics",
+    "contextual_attention": "model.attention",
+    "contextual_attention_steps": "model.attention_steps",
+    "flow_to_image": "model.attention_colours",
+    "overlay_flow": "model.attention_colours",
+    "color_wheel_legend": "model.attention_colours",
+    "read_release_states": "weights.release",
+    "InpaintGenerator": "model.networks",
+    "LocalCritic": "model.networks",
+    "GlobalCritic": "model.networks",
+    "inpaint": "model.inference",
+    "inpaint_image": "model.inference",
+    "InpaintResult": "model.inference",
+    "inpaint_large": "app.large_images",
+    "load_release_checkpoint": "weights.release",
+    "read_checkpoint": "weights.tf_checkpoint",
+    "CheckpointReader": "weights.tf_checkpoint",
+    "load_generator": "weights.model_io",
+    "save_generator": "weights.model_io",
+    "ImageFolder": "data.datasets",
+    "demo_corpus": "data.datasets",
+    "load_image": "data.imageio",
+    "load_mask": "data.imageio",
+    "save_image": "data.imageio",
+    "random_bbox_mask": "data.masks",
+    "centered_bbox_mask": "data.masks",
+    "free_form_mask": "data.masks",
+    "TrainConfig": "training.config",
+    "Trainer": "training.train",
+    "losses": "model.losses",
+    "metrics": "evaluation.metrics",
+    "texture_suite": "data.textures",
+    "attention_hits": "evaluation.metrics",
 }
+
+_MODULES = {"losses", "metrics"}   # names that are modules, not functions
 
 __all__ = sorted(_EXPORTS)
 
@@ -66,8 +68,8 @@ def __getattr__(name):
     if name not in _EXPORTS:
         raise AttributeError(f"module 'inpainting' has no attribute {name!r}")
     module = _EXPORTS[name]
-    if module is None:
-        return importlib.import_module(f".{name}", __name__)
+    if name in _MODULES:
+        return importlib.import_module(f".{module}", __name__)
     return getattr(importlib.import_module(f".{module}", __name__), name)
 
 

@@ -15,8 +15,9 @@ import signal
 import sys
 import time
 
-from inpainting import cli, distributed
-from inpainting.train import Trainer
+from inpainting.app import cli
+from inpainting.training import distributed
+from inpainting.training.train import Trainer
 
 _WRITE_EVENTS = ("os.rename", "os.replace", "os.mkdir", "os.remove", "os.unlink", "os.rmdir",
                  "shutil.move", "shutil.rmtree")

@@ -7,12 +7,12 @@ import pytest
 
 import nnlite
 import nnlite.functional as F
-from inpainting.attention_steps import contextual_attention_steps
-from inpainting.config import TrainConfig, load_config
-from inpainting.inference import InpaintResult, inpaint, inpaint_image
-from inpainting.model_io import average_generators, load_generator, save_generator
-from inpainting.networks import InpaintGenerator, gen_conv_table
-from inpainting.train import Trainer
+from inpainting.model.attention_steps import contextual_attention_steps
+from inpainting.training.config import TrainConfig, load_config
+from inpainting.model.inference import InpaintResult, inpaint, inpaint_image
+from inpainting.weights.model_io import average_generators, load_generator, save_generator
+from inpainting.model.networks import InpaintGenerator, gen_conv_table
+from inpainting.training.train import Trainer
 
 TINY = dict(image_size=32, bbox_size=16, max_delta=2, batch_size=2, cnum=4, critic_cnum=4,
             checkpoint_every=2, sample_every=1000, log_every=1)
@@ -107,7 +107,7 @@ def test_ablation_trains_saves_loads_and_averages(tmp_path):
 
 
 def test_no_attention_from_toml_and_command_line(tmp_path, monkeypatch):
-    from inpainting import cli
+    from inpainting.app import cli
 
     (tmp_path / "a.toml").write_text("attention = false\n")
     assert load_config(tmp_path / "a.toml").attention is False
@@ -154,7 +154,7 @@ def test_attention_output_is_the_layers_softmax_on_the_offsets_grid():
     assert result.attention.shape == (2, h, w, h, w)
 
     captured = {}
-    import inpainting.attention as attention_module
+    import inpainting.model.attention as attention_module
     original = attention_module.contextual_attention
 
     def spy(f, b, mask_small, **kwargs):
@@ -174,7 +174,7 @@ def test_attention_output_is_the_layers_softmax_on_the_offsets_grid():
     position = np.arange(h * w)
     np.testing.assert_array_equal(result.offsets, np.stack(
         [best // w - position // w, best % w - position % w], axis=1).reshape(2, 2, h, w))
-    from inpainting.metrics import valid_attention_cells
+    from inpainting.evaluation.metrics import valid_attention_cells
     valid = valid_attention_cells(mask[0])
     assert 0 < valid.sum() < h * w
     assert np.all(flat[..., ~valid] == 0) and np.all(flat[..., valid].sum(axis=-1) > 0.5)
@@ -203,7 +203,7 @@ def test_attention_requests_on_the_ablation_are_clear_errors(tmp_path):
 
 
 def test_figures_show_a_gray_panel_without_attention(tmp_path):
-    from inpainting.viz import sample_grid, save_demo_figure
+    from inpainting.training.viz import sample_grid, save_demo_figure
 
     image, mask = _inputs()
     result = inpaint(InpaintGenerator(4, attention=False), image, mask)

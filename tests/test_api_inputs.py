@@ -7,8 +7,11 @@ import warnings
 import numpy as np
 import pytest
 
-from inpainting import imageio, inference, large_images, model_io
-from inpainting.networks import InpaintGenerator
+from inpainting.data import imageio
+from inpainting.model import inference
+from inpainting.app import large_images
+from inpainting.weights import model_io
+from inpainting.model.networks import InpaintGenerator
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
-"""Inference (spec §7): ``inpainting.inference`` padding, mask rule, memory budget and files.
+"""Inference (spec §7): ``inpainting.model.inference`` padding, mask rule, memory budget and files.
 
 Expected values are built by hand: padded inputs by index formulas, the generator called
-directly on them. (The [-1, 1] <-> uint8 and file rules of ``inpainting.imageio`` are tested
+directly on them. (The [-1, 1] <-> uint8 and file rules of ``inpainting.data.imageio`` are tested
 in ``tests/test_data.py``.)
 """
 import numpy as np
@@ -9,10 +9,10 @@ import pytest
 from PIL import Image
 
 import nnlite
-from inpainting import inference
-from inpainting.attention import CHUNK_BYTES_PER_SCORE
-from inpainting.imageio import read_rgb_uint8
-from inpainting.networks import InpaintGenerator
+from inpainting.model import inference
+from inpainting.model.attention import CHUNK_BYTES_PER_SCORE
+from inpainting.data.imageio import read_rgb_uint8
+from inpainting.model.networks import InpaintGenerator
 
 
 def _generator(seed=0):

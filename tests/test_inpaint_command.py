@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inpainting import cli
-from inpainting.inpaint_files import _write_all, adjust_hole
-from inpainting.model_io import save_generator
-from inpainting.networks import InpaintGenerator
+from inpainting.app import cli
+from inpainting.app.inpaint_files import _write_all, adjust_hole
+from inpainting.weights.model_io import save_generator
+from inpainting.model.networks import InpaintGenerator
 
 
 @pytest.fixture(scope="module")
@@ -182,7 +182,7 @@ def test_options_of_the_inference_commands_state_their_defaults():
 
 def test_runs_that_cannot_fit_are_refused_in_one_line_before_the_work(tmp_path, tiny_model,
                                                                       capsys, monkeypatch):
-    from inpainting import large_images
+    from inpainting.app import large_images
 
     _pair(tmp_path, "p", size=(40, 64))
     monkeypatch.setattr(large_images, "available_memory", lambda device="cpu": 1000)

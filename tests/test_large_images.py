@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 import nnlite
-from inpainting import large_images
-from inpainting.inference import inpaint
-from inpainting.large_images import (MemoryEstimateError, Window, any_pool, estimate_bytes,
+from inpainting.app import large_images
+from inpainting.model.inference import inpaint
+from inpainting.app.large_images import (MemoryEstimateError, Window, any_pool, estimate_bytes,
                                      inpaint_large, plan_crops)
-from inpainting.networks import InpaintGenerator
+from inpainting.model.networks import InpaintGenerator
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import pytest
 
 import nnlite
 import nnlite.functional as F
-from inpainting import inference, networks
-from inpainting.networks import GlobalCritic, InpaintGenerator, LocalCritic
+from inpainting.model import inference, networks
+from inpainting.model.networks import GlobalCritic, InpaintGenerator, LocalCritic
 
 
 def test_parameter_counts_match_the_release():

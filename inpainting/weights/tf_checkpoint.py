@@ -34,7 +34,7 @@ import struct
 
 import numpy as np
 
-from inpainting.crc32c import crc32c, unmask_crc
+from inpainting.weights.crc32c import crc32c, unmask_crc
 
 __all__ = ["CheckpointError", "CheckpointNotFoundError", "CheckpointReader", "read_checkpoint"]
 

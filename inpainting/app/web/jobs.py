@@ -39,8 +39,8 @@ def fill_hole(generator, image, hole):
     """
     from nnlite.backend import to_device
 
-    from ..imageio import hwc_uint8_to_chw
-    from ..inference import InpaintResult, inpaint
+    from ...data.imageio import hwc_uint8_to_chw
+    from ...model.inference import InpaintResult, inpaint
 
     device = generator.conv1.weight.device
     mask = hole[None].astype(np.float32)
@@ -53,8 +53,8 @@ def render(image, hole, result):
     """Pictures and offsets of a finished job: the composite (uint8, byte-identical outside the
     hole), the coarse result x1 (whole frame), the colour-coded attention map, and the
     offsets (dy, dx) on the 1/8 grid for the page's hover display."""
-    from ..flow import flow_to_image
-    from ..imageio import to_uint8
+    from ...model.attention_colours import flow_to_image
+    from ...data.imageio import to_uint8
 
     height, width = hole.shape
     filled = to_uint8(result.output[0]).transpose(1, 2, 0)

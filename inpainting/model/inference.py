@@ -250,7 +250,7 @@ def inpaint_image(image_path, mask_path, output_path, *, weights=None, device="c
     Every output path is checked before the work starts, and the outputs are written together
     at the end (all or none). Returns the ``InpaintResult`` (NumPy arrays of the output size).
     """
-    from .inpaint_files import inpaint_file
+    from ..app.inpaint_files import inpaint_file
 
     return inpaint_file(image_path, mask_path, output_path, weights=weights, device=device,
                         coarse_path=coarse_path, attention_path=attention_path,

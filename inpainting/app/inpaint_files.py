@@ -109,11 +109,11 @@ def inpaint_file(image_path, mask_path, output_path, *, weights=None, device="cp
 
     from nnlite.backend import to_device
 
-    from .imageio import load_mask, to_uint8
+    from ..data.imageio import load_mask, to_uint8
     from .large_images import inpaint_large
-    from .model_io import load_generator, shipped_model_path
-    from .networks import InpaintGenerator
-    from .pixels import check_writable, composite, model_input, read_native
+    from ..weights.model_io import load_generator, shipped_model_path
+    from ..model.networks import InpaintGenerator
+    from ..data.pixels import check_writable, composite, model_input, read_native
 
     for name, value in (("image_path", image_path), ("mask_path", mask_path),
                         ("output_path", output_path)):
@@ -146,7 +146,7 @@ def inpaint_file(image_path, mask_path, output_path, *, weights=None, device="cp
         with warnings.catch_warnings():       # a bright file is not [0, 1] data
             warnings.filterwarnings("ignore", message="inpaint: the image has no value below 0")
             if border == "crop":
-                from .inference import inpaint
+                from ..model.inference import inpaint
                 from .large_images import (MemoryEstimateError, _gib, available_memory,
                                            estimate_bytes)
                 device = generator.conv1.weight.device
@@ -172,14 +172,14 @@ def inpaint_file(image_path, mask_path, output_path, *, weights=None, device="cp
         coarse = to_uint8(result.coarse[0], "truncate" if release_rounding else "nearest")
         writes.append((coarse_path, Image.fromarray(coarse.transpose(1, 2, 0))))
     if attention_path is not None:
-        from .viz import attention_rgb
+        from ..training.viz import attention_rgb
         writes.append((attention_path,
                        Image.fromarray(attention_rgb(result.offsets, height, width)[0])))
     if release_rounding:
         pixels = to_uint8(result.output[0], "truncate").transpose(1, 2, 0)
         writes.append((output_path, Image.fromarray(pixels)))
     else:
-        from .pixels import NativeImage, to_pil
+        from ..data.pixels import NativeImage, to_pil
         cropped = NativeImage(native.pixels[:height, :width], native.mode)
         pixels = composite(cropped, result.output[0], hole[:height, :width])
         writes.append((output_path, to_pil(pixels, native.mode)))
