@@ -92,7 +92,7 @@ def measure_photo(args):
     from PIL import Image
     from skimage import data
 
-    from inpainting.model.inference import inpaint_image
+    from inpainting.app.inpaint_files import inpaint_image
     from inpainting.model.networks import InpaintGenerator
 
     width, height = (int(side) for side in args.photo.lower().split("x"))

@@ -1,20 +1,21 @@
 """inpainting: DeepFill v1 (Yu et al., CVPR 2018) built on nnlite.
 
-Where each part lives:
+Where each part lives, floor by floor (lowest first; a floor imports only from itself and the
+floors below it, see docs/architecture.md):
 
-* ``attention`` / ``attention_steps`` — contextual attention (fused and step by step)
-* ``flow``        — colour coding of attention offsets (spec §4)
-* ``networks``    — ``InpaintGenerator``, ``LocalCritic``, ``GlobalCritic``
-* ``losses``      — spatially discounted L1, known-region L1, WGAN-GP
-* ``inference``   — ``inpaint`` for any image size, ``inpaint_image`` for files
-* ``large_images``, ``pixels``, ``inpaint_files`` — crops around the holes, the file's own
-  pixel values, output checks
-* ``data``, ``masks``, ``imageio`` — images, training masks, files
-* ``train``, ``config``, ``checkpoint`` — the release's training recipe, resumable
-* ``metrics``, ``baselines``, ``evaluate``, ``evaluation_stats``, ``evaluation_report``,
-  ``textures`` — the evaluation protocol (crops, baselines, bootstrap, texture suite)
-* ``tf_checkpoint``, ``release`` — the authors' TensorFlow checkpoints, without TensorFlow
-* ``cli`` — the ``inpainting`` command
+* ``data/``       — ``imageio`` (files), ``datasets`` (image folders, the demo corpus),
+  ``masks``, ``periodic``, ``textures``, ``pixels`` (a file's own pixel values)
+* ``model/``      — ``networks`` (``InpaintGenerator``, ``LocalCritic``, ``GlobalCritic``),
+  ``attention_steps`` / ``attention`` (contextual attention, step by step and as a layer),
+  ``reference`` (its loop version), ``losses``, ``attention_colours`` (spec §4),
+  ``inference`` (``inpaint`` for any image size)
+* ``weights/``    — ``model_io`` (model files), ``checkpoint``, ``tf_checkpoint`` and
+  ``release`` (the authors' TensorFlow checkpoints, without TensorFlow)
+* ``training/``   — ``train``, ``config``, ``run_files``, ``distributed``, ``prefetch``, ``viz``
+* ``evaluation/`` — ``metrics``, ``baselines``, ``evaluate``, ``evaluation_stats``,
+  ``evaluation_report``
+* ``app/``        — ``cli`` (the ``inpainting`` command), ``inpaint_files`` (``inpaint_image``),
+  ``large_images``, ``web/`` (the local web page)
 
 Names are imported lazily, so ``import inpainting`` is cheap.
 """
@@ -35,7 +36,7 @@ _EXPORTS = {
     "LocalCritic": "model.networks",
     "GlobalCritic": "model.networks",
     "inpaint": "model.inference",
-    "inpaint_image": "model.inference",
+    "inpaint_image": "app.inpaint_files",
     "InpaintResult": "model.inference",
     "inpaint_large": "app.large_images",
     "load_release_checkpoint": "weights.release",

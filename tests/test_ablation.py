@@ -9,7 +9,8 @@ import nnlite
 import nnlite.functional as F
 from inpainting.model.attention_steps import contextual_attention_steps
 from inpainting.training.config import TrainConfig, load_config
-from inpainting.model.inference import InpaintResult, inpaint, inpaint_image
+from inpainting.app.inpaint_files import inpaint_image
+from inpainting.model.inference import InpaintResult, inpaint
 from inpainting.weights.model_io import average_generators, load_generator, save_generator
 from inpainting.model.networks import InpaintGenerator, gen_conv_table
 from inpainting.training.train import Trainer

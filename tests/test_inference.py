@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 import nnlite
+from inpainting.app import inpaint_files
 from inpainting.model import inference
 from inpainting.model.attention import CHUNK_BYTES_PER_SCORE
 from inpainting.data.imageio import read_rgb_uint8
@@ -127,7 +128,7 @@ def test_inpaint_image_writes_the_composite_and_the_coarse_result(tmp_path):
     Image.fromarray(pixels).save(tmp_path / "in.png")
     Image.fromarray(mask_pixels).save(tmp_path / "mask.png")
     Image.fromarray(mask_pixels[:8]).save(tmp_path / "small.png")
-    inference.inpaint_image(tmp_path / "in.png", tmp_path / "mask.png", tmp_path / "out.png",
+    inpaint_files.inpaint_image(tmp_path / "in.png", tmp_path / "mask.png", tmp_path / "out.png",
                             weights=g, coarse_path=tmp_path / "coarse.png")
     image = (pixels.astype(np.float32) / np.float32(127.5) - np.float32(1)).transpose(2, 0, 1)
     hole = (mask_pixels > 127.5).astype(np.float32)[None]
@@ -144,7 +145,7 @@ def test_inpaint_image_writes_the_composite_and_the_coarse_result(tmp_path):
     assert np.abs(coarse - truncated(x1.data[0])).max() <= 1
     assert np.abs(coarse - truncated(x2.data[0])).max() > 2       # x1 and x2 do differ here
     with pytest.raises(ValueError, match=r"\(8, 24\).*\(16, 24\)"):
-        inference.inpaint_image(tmp_path / "in.png", tmp_path / "small.png",
+        inpaint_files.inpaint_image(tmp_path / "in.png", tmp_path / "small.png",
                                 tmp_path / "out2.png", weights=g)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inpainting.model.inference import inpaint_image
+from inpainting.app.inpaint_files import inpaint_image
 from inpainting.model.networks import InpaintGenerator
 from inpainting.data.pixels import composite, read_native
 

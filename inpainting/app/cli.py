@@ -371,7 +371,7 @@ def cmd_average_weights(args):
 
 
 def cmd_app(args):
-    """Serve the local web page (inpainting/app/, docs/app.md) until Ctrl-C."""
+    """Serve the local web page (inpainting/app/web/, docs/app.md) until Ctrl-C."""
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port must be between 0 and 65535 (0: any free port), got {args.port}")
     try:

@@ -17,7 +17,7 @@ from typing import NamedTuple
 import nnlite
 from nnlite.backend import get_array_module
 
-__all__ = ["InpaintResult", "inpaint", "inpaint_image", "pad_to_multiple"]
+__all__ = ["InpaintResult", "inpaint", "pad_to_multiple"]
 
 
 class InpaintResult(NamedTuple):
@@ -215,45 +215,3 @@ def inpaint(generator, image, mask, *, attention_memory=None, border="pad",
         offsets = xp.asarray(offsets)[..., :rows, :cols]
     return InpaintResult(output, x1, x2, offsets, attention)
 
-
-def inpaint_image(image_path, mask_path, output_path, *, weights=None, device="cpu",
-                  coarse_path=None, attention_path=None, attention_memory=None, border="pad",
-                  mode="auto", working_size=None, release_rounding=False, overwrite=False,
-                  dilate=0, erode=0, progress=False):
-    """Files in, files out: inpaint the image at ``image_path`` where its mask is white.
-
-    Every pixel outside the hole keeps the file's own value (8 or 16 bits, gray, RGB, alpha);
-    inside it the fill is rounded to nearest. Images larger than the model's working size are
-    inpainted on crops around the holes (``inpainting.large_images``).
-
-    Args:
-        image_path: any image Pillow reads.
-        mask_path: image of the same size; white (above the middle gray, first channel) =
-            hole. A size mismatch is a ValueError naming both sizes.
-        output_path: where the result is written, in the input's mode (use PNG to keep it).
-        weights: an ``InpaintGenerator``, or a model file / training checkpoint / released
-            TF checkpoint path, or None for the shipped demo model.
-        device: "cpu" or "cuda" (used when ``weights`` is a path or None).
-        coarse_path, attention_path: optionally also write the coarse result and the
-            colour-coded attention map (``flow_to_image`` colours, at the image's size).
-        attention_memory: byte budget for contextual attention (see ``inpaint``).
-        border: "pad" (every pixel kept) or "crop" (the release's rule, whole image); see
-            ``inpaint``.
-        mode: "auto", "crop" or "full" (see ``large_images.inpaint_large``).
-        working_size: the side crops are brought to (default: the model's training size).
-        release_rounding: write the whole float result as 8-bit RGB with the release's
-            truncation (spec §7) instead of compositing in the file's values.
-        overwrite: allow an output path that is the image or the mask.
-        dilate, erode: grow / shrink the hole by that many pixels (erosion first).
-        progress: draw a progress bar (stderr) for runs longer than a few seconds.
-
-    Every output path is checked before the work starts, and the outputs are written together
-    at the end (all or none). Returns the ``InpaintResult`` (NumPy arrays of the output size).
-    """
-    from ..app.inpaint_files import inpaint_file
-
-    return inpaint_file(image_path, mask_path, output_path, weights=weights, device=device,
-                        coarse_path=coarse_path, attention_path=attention_path,
-                        attention_memory=attention_memory, border=border, mode=mode,
-                        working_size=working_size, release_rounding=release_rounding,
-                        overwrite=overwrite, dilate=dilate, erode=erode, progress=progress)
