@@ -154,19 +154,16 @@ def test_attention_output_is_the_layers_softmax_on_the_offsets_grid():
     h = w = 8
     assert result.attention.shape == (2, h, w, h, w)
 
-    captured = {}
-    import inpainting.model.attention as attention_module
-    original = attention_module.contextual_attention
-
-    def spy(f, b, mask_small, **kwargs):
-        captured["args"] = (f, b, mask_small)
-        return original(f, b, mask_small, **kwargs)
-
-    attention_module.contextual_attention = spy
-    try:
-        inpaint(generator, image, mask)
-    finally:
-        attention_module.contextual_attention = original
+    # the attention layer's input, rebuilt from the generator's named stages (spec §2)
+    with nnlite.no_grad():
+        x, m = nnlite.Tensor(image * (1 - mask)), nnlite.Tensor(mask)
+        ones = nnlite.Tensor(np.ones((2, 1, 64, 64), np.float32))
+        hole = F.broadcast_to(m, ones.shape)
+        x1 = F.clip(generator.run_stage("coarse", F.concat([x, ones, hole], axis=1)), -1, 1)
+        xnow = F.concat([x1 * m + x * (1 - m), ones, hole], axis=1)
+        pm = generator.run_stage("attention_encoder", xnow)
+        mask_small = F.interpolate_nearest(m, size=pm.shape[2:], align_corners=True)
+    captured = {"args": (pm, pm, mask_small)}
     steps = contextual_attention_steps(*captured["args"], rate=2)
     np.testing.assert_allclose(result.attention.reshape(2, h * w, h * w),
                                steps.attention.data, atol=1e-6)

@@ -162,7 +162,8 @@ def test_release_rounding_and_full_image_reach_the_run(tmp_path, tiny_model, mon
     seen = []
     forward = InpaintGenerator.forward
     monkeypatch.setattr(InpaintGenerator, "forward",
-                        lambda self, x, m: seen.append(x.shape[2:]) or forward(self, x, m))
+                        lambda self, x, m, **kw: seen.append(x.shape[2:]) or forward(self, x, m,
+                                                                                   **kw))
     assert cli.main(args + ["-o", str(tmp_path / "a.png")]) == 0            # crops: 64 > 32
     assert cli.main(args + ["-o", str(tmp_path / "f.png"), "--full-image"]) == 0
     assert seen[0] != (40, 64) and seen[1] == (40, 64)

@@ -61,9 +61,9 @@ def test_crop_mode_keeps_pixels_outside_and_runs_each_window_at_the_working_size
     seen = []
     forward = generator.forward
 
-    def spy(x, m):
+    def spy(x, m, **kwargs):
         seen.append(tuple(x.shape[2:]))
-        return forward(x, m)
+        return forward(x, m, **kwargs)
 
     generator.forward = spy
     try:
@@ -103,10 +103,9 @@ def test_the_estimate_bounds_the_measured_peak():
     image, mask = _image(96, 128, 2), np.zeros((1, 96, 128), np.float32)
     mask[0, 30:60, 40:90] = 1
     for chunk in (None, 16):
-        g.attention_chunk_size = chunk
         release_workspace()
         tracemalloc.start()
-        inpaint(g, image, mask)
+        inpaint(g, image, mask, attention_chunk_size=chunk)
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         estimate = estimate_bytes(96, 128, 8, attention_chunk=chunk)
@@ -133,9 +132,9 @@ def test_full_mode_bounds_the_attention_from_the_memory_limit(generator):
     seen = []
     forward = generator.forward
 
-    def spy(x, m):
-        seen.append(generator.attention_chunk_size)
-        return forward(x, m)
+    def spy(x, m, **kwargs):
+        seen.append(kwargs["attention_chunk_size"])
+        return forward(x, m, **kwargs)
 
     generator.forward = spy
     try:

@@ -17,6 +17,9 @@ from typing import NamedTuple
 import nnlite
 from nnlite.backend import get_array_module
 
+from .attention import chunk_size_for_memory
+from .networks import InpaintGenerator
+
 __all__ = ["InpaintResult", "inpaint", "pad_to_multiple"]
 
 
@@ -80,8 +83,6 @@ def _as_batch(array, name, channels):
 
 
 def _check_generator(generator, caller):
-    from .networks import InpaintGenerator
-
     if not isinstance(generator, InpaintGenerator):
         raise ValueError(f"{caller}: generator must be an InpaintGenerator (load a model file "
                          f"with inpainting.model_io.load_generator), got "
@@ -128,8 +129,30 @@ def _check_values(image, mask, xp):
                       f"2 * x - 1", UserWarning, stacklevel=3)
 
 
-def inpaint(generator, image, mask, *, attention_memory=None, border="pad",
-            return_attention=False, knockout_attention=False):
+def _chunk_size(chunk_size, attention_memory, padded_image):
+    """The attention chunk ``inpaint`` passes to the generator: given, from the byte
+    budget, or None (direct)."""
+    if chunk_size is not None and attention_memory is not None:
+        raise ValueError("inpaint: give attention_chunk_size or attention_memory, not both")
+    if chunk_size is not None:
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, numbers.Integral) \
+                or chunk_size < 1:
+            raise ValueError(f"inpaint: attention_chunk_size must be a positive integer or "
+                             f"None, got {chunk_size!r}")
+        return int(chunk_size)
+    if attention_memory is None:
+        return None
+    if isinstance(attention_memory, bool) or not isinstance(attention_memory, numbers.Real) \
+            or not 0 < attention_memory < float("inf"):
+        raise ValueError(f"inpaint: attention_memory must be a positive, finite number of "
+                         f"bytes, got {attention_memory!r}")
+    feature_h, feature_w = padded_image.shape[2] // 4, padded_image.shape[3] // 4
+    return chunk_size_for_memory(attention_memory, feature_h, feature_w,
+                                 itemsize=padded_image.dtype.itemsize)
+
+
+def inpaint(generator, image, mask, *, attention_memory=None, attention_chunk_size=None,
+            border="pad", return_attention=False, knockout_attention=False):
     """Fill the hole of ``image`` with ``generator``; any H, W.
 
     Args:
@@ -139,6 +162,8 @@ def inpaint(generator, image, mask, *, attention_memory=None, border="pad",
         attention_memory: optional byte budget for contextual attention's scores; the
             layer then runs in its memory-bounded (chunked) mode with the same result.
             The release needs L x L scores (L = H*W/64): ~1e9 floats at 1080p.
+        attention_chunk_size: or the chunk itself (foreground rows scored at once), passed
+            to the generator's call; None with no ``attention_memory``: the direct layer.
         border: "pad" (default: reflect-pad to a multiple of 8, crop the result back to
             (H, W)) or "crop" (the release, spec §7: drop the bottom/right rows and columns
             beyond the last multiple of 8; the result is (8*floor(H/8), 8*floor(W/8))).
@@ -184,25 +209,14 @@ def inpaint(generator, image, mask, *, attention_memory=None, border="pad",
     padded_image, (height, width) = pad_to_multiple(image, 8, mode="reflect")
     padded_mask, _ = pad_to_multiple(mask, 8, mode="constant")
     incomplete = padded_image * (1 - padded_mask)
-    previous = generator.attention_chunk_size
-    if attention_memory is not None:
-        from .attention import chunk_size_for_memory
-        if isinstance(attention_memory, bool) or not isinstance(attention_memory, numbers.Real) \
-                or not 0 < attention_memory < float("inf"):
-            raise ValueError(f"inpaint: attention_memory must be a positive, finite number of "
-                             f"bytes, got {attention_memory!r}")
-        feature_h, feature_w = padded_image.shape[2] // 4, padded_image.shape[3] // 4
-        generator.attention_chunk_size = chunk_size_for_memory(
-            attention_memory, feature_h, feature_w, itemsize=padded_image.dtype.itemsize)
-    try:
-        with nnlite.no_grad():
-            extra = {"return_attention": True} if return_attention else {}
-            if knockout_attention:
-                extra["knockout_attention"] = True
-            x1, x2, offsets, *scores = generator(nnlite.Tensor(incomplete),
-                                                 nnlite.Tensor(padded_mask), **extra)
-    finally:
-        generator.attention_chunk_size = previous
+    chunk_size = _chunk_size(attention_chunk_size, attention_memory, padded_image)
+    with nnlite.no_grad():
+        extra = {"return_attention": True} if return_attention else {}
+        if knockout_attention:
+            extra["knockout_attention"] = True
+        x1, x2, offsets, *scores = generator(nnlite.Tensor(incomplete),
+                                             nnlite.Tensor(padded_mask),
+                                             attention_chunk_size=chunk_size, **extra)
     x1, x2 = x1.data[..., :height, :width], x2.data[..., :height, :width]
     output = x2 * mask + image * (1 - mask)
     rows = -(-height // 8)
