@@ -18,6 +18,21 @@ def test_no_import_runs_from_a_lower_floor_to_a_higher_one():
                for _, target in graph["inpainting.model.networks"])
 
 
+def test_no_modules_import_one_another_in_a_circle():
+    assert layers["import_cycles"](layers["import_graph"]()) == []
+
+
+def test_a_synthetic_cycle_hidden_by_a_function_local_import_is_caught(tmp_path):
+    package = tmp_path / "inpainting"
+    _write(package / "__init__.py", "")
+    _write(package / "model" / "__init__.py", "")
+    _write(package / "model" / "inference.py", "from .viz import draw\n")
+    _write(package / "model" / "viz.py", "def draw():\n    from .inference import inpaint\n")
+    _write(package / "model" / "networks.py", "from .inference import inpaint\n")
+    assert layers["import_cycles"](layers["import_graph"](package)) == [
+        ["inpainting.model.inference", "inpainting.model.viz"]]
+
+
 def test_every_module_sits_on_a_floor():
     floors = set(layers["FLOORS"]) | {layers["FRONT_DOOR"]}
     for module in layers["import_graph"]():

@@ -112,6 +112,41 @@ def layering_errors(graph):
     return errors
 
 
+def import_cycles(graph):
+    """Groups of modules that import one another in a circle (function-local imports count):
+    each a sorted list; none is allowed (a lazy import would only hide the cycle)."""
+    modules = set(graph)
+
+    def owner(name):          # "inpainting.model.attention.contextual_attention" -> module
+        while name not in modules and "." in name:
+            name = name.rsplit(".", 1)[0]
+        return name
+
+    edges = {m: sorted({owner(t) for _, t in imports} - {m}) for m, imports in graph.items()}
+    order, low, stack, cycles = {}, {}, [], []
+
+    def visit(v):             # Tarjan's strongly connected components
+        order[v] = low[v] = len(order)
+        stack.append(v)
+        for w in edges.get(v, ()):
+            if w not in order:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], order[w])
+        if low[v] == order[v]:
+            group = []
+            while not group or group[-1] != v:
+                group.append(stack.pop())
+            if len(group) > 1:
+                cycles.append(sorted(group))
+
+    for module in sorted(edges):
+        if module not in order:
+            visit(module)
+    return cycles
+
+
 def floor_arrows(graph):
     """{(from floor, to floor)}: which floor imports which (between different floors)."""
     arrows = set()
@@ -163,7 +198,9 @@ if __name__ == "__main__":
         write_doc()
     else:
         print(generated_block())
-    problems = layering_errors(import_graph())
+    graph = import_graph()
+    problems = layering_errors(graph) + [f"import cycle: {' -> '.join(c)}"
+                                         for c in import_cycles(graph)]
     for problem in problems:
         print(problem, file=sys.stderr)
     sys.exit(1 if problems else 0)
