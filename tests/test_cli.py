@@ -435,13 +435,12 @@ def test_train_exit_codes_for_a_finished_run_and_ctrl_c(tmp_path, monkeypatch, c
         def run(self, progress=True):
             raise raised["error"]
 
-    monkeypatch.setattr(train_module, "Trainer", FakeTrainer)
     args = ["train", "--data", "demo", "--out-dir", str(tmp_path / "run"), "--quiet"]
     raised["error"] = train_module.NothingToTrain("the run is already at step 5")
-    assert cli.main(args) == 0
+    assert cli.main(args, trainer_class=FakeTrainer) == 0
     assert "inpainting train: the run is already at step 5" in capsys.readouterr().out
     raised["error"] = KeyboardInterrupt()
-    assert cli.main(args) == 130
+    assert cli.main(args, trainer_class=FakeTrainer) == 130
 
 
 def test_train_flags_not_given_leave_the_files_values(tmp_path, monkeypatch, capsys):

@@ -228,7 +228,7 @@ def cmd_train(args):
     from ..training.distributed import communicator
 
     root = communicator(config.device).is_root  # rank 0 of a data-parallel run speaks for all
-    trainer = Trainer(config)
+    trainer = (args.trainer_class or Trainer)(config)
     if args.resume:
         found = trainer.resume(force=args.force)
         if root:
@@ -543,10 +543,15 @@ def build_parser():
     return parser
 
 
-def main(argv=None):
+def main(argv=None, *, trainer_class=None):
+    """Run the ``inpainting`` command with ``argv`` (default: ``sys.argv[1:]``); the exit status.
+
+    ``trainer_class``: what ``inpainting train`` builds instead of ``Trainer`` (a subclass
+    that, say, injects a failure at a given step; tests/mpi_train.py uses it)."""
     from nnlite.nn import StateDictError
 
     args = build_parser().parse_args(argv)
+    args.trainer_class = trainer_class
     from nnlite.memory import reuse_freed_memory, reuse_memory_requested
 
     if reuse_memory_requested():     # large arrays without fresh page faults (nnlite/memory.py)
