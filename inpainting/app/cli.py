@@ -295,8 +295,9 @@ def _train_help():
 def cmd_evaluate(args):
     """The evaluation protocol (inpainting/evaluate.py): crops, holes, methods, tables."""
     from ..evaluation.evaluate import HOLE_KINDS, choose_baselines, image_sources, run_protocol
-    from ..evaluation.evaluation_report import (PAIRED_COLUMNS, PRINTED_COLUMNS, markdown, paired_rows,
-                                    per_crop_rows, save_figure, summary_rows, write_outputs)
+    from ..evaluation.evaluation_report import (PAIRED_COLUMNS, PRINTED_COLUMNS, markdown,
+                                                paired_rows, per_crop_rows, save_figure,
+                                                summary_rows, write_outputs)
 
     if args.size % 8 or args.size < 16:
         raise ValueError(f"--size must be a multiple of 8 and at least 16, got {args.size}")

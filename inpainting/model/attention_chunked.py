@@ -19,7 +19,8 @@ from nnlite.backend import get_array_module
 from .attention_steps import (fold_patches, foreground_patch_matrix, masked_softmax,
                               matching_patches, normalised_patch_matrix)
 
-__all__ = ["contextual_attention_chunked", "attend_in_chunks", "chunk_plan", "chunk_size_for_memory", "CHUNK_BYTES_PER_SCORE"]
+__all__ = ["contextual_attention_chunked", "attend_in_chunks", "chunk_plan",
+           "chunk_size_for_memory", "CHUNK_BYTES_PER_SCORE"]
 
 #: Measured peak bytes per score entry of one chunk (rows incl. halo x L), in units of the
 #: dtype's item size, under no_grad (see docs/contextual_attention.md, "Memory").

@@ -167,6 +167,7 @@ def sample_png(name):
 
 
 def legend_png(size=129):
-    """The colour-wheel legend of the attention map (``inpainting.model.attention_colours.color_wheel_legend``)."""
+    """The colour-wheel legend of the attention map
+    (``inpainting.model.attention_colours.color_wheel_legend``)."""
     from ...model.attention_colours import color_wheel_legend
     return encode_png(color_wheel_legend(size))
