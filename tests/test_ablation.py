@@ -107,7 +107,7 @@ def test_ablation_trains_saves_loads_and_averages(tmp_path):
         load_generator(tmp_path / "bad.npz")
 
 
-def test_no_attention_from_toml_and_command_line(tmp_path, monkeypatch):
+def test_no_attention_from_toml_and_command_line(tmp_path):
     from inpainting.app import cli
 
     (tmp_path / "a.toml").write_text("attention = false\n")
@@ -118,14 +118,15 @@ def test_no_attention_from_toml_and_command_line(tmp_path, monkeypatch):
     class Stop(Exception):
         pass
 
-    def capture(self, config, dataset=None):
-        seen["attention"] = config.attention
-        raise Stop
+    class Capturing(Trainer):        # given to cli.main: no library code is replaced
+        def __init__(self, config, dataset=None):
+            seen["attention"] = config.attention
+            raise Stop
 
-    monkeypatch.setattr(Trainer, "__init__", capture)
     for argv, expected in ((["--no-attention"], False), ([], True)):
         with pytest.raises(Stop):
-            cli.main(["train", "--out-dir", str(tmp_path / "run"), *argv])
+            cli.main(["train", "--out-dir", str(tmp_path / "run"), *argv],
+                     trainer_class=Capturing)
         assert seen["attention"] is expected
 
 
