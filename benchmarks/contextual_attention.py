@@ -22,7 +22,7 @@ import numpy as np
 
 def run(size, channels, chunk_sizes, repeat, seed=0):
     import nnlite
-    from inpainting.attention import contextual_attention
+    from inpainting.model.attention import contextual_attention
     from nnlite import Tensor
 
     rng = np.random.default_rng(seed)

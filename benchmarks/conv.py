@@ -6,7 +6,7 @@
     python benchmarks/conv.py --memory           # also peak extra memory of one fwd+bwd
     python benchmarks/conv.py --device cuda      # CuPy + cuBLAS on a GPU
 
-Shapes: the generator at cnum=32 (``inpainting.networks.gen_conv_table``: 42 convs,
+Shapes: the generator at cnum=32 (``inpainting.model.networks.gen_conv_table``: 42 convs,
 upsample convs at their upsampled size) and both critics at cnum=64 (5x5 stride 2),
 deduplicated on (C_in, C_out, kernel, stride, dilation, input size). For each shape,
 in one process and interleaved (so that load from other jobs hits both alike):
@@ -38,7 +38,7 @@ import numpy as np  # noqa: E402
 
 def deepfill_conv_shapes(size=256):
     """[(label, C_in, C_out, kernel, stride, dilation, input size)] of DeepFill v1, deduplicated."""
-    from inpainting.networks import GlobalCritic, LocalCritic, gen_conv_table
+    from inpainting.model.networks import GlobalCritic, LocalCritic, gen_conv_table
 
     shapes = {}
     current = size

@@ -48,7 +48,7 @@ def _mpirun(ranks, args, threads):
 
 def release_parameters():
     """The three networks at the release's sizes (weights only; nothing runs)."""
-    from inpainting.networks import GlobalCritic, InpaintGenerator, LocalCritic
+    from inpainting.model.networks import GlobalCritic, InpaintGenerator, LocalCritic
 
     rng = np.random.default_rng(0)
     generator = [p.data for p in InpaintGenerator(32, rng=rng).parameters()]
@@ -58,7 +58,7 @@ def release_parameters():
 
 
 def allreduce_worker(repeats):
-    from inpainting import distributed
+    from inpainting.training import distributed
 
     comm = distributed.communicator("cpu")
     generator, critics = release_parameters()
@@ -87,9 +87,9 @@ def allreduce_worker(repeats):
 
 
 def scaling_worker(iterations, config_values):
-    from inpainting import distributed
-    from inpainting.config import TrainConfig
-    from inpainting.train import Trainer
+    from inpainting.training import distributed
+    from inpainting.training.config import TrainConfig
+    from inpainting.training.train import Trainer
 
     comm = distributed.communicator("cpu")
     trainer = Trainer(TrainConfig(**config_values))
@@ -115,7 +115,7 @@ def main():
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        from inpainting import distributed
+        from inpainting.training import distributed
 
         result = (allreduce_worker(args.repeats) if args.mode == "allreduce"
                   else scaling_worker(args.iterations, SCALING_CONFIG))

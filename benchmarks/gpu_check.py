@@ -75,7 +75,7 @@ def _best_seconds(fn, device, repeat):
 
 
 def _train_config(device, size, batch, cnum, out_dir, critic_cnum=None):
-    from inpainting.config import TrainConfig
+    from inpainting.training.config import TrainConfig
 
     return TrainConfig(data="demo", image_size=size, bbox_size=size // 2, max_delta=size // 16,
                        batch_size=batch, cnum=cnum, critic_cnum=critic_cnum or cnum,
@@ -161,7 +161,7 @@ def _launch_as(kernels, name, index, source, out, g, xp):
 def train_vs_cpu(device, quick):
     import numpy as np
 
-    from inpainting.train import Trainer
+    from inpainting.training.train import Trainer
     from nnlite.backend import to_device
 
     size, batch, cnum, iterations = (32, 2, 4, 1) if quick else (64, 2, 8, 3)
@@ -189,8 +189,8 @@ def train_vs_cpu(device, quick):
 def inference(device, quick):
     import numpy as np
 
-    from inpainting.inference import inpaint
-    from inpainting.networks import InpaintGenerator
+    from inpainting.model.inference import inpaint
+    from inpainting.model.networks import InpaintGenerator
     from nnlite.backend import to_device
 
     size, cnum = (64, 8) if quick else (256, 32)
@@ -210,7 +210,7 @@ def inference(device, quick):
 @check("nccl", "NCCL all-reduce of gradients (issue 21): a one-rank NCCLCommunicator against the "
        "mean on the host (several ranks under mpirun)", 60)
 def nccl(device, quick):
-    from inpainting.distributed import nccl_check
+    from inpainting.training.distributed import nccl_check
 
     if device == "fake":        # no CUDA: the check must refuse, not pretend
         try:
@@ -259,9 +259,9 @@ def timing(device, quick):
     import numpy as np
 
     import nnlite
-    from inpainting.inference import inpaint
-    from inpainting.networks import InpaintGenerator
-    from inpainting.train import Trainer
+    from inpainting.model.inference import inpaint
+    from inpainting.model.networks import InpaintGenerator
+    from inpainting.training.train import Trainer
     from nnlite.backend import to_device
 
     size, batch, cnum, infer = (32, 2, 4, 64) if quick else (256, 16, 32, 512)

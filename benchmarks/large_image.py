@@ -54,10 +54,10 @@ def main():
     from skimage import data
     from skimage.transform import resize
 
-    from inpainting.attention import chunk_size_for_memory
-    from inpainting.inference import inpaint
-    from inpainting.masks import centered_bbox_mask
-    from inpainting.networks import InpaintGenerator
+    from inpainting.model.attention import chunk_size_for_memory
+    from inpainting.model.inference import inpaint
+    from inpainting.data.masks import centered_bbox_mask
+    from inpainting.model.networks import InpaintGenerator
 
     size = args.size
     photo = resize(data.astronaut(), (size, size), order=1, anti_aliasing=False)
@@ -92,8 +92,8 @@ def measure_photo(args):
     from PIL import Image
     from skimage import data
 
-    from inpainting.inference import inpaint_image
-    from inpainting.networks import InpaintGenerator
+    from inpainting.app.inpaint_files import inpaint_image
+    from inpainting.model.networks import InpaintGenerator
 
     width, height = (int(side) for side in args.photo.lower().split("x"))
     folder = Path(tempfile.mkdtemp(prefix="large_image_"))

@@ -29,8 +29,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 STEP = """
 import sys, time
-from inpainting.config import load_config
-from inpainting.train import Trainer
+try:                                     # this layout, or the flat one before the floors
+    from inpainting.training.config import load_config
+    from inpainting.training.train import Trainer
+except ImportError:
+    from inpainting.config import load_config
+    from inpainting.train import Trainer
 config = load_config(sys.argv[1]).replace(data="demo", data_manifest_sha256="",
                                           out_dir=sys.argv[2], min_crop_scale=0.0)
 trainer = Trainer(config)

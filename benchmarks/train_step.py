@@ -32,7 +32,7 @@ import numpy as np
 
 def conv_flops(cnum, size):
     """2 * multiply-adds of every generator conv at a square input of ``size``."""
-    from inpainting.networks import gen_conv_table
+    from inpainting.model.networks import gen_conv_table
 
     total, side = 0, size
     for name, cin, cout, k, s, d, _ in gen_conv_table(cnum):
@@ -112,10 +112,10 @@ def main():
     if args.quick:
         args.cnum, args.size, args.batch, args.repeat = 16, 128, 2, 1
 
-    from inpainting.config import TrainConfig
-    from inpainting.inference import inpaint
-    from inpainting.networks import InpaintGenerator
-    from inpainting.train import Trainer
+    from inpainting.training.config import TrainConfig
+    from inpainting.model.inference import inpaint
+    from inpainting.model.networks import InpaintGenerator
+    from inpainting.training.train import Trainer
 
     if args.device == "fake":
         return count_fake(args)
@@ -154,7 +154,7 @@ def main():
 
 
 def _config(args, device):
-    from inpainting.config import TrainConfig
+    from inpainting.training.config import TrainConfig
 
     return TrainConfig(data="demo", image_size=args.size, bbox_size=args.size // 2,
                        max_delta=args.size // 16, batch_size=args.batch, cnum=args.cnum,
@@ -164,9 +164,9 @@ def _config(args, device):
 def count_fake(args):
     """Per-iteration (and per-inference) counts of what would cost on a GPU."""
     from nnlite.fake_device import counters
-    from inpainting.inference import inpaint
-    from inpainting.networks import InpaintGenerator
-    from inpainting.train import Trainer
+    from inpainting.model.inference import inpaint
+    from inpainting.model.networks import InpaintGenerator
+    from inpainting.training.train import Trainer
 
     def show(label, counts):
         print(f"{label}: {counts['host_syncs']} host syncs, {counts['launches']} kernel-launching "

@@ -1,20 +1,21 @@
 """inpainting: DeepFill v1 (Yu et al., CVPR 2018) built on nnlite.
 
-Where each part lives:
+Where each part lives, floor by floor (lowest first; a floor imports only from itself and the
+floors below it, see docs/architecture.md):
 
-* ``attention`` / ``attention_steps`` — contextual attention (fused and step by step)
-* ``flow``        — colour coding of attention offsets (spec §4)
-* ``networks``    — ``InpaintGenerator``, ``LocalCritic``, ``GlobalCritic``
-* ``losses``      — spatially discounted L1, known-region L1, WGAN-GP
-* ``inference``   — ``inpaint`` for any image size, ``inpaint_image`` for files
-* ``large_images``, ``pixels``, ``inpaint_files`` — crops around the holes, the file's own
-  pixel values, output checks
-* ``data``, ``masks``, ``imageio`` — images, training masks, files
-* ``train``, ``config``, ``checkpoint`` — the release's training recipe, resumable
-* ``metrics``, ``baselines``, ``evaluate``, ``evaluation_stats``, ``evaluation_report``,
-  ``textures`` — the evaluation protocol (crops, baselines, bootstrap, texture suite)
-* ``tf_checkpoint``, ``release`` — the authors' TensorFlow checkpoints, without TensorFlow
-* ``cli`` — the ``inpainting`` command
+* ``data/``       — ``imageio`` (files), ``datasets`` (image folders, the demo corpus),
+  ``masks``, ``periodic``, ``textures``, ``pixels`` (a file's own pixel values)
+* ``model/``      — ``networks`` (``InpaintGenerator``, ``LocalCritic``, ``GlobalCritic``),
+  ``attention_steps`` / ``attention`` (contextual attention, step by step and as a layer),
+  ``reference`` (its loop version), ``losses``, ``attention_colours`` (spec §4),
+  ``inference`` (``inpaint`` for any image size)
+* ``weights/``    — ``model_io`` (model files), ``checkpoint``, ``tf_checkpoint`` and
+  ``release`` (the authors' TensorFlow checkpoints, without TensorFlow)
+* ``training/``   — ``train``, ``config``, ``run_files``, ``distributed``, ``prefetch``, ``viz``
+* ``evaluation/`` — ``metrics``, ``baselines``, ``evaluate``, ``evaluation_stats``,
+  ``evaluation_report``
+* ``app/``        — ``cli`` (the ``inpainting`` command), ``inpaint_files`` (``inpaint_image``),
+  ``large_images``, ``web/`` (the local web page)
 
 Names are imported lazily, so ``import inpainting`` is cheap.
 """
@@ -25,39 +26,41 @@ import os
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 _EXPORTS = {
-    "contextual_attention": "attention",
-    "contextual_attention_steps": "attention_steps",
-    "flow_to_image": "flow",
-    "overlay_flow": "flow",
-    "color_wheel_legend": "flow",
-    "read_release_states": "release",
-    "InpaintGenerator": "networks",
-    "LocalCritic": "networks",
-    "GlobalCritic": "networks",
-    "inpaint": "inference",
-    "inpaint_image": "inference",
-    "InpaintResult": "inference",
-    "inpaint_large": "large_images",
-    "load_release_checkpoint": "release",
-    "read_checkpoint": "tf_checkpoint",
-    "CheckpointReader": "tf_checkpoint",
-    "load_generator": "model_io",
-    "save_generator": "model_io",
-    "ImageFolder": "data",
-    "demo_corpus": "data",
-    "load_image": "imageio",
-    "load_mask": "imageio",
-    "save_image": "imageio",
-    "random_bbox_mask": "masks",
-    "centered_bbox_mask": "masks",
-    "free_form_mask": "masks",
-    "TrainConfig": "config",
-    "Trainer": "train",
-    "losses": None,
-    "metrics": None,
-    "texture_suite": "textures",
-    "attention_hits": "metrics",
+    "contextual_attention": "model.attention",
+    "contextual_attention_steps": "model.attention_steps",
+    "flow_to_image": "model.attention_colours",
+    "overlay_flow": "model.attention_colours",
+    "color_wheel_legend": "model.attention_colours",
+    "read_release_states": "weights.release",
+    "InpaintGenerator": "model.networks",
+    "LocalCritic": "model.networks",
+    "GlobalCritic": "model.networks",
+    "inpaint": "model.inference",
+    "inpaint_image": "app.inpaint_files",
+    "InpaintResult": "model.inference",
+    "inpaint_large": "app.large_images",
+    "load_release_checkpoint": "weights.release",
+    "read_checkpoint": "weights.tf_checkpoint",
+    "CheckpointReader": "weights.tf_checkpoint",
+    "load_generator": "weights.model_io",
+    "save_generator": "weights.model_io",
+    "ImageFolder": "data.datasets",
+    "demo_corpus": "data.datasets",
+    "load_image": "data.imageio",
+    "load_mask": "data.imageio",
+    "save_image": "data.imageio",
+    "random_bbox_mask": "data.masks",
+    "centered_bbox_mask": "data.masks",
+    "free_form_mask": "data.masks",
+    "TrainConfig": "training.config",
+    "Trainer": "training.train",
+    "losses": "model.losses",
+    "metrics": "evaluation.metrics",
+    "texture_suite": "data.textures",
+    "attention_hits": "evaluation.metrics",
 }
+
+_MODULES = {"losses", "metrics"}   # names that are modules, not functions
 
 __all__ = sorted(_EXPORTS)
 
@@ -66,8 +69,8 @@ def __getattr__(name):
     if name not in _EXPORTS:
         raise AttributeError(f"module 'inpainting' has no attribute {name!r}")
     module = _EXPORTS[name]
-    if module is None:
-        return importlib.import_module(f".{name}", __name__)
+    if name in _MODULES:
+        return importlib.import_module(f".{module}", __name__)
     return getattr(importlib.import_module(f".{module}", __name__), name)
 
 

@@ -1,6 +1,6 @@
 """``python -m inpainting`` = the ``inpainting`` command."""
 import sys
 
-from .cli import main
+from .app.cli import main
 
 sys.exit(main())

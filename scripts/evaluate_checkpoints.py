@@ -7,7 +7,7 @@ For each checkpoint whose step is a multiple of ``--every`` (and the newest), th
 protocol (``inpainting evaluate``: seeded 128x128 crops, centred and random 64x64 holes) runs on
 three validation sets, never on training images and never on the external test set:
 
-* ``suite``: the built-in periodic texture suite (``inpainting/textures.py``);
+* ``suite``: the built-in periodic texture suite (``inpainting/data/textures.py``);
 * ``textures``: every ``--texture-stride``-th image of ``VAL/textures`` (sorted paths);
 * ``photos``: every image of ``VAL/photos``.
 
@@ -25,11 +25,11 @@ import math
 import sys
 from pathlib import Path
 
-from inpainting.checkpoint import list_checkpoints
-from inpainting.data import list_images
-from inpainting.evaluate import image_sources, run_protocol
-from inpainting.evaluation_stats import summarise
-from inpainting.model_io import load_generator
+from inpainting.weights.checkpoint import list_checkpoints
+from inpainting.data.datasets import list_images
+from inpainting.evaluation.evaluate import image_sources, run_protocol
+from inpainting.evaluation.evaluation_stats import summarise
+from inpainting.weights.model_io import load_generator
 
 COLUMNS = ["step", "set", "images", "crops", "l1_hole", "harmonic_l1_hole", "psnr_hole_pooled",
            "harmonic_psnr_hole_pooled", "attention_hits", "colour_bias_hole",

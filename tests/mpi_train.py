@@ -15,8 +15,9 @@ import signal
 import sys
 import time
 
-from inpainting import cli, distributed
-from inpainting.train import Trainer
+from inpainting.app import cli
+from inpainting.training import distributed
+from inpainting.training.train import Trainer
 
 _WRITE_EVENTS = ("os.rename", "os.replace", "os.mkdir", "os.remove", "os.unlink", "os.rmdir",
                  "shutil.move", "shutil.rmtree")
@@ -36,20 +37,22 @@ def _audit(event, args):
         recorded.append(f"{event} {args[0]}")
 
 
-def _inject(step, action):
-    original = Trainer.generator_step
+def _injecting(step, action):
+    """A Trainer whose rank 1 fails, hangs or is interrupted in its generator update of
+    ``step`` (given to ``cli.main`` as ``trainer_class``: no library code is replaced)."""
 
-    def generator_step(self, **kwargs):
-        if self.comm.rank == 1 and self.step + 1 == step:
-            if action == "fail":
-                raise RuntimeError(f"injected failure on rank 1 at step {step}")
-            if action == "interrupt":
-                signal.raise_signal(signal.SIGINT)
-            else:
-                time.sleep(600)
-        return original(self, **kwargs)
+    class Injecting(Trainer):
+        def generator_step(self, **kwargs):
+            if self.comm.rank == 1 and self.step + 1 == step:
+                if action == "fail":
+                    raise RuntimeError(f"injected failure on rank 1 at step {step}")
+                if action == "interrupt":
+                    signal.raise_signal(signal.SIGINT)
+                else:
+                    time.sleep(600)
+            return super().generator_step(**kwargs)
 
-    Trainer.generator_step = generator_step
+    return Injecting
 
 
 def main():
@@ -60,16 +63,17 @@ def main():
     parser.add_argument("--interrupt-at", type=int)
     args, train = parser.parse_known_args()
     train = train[1:] if train[:1] == ["--"] else train
+    trainer_class = None
     if args.fail_at:
-        _inject(args.fail_at, "fail")
+        trainer_class = _injecting(args.fail_at, "fail")
     if args.hang_at:
-        _inject(args.hang_at, "hang")
+        trainer_class = _injecting(args.hang_at, "hang")
     if args.interrupt_at:
-        _inject(args.interrupt_at, "interrupt")
+        trainer_class = _injecting(args.interrupt_at, "interrupt")
     comm = distributed.communicator("cpu")
     if args.writes and comm.rank > 0:
         sys.addaudithook(_audit)
-    code = cli.main(["train", *train])
+    code = cli.main(["train", *train], trainer_class=trainer_class)
     recording[0] = False
     if args.writes and comm.rank == 1:
         with open(args.writes, "w") as handle:

@@ -7,12 +7,13 @@ import pytest
 
 import nnlite
 import nnlite.functional as F
-from inpainting.attention_steps import contextual_attention_steps
-from inpainting.config import TrainConfig, load_config
-from inpainting.inference import InpaintResult, inpaint, inpaint_image
-from inpainting.model_io import average_generators, load_generator, save_generator
-from inpainting.networks import InpaintGenerator, gen_conv_table
-from inpainting.train import Trainer
+from inpainting.model.attention_steps import contextual_attention_steps
+from inpainting.training.config import TrainConfig, load_config
+from inpainting.app.inpaint_files import inpaint_image
+from inpainting.model.inference import InpaintResult, inpaint
+from inpainting.weights.model_io import average_generators, load_generator, save_generator
+from inpainting.model.networks import InpaintGenerator, gen_conv_table
+from inpainting.training.train import Trainer
 
 TINY = dict(image_size=32, bbox_size=16, max_delta=2, batch_size=2, cnum=4, critic_cnum=4,
             checkpoint_every=2, sample_every=1000, log_every=1)
@@ -106,8 +107,8 @@ def test_ablation_trains_saves_loads_and_averages(tmp_path):
         load_generator(tmp_path / "bad.npz")
 
 
-def test_no_attention_from_toml_and_command_line(tmp_path, monkeypatch):
-    from inpainting import cli
+def test_no_attention_from_toml_and_command_line(tmp_path):
+    from inpainting.app import cli
 
     (tmp_path / "a.toml").write_text("attention = false\n")
     assert load_config(tmp_path / "a.toml").attention is False
@@ -117,14 +118,15 @@ def test_no_attention_from_toml_and_command_line(tmp_path, monkeypatch):
     class Stop(Exception):
         pass
 
-    def capture(self, config, dataset=None):
-        seen["attention"] = config.attention
-        raise Stop
+    class Capturing(Trainer):        # given to cli.main: no library code is replaced
+        def __init__(self, config, dataset=None):
+            seen["attention"] = config.attention
+            raise Stop
 
-    monkeypatch.setattr(Trainer, "__init__", capture)
     for argv, expected in ((["--no-attention"], False), ([], True)):
         with pytest.raises(Stop):
-            cli.main(["train", "--out-dir", str(tmp_path / "run"), *argv])
+            cli.main(["train", "--out-dir", str(tmp_path / "run"), *argv],
+                     trainer_class=Capturing)
         assert seen["attention"] is expected
 
 
@@ -153,19 +155,16 @@ def test_attention_output_is_the_layers_softmax_on_the_offsets_grid():
     h = w = 8
     assert result.attention.shape == (2, h, w, h, w)
 
-    captured = {}
-    import inpainting.attention as attention_module
-    original = attention_module.contextual_attention
-
-    def spy(f, b, mask_small, **kwargs):
-        captured["args"] = (f, b, mask_small)
-        return original(f, b, mask_small, **kwargs)
-
-    attention_module.contextual_attention = spy
-    try:
-        inpaint(generator, image, mask)
-    finally:
-        attention_module.contextual_attention = original
+    # the attention layer's input, rebuilt from the generator's named stages (spec §2)
+    with nnlite.no_grad():
+        x, m = nnlite.Tensor(image * (1 - mask)), nnlite.Tensor(mask)
+        ones = nnlite.Tensor(np.ones((2, 1, 64, 64), np.float32))
+        hole = F.broadcast_to(m, ones.shape)
+        x1 = F.clip(generator.run_stage("coarse", F.concat([x, ones, hole], axis=1)), -1, 1)
+        xnow = F.concat([x1 * m + x * (1 - m), ones, hole], axis=1)
+        pm = generator.run_stage("attention_encoder", xnow)
+        mask_small = F.interpolate_nearest(m, size=pm.shape[2:], align_corners=True)
+    captured = {"args": (pm, pm, mask_small)}
     steps = contextual_attention_steps(*captured["args"], rate=2)
     np.testing.assert_allclose(result.attention.reshape(2, h * w, h * w),
                                steps.attention.data, atol=1e-6)
@@ -174,7 +173,7 @@ def test_attention_output_is_the_layers_softmax_on_the_offsets_grid():
     position = np.arange(h * w)
     np.testing.assert_array_equal(result.offsets, np.stack(
         [best // w - position // w, best % w - position % w], axis=1).reshape(2, 2, h, w))
-    from inpainting.metrics import valid_attention_cells
+    from inpainting.evaluation.metrics import valid_attention_cells
     valid = valid_attention_cells(mask[0])
     assert 0 < valid.sum() < h * w
     assert np.all(flat[..., ~valid] == 0) and np.all(flat[..., valid].sum(axis=-1) > 0.5)
@@ -203,7 +202,7 @@ def test_attention_requests_on_the_ablation_are_clear_errors(tmp_path):
 
 
 def test_figures_show_a_gray_panel_without_attention(tmp_path):
-    from inpainting.viz import sample_grid, save_demo_figure
+    from inpainting.training.viz import sample_grid, save_demo_figure
 
     image, mask = _inputs()
     result = inpaint(InpaintGenerator(4, attention=False), image, mask)

@@ -7,8 +7,11 @@ import warnings
 import numpy as np
 import pytest
 
-from inpainting import imageio, inference, large_images, model_io
-from inpainting.networks import InpaintGenerator
+from inpainting.data import imageio
+from inpainting.model import inference
+from inpainting.app import inpaint_files, large_images
+from inpainting.weights import model_io
+from inpainting.model.networks import InpaintGenerator
 
 
 @pytest.fixture(scope="module")
@@ -55,9 +58,9 @@ def test_wrong_arguments_name_the_function(generator, tmp_path):
         (lambda: inference.pad_to_multiple(mask, 8, mode="wrap"), "mode must be 'reflect'"),
         (lambda: inference.inpaint(generator, image, "mask"), "mask must be a NumPy/CuPy"),
         (lambda: inference.inpaint(generator, image, mask.astype(str)), "mask must hold numbers"),
-        (lambda: inference.inpaint_image("a.png", "b.png", "c.png", weights=5),
+        (lambda: inpaint_files.inpaint_image("a.png", "b.png", "c.png", weights=5),
          "inpaint_image: weights must be an InpaintGenerator, a model path or None"),
-        (lambda: inference.inpaint_image("a.png", "b.png", "c.png", dilate=-1),
+        (lambda: inpaint_files.inpaint_image("a.png", "b.png", "c.png", dilate=-1),
          "dilate must be a whole number of pixels >= 0"),
         (lambda: model_io.load_generator(None), "load_generator: path must be a file path"),
         (lambda: model_io.load_generator(5), "load_generator: path must be a file path"),

@@ -29,11 +29,11 @@ except ImportError:
     pytest.skip("the app extra is not installed (pip install -e \".[app]\"); CI fails instead",
                 allow_module_level=True)
 
-from inpainting.app.images import (Limits, UploadError, composite, decode_mask,  # noqa: E402
+from inpainting.app.web.images import (Limits, UploadError, composite, decode_mask,  # noqa: E402
                                    decode_upload)
-from inpainting.app.jobs import JobQueue, fill_hole  # noqa: E402
-from inpainting.app.server import create_app  # noqa: E402
-from inpainting.networks import InpaintGenerator  # noqa: E402
+from inpainting.app.web.jobs import JobQueue, fill_hole  # noqa: E402
+from inpainting.app.web.server import create_app  # noqa: E402
+from inpainting.model.networks import InpaintGenerator  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 LIMITS = Limits(max_upload_bytes=40_000, max_pixels=64 * 64, min_side=16)
@@ -136,7 +136,7 @@ def test_result_keeps_every_pixel_outside_the_hole(served):
     assert (offsets["rows"], offsets["cols"], offsets["cell"]) == (5, 7, 8)   # ceil(/8)
     assert len(offsets["dy"]) == len(offsets["dx"]) == 35
     # The attention picture: pixel (y, x) has the colour of grid entry (y // 8, x // 8).
-    from inpainting.flow import flow_to_image
+    from inpainting.model.attention_colours import flow_to_image
     grid = np.array([offsets["dy"], offsets["dx"]]).reshape(1, 2, 5, 7)
     colours = flow_to_image(grid)[0]
     for y in range(37):
@@ -145,8 +145,8 @@ def test_result_keeps_every_pixel_outside_the_hole(served):
 
 
 def test_result_equals_the_model_composited_in_uint8():
-    from inpainting.imageio import hwc_uint8_to_chw, to_uint8
-    from inpainting.inference import inpaint
+    from inpainting.data.imageio import hwc_uint8_to_chw, to_uint8
+    from inpainting.model.inference import inpaint
 
     generator = InpaintGenerator(cnum=4, rng=np.random.default_rng(1))
     image = picture(24, 40, seed=3)
@@ -428,7 +428,7 @@ def test_cli_serves_127_0_0_1_quietly_and_warns_for_another_address(host, warns)
 def test_without_the_app_extra_the_cli_says_how_to_install_it():
     script = ("import sys; sys.modules['starlette'] = None\n"   # as if Starlette were absent
               "import inpainting.app\n"                         # the package itself imports
-              "from inpainting.cli import main; sys.exit(main(['app', '--port', '0']))")
+              "from inpainting.app.cli import main; sys.exit(main(['app', '--port', '0']))")
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 2, done.stderr
@@ -470,8 +470,8 @@ def test_a_large_image_is_filled_on_a_crop_around_the_hole():
     app inpaints the 256x256 window centred on the hole, exactly as ``inference.inpaint``
     on that crop, and keeps every other pixel; the attention offsets are on the full image's
     1/8 grid, zero outside the window, and point from the hole into the window."""
-    from inpainting.imageio import hwc_uint8_to_chw, to_uint8
-    from inpainting.inference import inpaint
+    from inpainting.data.imageio import hwc_uint8_to_chw, to_uint8
+    from inpainting.model.inference import inpaint
 
     generator = InpaintGenerator(cnum=4, rng=np.random.default_rng(0))
     served = Served(jobs=JobQueue(generator), limits=Limits())
@@ -529,8 +529,8 @@ def _job_pictures(served, done):
 
 
 def _expected_composite(generator, image, hole, **options):
-    from inpainting.imageio import hwc_uint8_to_chw, to_uint8
-    from inpainting.inference import inpaint
+    from inpainting.data.imageio import hwc_uint8_to_chw, to_uint8
+    from inpainting.model.inference import inpaint
 
     direct = inpaint(generator, hwc_uint8_to_chw(image), hole[None].astype(np.float32),
                      **options)

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from inpainting.metrics import colour_bias, evaluate_pair, grid_blockiness, seam
+from inpainting.evaluation.metrics import colour_bias, evaluate_pair, grid_blockiness, seam
 
 
 def _pair(seed=0, size=24):

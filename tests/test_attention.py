@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 import nnlite
-from inpainting.attention import chunk_plan, chunk_size_for_memory, contextual_attention
-from inpainting.attention_steps import contextual_attention_steps, propagate
+from inpainting.model.attention import chunk_plan, chunk_size_for_memory, contextual_attention
+from inpainting.model.attention_steps import contextual_attention_steps, propagate
 from nnlite import Tensor
 from nnlite.testing import gradcheck, gradgradcheck
 
@@ -25,7 +25,7 @@ def _hole(n, height, width, top, left, size):
 @pytest.mark.parametrize("fuse_k", [1, 2, 3, 4, 9])   # 9 > L = 7: some shifts miss entirely
 def test_diagonal_sum_matches_a_loop_and_is_twice_differentiable(fuse_k):
     """S'[p, q] = sum_u S[p + u - a, q + u - a], a = (fuse_k - 1) // 2, zero outside."""
-    from inpainting.attention_steps import diagonal_sum
+    from inpainting.model.attention_steps import diagonal_sum
 
     rng = np.random.default_rng(fuse_k)
     scores = rng.standard_normal((2, 7, 7))
@@ -51,7 +51,7 @@ def test_column_major_diagonal_sum_matches_a_loop_and_is_twice_differentiable(h,
     cm(i, j) = j*h + i (row-major matrix, column-major walk, zero past either end), equal
     to the release's transpose / sum / transpose; (1, 4) and (2, 3) with fuse_k 4 take the
     transpose path (a shift spans a whole column)."""
-    from inpainting.attention_steps import diagonal_sum, swap_flattening
+    from inpainting.model.attention_steps import diagonal_sum, swap_flattening
 
     rng = np.random.default_rng(10 * h + w + fuse_k)
     length = h * w
@@ -79,7 +79,7 @@ def test_column_major_diagonal_sum_matches_a_loop_and_is_twice_differentiable(h,
 
 
 def test_diagonal_sum_grid_must_match_the_matrix():
-    from inpainting.attention_steps import diagonal_sum
+    from inpainting.model.attention_steps import diagonal_sum
 
     with pytest.raises(ValueError, match="grid 3x3 does not match L = 8"):
         diagonal_sum(Tensor(np.zeros((1, 8, 8))), 3, grid=(3, 3))
@@ -122,7 +122,7 @@ def test_masked_softmax_matches_the_formula_and_is_twice_differentiable(mask_row
     """A = mm * softmax(scale * mm * s) row by row (plain NumPy), for a shared (1, L) and a
     per-sample (N, L) mask; its one-Function backward (scale * A * (gA - sum(gA * A)))
     against finite differences, first and second order."""
-    from inpainting.attention_steps import masked_softmax
+    from inpainting.model.attention_steps import masked_softmax
 
     rng = np.random.default_rng(len(str(mask_rows)))
     n, length, scale = 2, 7, 3.0
@@ -147,7 +147,7 @@ def test_masked_softmax_matches_the_formula_and_is_twice_differentiable(mask_row
 
 
 def test_masked_softmax_rejects_a_soft_mask():
-    from inpainting.attention_steps import masked_softmax
+    from inpainting.model.attention_steps import masked_softmax
 
     with pytest.raises(ValueError, match="only 0 .* and 1"):
         masked_softmax(Tensor(np.zeros((1, 3, 3))), np.array([[1.0, 0.5, 0.0]]))
@@ -330,10 +330,10 @@ def test_size_validation_errors():
 
 # ---------------------------------------------------------------- each step on its own
 # Each stage function against the spec's words written out as loops (spec §3); the whole
-# layer is also checked against the independent loop implementation in inpainting/reference.py.
+# layer is also checked against the independent loop implementation in inpainting/model/reference.py.
 def test_step1_raw_patches_cover_rows_2i_minus_1_to_2i_plus_2():
     """Patch q = (i, j) of b at rate 2 is b[2i-1 .. 2i+2, 2j-1 .. 2j+2], zeros outside."""
-    from inpainting.attention_steps import raw_patches
+    from inpainting.model.attention_steps import raw_patches
 
     b = np.random.default_rng(20).standard_normal((2, 3, 8, 6))
     got = raw_patches(Tensor(b), 2).data
@@ -352,7 +352,7 @@ def test_step1_raw_patches_cover_rows_2i_minus_1_to_2i_plus_2():
 
 def test_step2_downsample_is_the_align_corners_rule_of_spec_1():
     """64 -> 32 keeps rows and columns 0, 2, ..., 30, 33, ..., 63 (spec §1's example)."""
-    from inpainting.attention_steps import downsample
+    from inpainting.model.attention_steps import downsample
 
     x = np.random.default_rng(21).standard_normal((1, 2, 64, 64))
     kept = list(range(0, 31, 2)) + list(range(33, 64, 2))
@@ -362,7 +362,7 @@ def test_step2_downsample_is_the_align_corners_rule_of_spec_1():
 def test_step4_valid_patches_by_a_loop_over_zero_padded_windows():
     """mm[q] = 1 iff every entry of the 3x3 zero-padded window of the mask at q is 0; a hole
     at the border makes the windows that reach it invalid, the padding itself does not."""
-    from inpainting.attention_steps import valid_patches
+    from inpainting.model.attention_steps import valid_patches
 
     mask = np.zeros((1, 1, 5, 6))
     mask[0, 0, 0, 4:6] = 1                          # a hole touching the top-right border
@@ -381,7 +381,7 @@ def test_step4_valid_patches_by_a_loop_over_zero_padded_windows():
 def test_step5_norm_floor_is_1e_minus_4_for_tiny_but_nonzero_patches():
     """s[p, q] = <f_p, w_q> / max(||w_q||, 1e-4): background patches with 0 < ||w_q|| < 1e-4
     are divided by 1e-4, not by their norm (a loop over the 3x3 SAME windows)."""
-    from inpainting.attention_steps import matching_patches, patch_scores
+    from inpainting.model.attention_steps import matching_patches, patch_scores
 
     rng = np.random.default_rng(22)
     f = rng.standard_normal((1, 2, 4, 5))
@@ -405,7 +405,7 @@ def test_step5_norm_floor_is_1e_minus_4_for_tiny_but_nonzero_patches():
 
 def test_step8_offsets_from_a_hand_built_attention_with_ties():
     """offset(p) = (a // w - i, a % w - j), a = the first argmax of row p."""
-    from inpainting.attention_steps import attention_offsets
+    from inpainting.model.attention_steps import attention_offsets
 
     h, w = 2, 3
     attention = np.zeros((1, 6, 6))

@@ -1,6 +1,6 @@
 """The vectorised contextual attention against the loop-by-loop reference of spec §3.
 
-``inpainting.reference`` (importable, NumPy only) spells out every step with Python loops
+``inpainting.model.reference`` (importable, NumPy only) spells out every step with Python loops
 over p and q, including the release's quirks: background-only normalisation with
 max(norm, 1e-4), propagation on row-major then column-major flattened indices with
 wrap-around, logit 0 for invalid patches then their mass zeroed, the first maximum for
@@ -9,8 +9,8 @@ the offsets, / 4 after the transposed conv, and align-corners nearest resizing.
 import numpy as np
 import pytest
 
-from inpainting.attention import contextual_attention
-from inpainting.reference import (contextual_attention_reference, diagonal_sum,
+from inpainting.model.attention import contextual_attention
+from inpainting.model.reference import (contextual_attention_reference, diagonal_sum,
                                   nearest_source_index)
 from nnlite import Tensor
 
@@ -131,7 +131,7 @@ def test_the_reference_is_independent_of_the_layer_and_refuses_what_it_does_not_
     agreement with the layer cannot come from shared code; unsupported input is refused."""
     import ast
 
-    import inpainting.reference as reference
+    import inpainting.model.reference as reference
 
     tree = ast.parse(open(reference.__file__, encoding="utf-8").read())
     imported = {alias.name.split(".")[0] for node in ast.walk(tree)

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inpainting import cli
-from inpainting.model_io import SHIPPED_MODEL, load_generator, save_generator
-from inpainting.networks import InpaintGenerator
+from inpainting.app import cli
+from inpainting.weights.model_io import SHIPPED_MODEL, load_generator, save_generator
+from inpainting.model.networks import InpaintGenerator
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
 
@@ -93,7 +93,7 @@ def test_attention_memory_gives_the_same_picture_and_rejects_bad_budgets(tmp_pat
             "--weights", str(tiny_model)]
     assert cli.main(args + ["-o", str(tmp_path / "direct.png")]) == 0
     # 64x64 image: attention features 16x16, rate 2 -> L = 64; 50 KiB holds 5-row chunks
-    from inpainting.attention import chunk_size_for_memory
+    from inpainting.model.attention import chunk_size_for_memory
     assert chunk_size_for_memory(50 * 1024, 16, 16) == 5
     assert cli.main(args + ["-o", str(tmp_path / "chunked.png"),
                             "--attention-memory", str(50 / 2**20)]) == 0
@@ -198,8 +198,8 @@ def test_load_generator_reads_checkpoints_and_bare_weight_files(tmp_path):
     """A training checkpoint (cnum and image size from its config) and a file holding only
     ``{"generator": state_dict}`` (cnum from conv1's output channels) load the same weights."""
     import nnlite
-    from inpainting.config import TrainConfig
-    from inpainting.train import Trainer
+    from inpainting.training.config import TrainConfig
+    from inpainting.training.train import Trainer
 
     config = TrainConfig(out_dir=str(tmp_path / "run"), image_size=32, bbox_size=16,
                          max_delta=2, batch_size=2, cnum=4, critic_cnum=4)
@@ -219,7 +219,7 @@ def test_broken_model_files_are_named(tmp_path, tiny_model):
     """NaN weights, integer weights, unreadable meta, a cnum that contradicts the weights: each a
     CheckpointError naming the file and the problem (not a to_uint8 or JSON error later)."""
     import nnlite
-    from inpainting.checkpoint import CheckpointError
+    from inpainting.weights.checkpoint import CheckpointError
 
     tree = nnlite.load(tiny_model)
     cases = {
@@ -261,7 +261,7 @@ def test_inpaint_rejects_inputs_it_would_fill_with_nonsense(tiny_model):
     from inpainting import inpaint_image
     with pytest.raises(ValueError, match="mask_path must be a file path .* got NoneType"):
         inpaint_image("photo.png", None, "out.png", weights=g)
-    from inpainting.config import load_config
+    from inpainting.training.config import load_config
     with pytest.raises(ValueError, match="is a folder; --config takes a TOML file"):
         load_config(tiny_model.parent)
     assert inpaint(g, image.astype(np.float64), mask).output.shape == (1, 3, 32, 32)
@@ -296,7 +296,7 @@ def test_train_flags_reach_the_configuration(tmp_path, tiny_model, capsys):
     """Every ``inpainting train`` flag overrides its TrainConfig field (none silently ignored)."""
     import json
 
-    from inpainting.config import TrainConfig
+    from inpainting.training.config import TrainConfig
 
     fields = set(TrainConfig.__dataclass_fields__)
     assert {flag.replace("-", "_") for flag, _ in cli.TRAIN_FLAGS} <= fields
@@ -351,7 +351,7 @@ def test_the_shipped_model_records_the_configurations_that_made_it():
     import ast
     import dataclasses
 
-    from inpainting.config import TrainConfig, load_config
+    from inpainting.training.config import TrainConfig, load_config
 
     meta = load_generator(SHIPPED_MODEL).meta
     weights = SHIPPED_MODEL.parent
@@ -372,7 +372,7 @@ def test_the_shipped_model_records_the_configurations_that_made_it():
 def test_average_weights_is_the_parameter_wise_mean(tmp_path, capsys):
     """Three generators -> every parameter is (a + b + c) / 3, entry by entry; the CLI writes it
     as a model file that records its sources; one generator averages to itself."""
-    from inpainting.model_io import average_generators
+    from inpainting.weights.model_io import average_generators
 
     paths = []
     for seed in range(3):
@@ -395,7 +395,7 @@ def test_average_weights_is_the_parameter_wise_mean(tmp_path, capsys):
 
 
 def test_average_weights_refuses_mixed_widths_and_nothing(tmp_path, tiny_model, capsys):
-    from inpainting.model_io import average_generators
+    from inpainting.weights.model_io import average_generators
 
     wide = save_generator(tmp_path / "wide.npz", InpaintGenerator(6, rng=np.random.default_rng(1)))
     code = cli.main(["average-weights", str(tiny_model), str(wide), "-o", str(tmp_path / "x.npz")])
@@ -424,7 +424,7 @@ def test_every_command_has_help(capsys):
 def test_train_exit_codes_for_a_finished_run_and_ctrl_c(tmp_path, monkeypatch, capsys):
     """``inpainting train``: re-running a finished run (NothingToTrain) exits 0 with one line;
     Ctrl-C during the run exits 130 (the shell's SIGINT status)."""
-    import inpainting.train as train_module
+    import inpainting.training.train as train_module
 
     raised = {}
 
@@ -435,19 +435,18 @@ def test_train_exit_codes_for_a_finished_run_and_ctrl_c(tmp_path, monkeypatch, c
         def run(self, progress=True):
             raise raised["error"]
 
-    monkeypatch.setattr(train_module, "Trainer", FakeTrainer)
     args = ["train", "--data", "demo", "--out-dir", str(tmp_path / "run"), "--quiet"]
     raised["error"] = train_module.NothingToTrain("the run is already at step 5")
-    assert cli.main(args) == 0
+    assert cli.main(args, trainer_class=FakeTrainer) == 0
     assert "inpainting train: the run is already at step 5" in capsys.readouterr().out
     raised["error"] = KeyboardInterrupt()
-    assert cli.main(args) == 130
+    assert cli.main(args, trainer_class=FakeTrainer) == 130
 
 
 def test_train_flags_not_given_leave_the_files_values(tmp_path, monkeypatch, capsys):
     """Precedence on the command line: a flag overrides the --config file, and a flag not given
     (--device included) leaves the file's value instead of a parser default."""
-    import inpainting.config as config_module
+    import inpainting.training.config as config_module
 
     real = config_module.load_config
 
@@ -467,7 +466,7 @@ def test_checkpoints_sort_by_step_number_and_need_a_step_entry(tmp_path):
     10,000,000 is newer than 9,999,999 although its name sorts first); load refuses a file
     without 'step'."""
     import nnlite
-    from inpainting import checkpoint
+    from inpainting.weights import checkpoint
 
     for step in (9_999_998, 9_999_999, 10_000_000):
         checkpoint.save(tmp_path, step, {"step": np.asarray(step)}, keep=2)
@@ -487,7 +486,7 @@ def test_csv_table_keeps_six_significant_digits(tmp_path):
     """write_table's CSV: one row per method, every column written with 6 significant digits."""
     import csv
 
-    from inpainting.evaluate import COLUMNS, write_table
+    from inpainting.evaluation.evaluate import COLUMNS, write_table
 
     table = {"m": {c: 1.0 / (k + 3) for k, c in enumerate(COLUMNS)}}
     path = write_table(table, tmp_path / "t.csv")
@@ -502,7 +501,7 @@ def test_csv_table_keeps_six_significant_digits(tmp_path):
 def test_sample_grid_rows_show_each_samples_own_hole_in_white():
     """sample_grid: row i = [input with hole i painted white | coarse | result | attention |
     truth], each panel W wide; with per-sample masks, row i's hole is mask i."""
-    from inpainting.viz import sample_grid
+    from inpainting.training.viz import sample_grid
 
     rng = np.random.default_rng(0)
     images = rng.uniform(-0.9, 0.9, (2, 3, 8, 8))
@@ -527,7 +526,7 @@ def test_sample_grid_rows_show_each_samples_own_hole_in_white():
 @pytest.mark.skipif(not SHIPPED_MODEL.is_file(), reason="the shipped model is not installed")
 def test_demo_hole_is_the_centred_half_size_box(tmp_path, monkeypatch, capsys):
     """``inpainting demo --size S`` fills a centred (S/2) x (S/2) hole."""
-    import inpainting.viz as viz
+    import inpainting.training.viz as viz
 
     seen = {}
 
@@ -558,7 +557,7 @@ def test_sizes_need_only_be_multiples_of_8(tmp_path, capsys):
 def test_evaluation_averages_every_image_and_resizes_whole_images(tmp_path):
     """evaluate_methods: each metric is the arithmetic MEAN over the images (not the median);
     evaluation_images resizes each whole image to S x S (bilinear), no crop."""
-    from inpainting.evaluate import evaluate_methods, evaluation_images
+    from inpainting.evaluation.evaluate import evaluate_methods, evaluation_images
 
     scores = {"m": [{"psnr_hole": 1.0, "l1_hole": 0.0}, {"psnr_hole": 2.0, "l1_hole": 0.0},
                     {"psnr_hole": 6.0, "l1_hole": 3.0}]}
@@ -605,7 +604,7 @@ def test_loss_plot_marks_the_end_of_the_warmup(tmp_path, monkeypatch):
     critic (d_loss), when the run started with a reconstruction-only warm-up."""
     import json
 
-    import inpainting.viz as viz
+    import inpainting.training.viz as viz
 
     made = []
 

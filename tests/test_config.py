@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inpainting.config import LossConfig, TrainConfig, dump_toml, load_config
+from inpainting.training.config import LossConfig, TrainConfig, dump_toml, load_config
 
 
 def _toml(tmp_path, text):
@@ -86,7 +86,7 @@ def test_overrides_and_command_line_flags_are_checked(overrides, message):
 
 
 def test_command_line_type_errors_are_one_line(tmp_path, capsys):
-    from inpainting import cli
+    from inpainting.app import cli
 
     path = _toml(tmp_path, 'random_flip = "false"')
     tiny = ["--data", str(tmp_path / "nowhere"), "--image-size", "32", "--bbox-size", "16",

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inpainting.config import TrainConfig
-from inpainting.train import check_manifest, make_dataset
+from inpainting.training.config import TrainConfig
+from inpainting.training.train import check_manifest, make_dataset
 
 _spec = importlib.util.spec_from_file_location(
     "build_corpus", Path(__file__).resolve().parents[1] / "scripts" / "build_corpus.py")

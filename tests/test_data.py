@@ -1,4 +1,4 @@
-"""Tests for inpainting.imageio and inpainting.data: file formats, flists, crops, resumable order."""
+"""Tests for inpainting.data.imageio and inpainting.data.datasets: file formats, flists, crops, resumable order."""
 import math
 import warnings
 
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inpainting.data import (BatchSampler, ImageDataset, ImageFolder, demo_corpus, list_images,
+from inpainting.data.datasets import (BatchSampler, ImageDataset, ImageFolder, demo_corpus, list_images,
                              procedural_texture, random_crop_transform)
-from inpainting.imageio import (ImageReadError, as_rgb_uint8, from_uint8, load_image, load_mask,
+from inpainting.data.imageio import (ImageReadError, as_rgb_uint8, from_uint8, load_image, load_mask,
                                 read_rgb_uint8, save_image, to_uint8)
 
 
@@ -302,8 +302,8 @@ def test_min_crop_scale_one_sees_the_whole_shorter_side():
 
 
 def test_min_crop_scale_reaches_the_datasets_and_the_configuration(tmp_path):
-    from inpainting.config import load_config
-    from inpainting.train import make_dataset
+    from inpainting.training.config import load_config
+    from inpainting.training.train import make_dataset
 
     source = _folder(tmp_path)
     first = ImageFolder(source, 8, min_crop_scale=0.5, seed=2)
@@ -332,7 +332,7 @@ def test_bad_crop_options_are_named(options, message):
 
 
 def test_bad_crop_options_in_the_configuration_are_named():
-    from inpainting.config import load_config
+    from inpainting.training.config import load_config
 
     with pytest.raises(ValueError, match="min_crop_scale must be 0"):
         load_config(min_crop_scale=2.0)

@@ -1,4 +1,4 @@
-"""Data-parallel training (inpainting/distributed.py): N ranks train the model one process
+"""Data-parallel training (inpainting/training/distributed.py): N ranks train the model one process
 would train with the same global batch; rank 0 alone writes; a failing or hanging rank ends
 every rank.
 
@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inpainting import checkpoint as ckpt
-from inpainting import distributed
-from inpainting.config import load_config
-from inpainting.data import demo_corpus
-from inpainting.imageio import ImageReadError
-from inpainting.train import Trainer
+from inpainting.weights import checkpoint as ckpt
+from inpainting.training import distributed
+from inpainting.training.config import load_config
+from inpainting.data.datasets import demo_corpus
+from inpainting.data.imageio import ImageReadError
+from inpainting.training.train import Trainer
 
 ROOT = Path(__file__).resolve().parent.parent
 

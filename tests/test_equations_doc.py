@@ -98,21 +98,21 @@ def test_every_relative_link_resolves(page):
 
 
 def test_every_public_loss_and_attention_stage_is_on_the_page():
-    from inpainting import attention_steps, losses
+    from inpainting.model import attention_steps, losses
 
     text = _text()
-    wanted = [f"inpainting.losses.{name}" for name in losses.__all__ if name != "LossWeights"]
+    wanted = [f"inpainting.model.losses.{name}" for name in losses.__all__ if name != "LossWeights"]
     stages = ["raw_patches", "downsample", "matching_patches", "valid_patches", "patch_scores",
               "propagate", "masked_softmax", "attention_offsets", "reconstruct"]
     assert set(stages) <= set(attention_steps.__all__)
-    wanted += [f"inpainting.attention_steps.{name}" for name in stages]
+    wanted += [f"inpainting.model.attention_steps.{name}" for name in stages]
     missing = [name for name in wanted if f"`{name}`" not in text]
     assert not missing, f"docs/equations.md does not mention {missing}"
 
 
 def test_resolve_reports_what_is_missing():
     with pytest.raises(AttributeError, match="no_such_function"):
-        resolve("inpainting.losses.no_such_function")
+        resolve("inpainting.model.losses.no_such_function")
     with pytest.raises(ModuleNotFoundError):
         resolve("no_such_package.f")
 

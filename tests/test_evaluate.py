@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inpainting import cli
-from inpainting.baselines import MissingExtraError, exemplar_fill, ns_fill, telea_fill
-from inpainting.evaluate import (choose_baselines, crop_windows, hole_mask, image_sources,
+from inpainting.app import cli
+from inpainting.evaluation.baselines import MissingExtraError, exemplar_fill, ns_fill, telea_fill
+from inpainting.evaluation.evaluate import (choose_baselines, crop_windows, hole_mask, image_sources,
                                  run_protocol)
-from inpainting.evaluation_stats import (PSNR_CAP, bootstrap_indices, paired_bootstrap,
+from inpainting.evaluation.evaluation_stats import (PSNR_CAP, bootstrap_indices, paired_bootstrap,
                                          paired_table, summarise)
-from inpainting.metrics import attention_hits, evaluate_pair, to_unit, valid_attention_cells
-from inpainting.model_io import save_generator
-from inpainting.networks import InpaintGenerator
-from inpainting.textures import TEXTURE_SUITE, texture_suite
+from inpainting.evaluation.metrics import attention_hits, evaluate_pair, to_unit, valid_attention_cells
+from inpainting.weights.model_io import save_generator
+from inpainting.model.networks import InpaintGenerator
+from inpainting.data.textures import TEXTURE_SUITE, texture_suite
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +78,8 @@ def test_holes_are_half_size_squares():
 def test_protocol_scores_equal_evaluate_pair_on_each_crop(tiny_model):
     """Every record is evaluate_pair of that method's fill of that crop (recomputed here from
     the recorded corner and hole); records = images x K x holes x methods; seeded."""
-    from inpainting.baselines import harmonic_fill
-    from inpainting.model_io import load_generator
+    from inpainting.evaluation.baselines import harmonic_fill
+    from inpainting.weights.model_io import load_generator
 
     sources = [("a", lambda: np.random.default_rng(1).integers(0, 256, (40, 48, 3), np.uint8)),
                ("b", lambda: np.random.default_rng(2).integers(0, 256, (32, 32, 3), np.uint8))]

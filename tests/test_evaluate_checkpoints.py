@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inpainting.config import TrainConfig
-from inpainting.evaluate import run_protocol
-from inpainting.evaluation_stats import summarise
-from inpainting.model_io import load_generator
-from inpainting.train import Trainer
+from inpainting.training.config import TrainConfig
+from inpainting.evaluation.evaluate import run_protocol
+from inpainting.evaluation.evaluation_stats import summarise
+from inpainting.weights.model_io import load_generator
+from inpainting.training.train import Trainer
 
 _spec = importlib.util.spec_from_file_location(
     "evaluate_checkpoints",

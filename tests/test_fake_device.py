@@ -98,8 +98,8 @@ def test_a_deliberately_inserted_implicit_conversion_is_caught(monkeypatch, tmp_
     """An op that sneaks its input through np.asarray works on the CPU and fails on the fake
     device exactly as it would on CuPy, inside a real training step."""
     from nnlite.functional import activation
-    from inpainting.config import TrainConfig
-    from inpainting.train import Trainer
+    from inpainting.training.config import TrainConfig
+    from inpainting.training.train import Trainer
 
     name = next(n for n in ("ELU", "Elu") if hasattr(activation, n))
     cls = getattr(activation, name)
@@ -122,8 +122,8 @@ def test_training_on_the_fake_device_matches_the_cpu_and_meets_the_sync_target(t
     """One iteration (5 critic + 1 generator updates) on both: the same losses and weights;
     on the fake device at most 4 host synchronisations per iteration and, once the
     constants are made, no scalar upload."""
-    from inpainting.config import TrainConfig
-    from inpainting.train import Trainer
+    from inpainting.training.config import TrainConfig
+    from inpainting.training.train import Trainer
 
     trainers = {d: Trainer(TrainConfig(out_dir=str(tmp_path / d), device=d, **TINY))
                 for d in ("cpu", "fake")}
@@ -151,8 +151,8 @@ def test_training_on_the_fake_device_matches_the_cpu_and_meets_the_sync_target(t
 
 def test_resume_on_the_fake_device_continues_exactly(tmp_path):
     """A run checkpointed at step 1 and resumed reaches the uninterrupted run's weights."""
-    from inpainting.config import TrainConfig
-    from inpainting.train import Trainer
+    from inpainting.training.config import TrainConfig
+    from inpainting.training.train import Trainer
 
     config = dict(TINY, device="fake")
     straight = Trainer(TrainConfig(out_dir=str(tmp_path / "straight"), **config))
@@ -170,8 +170,8 @@ def test_resume_on_the_fake_device_continues_exactly(tmp_path):
 
 
 def test_inference_on_the_fake_device_matches_the_cpu():
-    from inpainting.inference import inpaint
-    from inpainting.networks import InpaintGenerator
+    from inpainting.model.inference import inpaint
+    from inpainting.model.networks import InpaintGenerator
 
     rng = np.random.default_rng(0)
     image = rng.uniform(-1, 1, (1, 3, 40, 48)).astype(np.float32)

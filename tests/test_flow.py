@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from inpainting.flow import (color_wheel_legend, compute_color, flow_to_image, make_color_wheel,
+from inpainting.model.attention_colours import (color_wheel_legend, compute_color, flow_to_image, make_color_wheel,
                              overlay_flow, upsample_nearest)
 from nnlite import Tensor
 

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inpainting import cli
-from inpainting.inpaint_files import _write_all, adjust_hole
-from inpainting.model_io import save_generator
-from inpainting.networks import InpaintGenerator
+from inpainting.app import cli
+from inpainting.app.inpaint_files import _write_all, adjust_hole
+from inpainting.weights.model_io import save_generator
+from inpainting.model.networks import InpaintGenerator
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +162,8 @@ def test_release_rounding_and_full_image_reach_the_run(tmp_path, tiny_model, mon
     seen = []
     forward = InpaintGenerator.forward
     monkeypatch.setattr(InpaintGenerator, "forward",
-                        lambda self, x, m: seen.append(x.shape[2:]) or forward(self, x, m))
+                        lambda self, x, m, **kw: seen.append(x.shape[2:]) or forward(self, x, m,
+                                                                                   **kw))
     assert cli.main(args + ["-o", str(tmp_path / "a.png")]) == 0            # crops: 64 > 32
     assert cli.main(args + ["-o", str(tmp_path / "f.png"), "--full-image"]) == 0
     assert seen[0] != (40, 64) and seen[1] == (40, 64)
@@ -182,7 +183,7 @@ def test_options_of_the_inference_commands_state_their_defaults():
 
 def test_runs_that_cannot_fit_are_refused_in_one_line_before_the_work(tmp_path, tiny_model,
                                                                       capsys, monkeypatch):
-    from inpainting import large_images
+    from inpainting.app import large_images
 
     _pair(tmp_path, "p", size=(40, 64))
     monkeypatch.setattr(large_images, "available_memory", lambda device="cpu": 1000)

@@ -7,16 +7,31 @@ import numpy as np
 import pytest
 
 import nnlite
-from inpainting import large_images
-from inpainting.inference import inpaint
-from inpainting.large_images import (MemoryEstimateError, Window, any_pool, estimate_bytes,
+from inpainting.app import large_images
+from inpainting.model.inference import inpaint
+from inpainting.app.large_images import (MemoryEstimateError, Window, any_pool, estimate_bytes,
                                      inpaint_large, plan_crops)
-from inpainting.networks import InpaintGenerator
+from inpainting.model.networks import InpaintGenerator
+
+
+class Recording(InpaintGenerator):
+    """A generator that records each call's input size and attention chunk, or refuses to run
+    (a test double by subclassing: no library code is replaced)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.calls, self.refuse = [], False
+
+    def forward(self, x, mask, *args, **kwargs):
+        if self.refuse:
+            pytest.fail("ran")
+        self.calls.append((tuple(x.shape[2:]), kwargs.get("attention_chunk_size")))
+        return super().forward(x, mask, *args, **kwargs)
 
 
 @pytest.fixture(scope="module")
 def generator():
-    g = InpaintGenerator(4, rng=np.random.default_rng(0))
+    g = Recording(4, rng=np.random.default_rng(0))
     g.meta = {"image_size": 32}
     return g
 
@@ -58,19 +73,9 @@ def test_crop_mode_keeps_pixels_outside_and_runs_each_window_at_the_working_size
     mask = np.zeros((1, 64, 200), np.float32)
     mask[0, 20:30, 10:20] = 1                      # window 32x32: no scaling
     mask[0, 10:40, 150:180] = 1                    # extent 30: window 60x60 -> scaled to 32
-    seen = []
-    forward = generator.forward
-
-    def spy(x, m):
-        seen.append(tuple(x.shape[2:]))
-        return forward(x, m)
-
-    generator.forward = spy
-    try:
-        result = inpaint_large(generator, image, mask)
-    finally:
-        del generator.forward
-    assert seen == [(32, 32), (32, 32)]
+    generator.calls.clear()
+    result = inpaint_large(generator, image, mask)
+    assert [size for size, _ in generator.calls] == [(32, 32), (32, 32)]
     hole = mask[0] > 0.5
     np.testing.assert_array_equal(result.output[0][:, ~hole], image[:, ~hole])
     assert np.abs(result.output[0][:, hole] - image[:, hole]).max() > 0.1
@@ -103,20 +108,20 @@ def test_the_estimate_bounds_the_measured_peak():
     image, mask = _image(96, 128, 2), np.zeros((1, 96, 128), np.float32)
     mask[0, 30:60, 40:90] = 1
     for chunk in (None, 16):
-        g.attention_chunk_size = chunk
         release_workspace()
         tracemalloc.start()
-        inpaint(g, image, mask)
+        inpaint(g, image, mask, attention_chunk_size=chunk)
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         estimate = estimate_bytes(96, 128, 8, attention_chunk=chunk)
         assert peak <= estimate <= 3 * peak, (chunk, peak, estimate)
 
 
-def test_what_cannot_fit_is_refused_before_the_work_in_one_line(generator, monkeypatch):
+def test_what_cannot_fit_is_refused_before_the_work_in_one_line():
     image, mask = _image(64, 96), np.zeros((1, 64, 96), np.float32)
     mask[0, 10:30, 10:30] = 1
-    monkeypatch.setattr(InpaintGenerator, "forward", lambda *a: pytest.fail("ran"))
+    generator = Recording(4, rng=np.random.default_rng(0))
+    generator.meta, generator.refuse = {"image_size": 32}, True
     with pytest.raises(MemoryEstimateError, match=r"whole 96x64 image needs about .* GiB even "
                        r"with the attention bounded, more than the 0.0 GiB available; drop "
                        r"--full-image"):
@@ -130,21 +135,12 @@ def test_full_mode_bounds_the_attention_from_the_memory_limit(generator):
     picture), and direct when it fits."""
     image, mask = _image(64, 96, 3), np.zeros((1, 64, 96), np.float32)
     mask[0, 20:40, 30:60] = 1
-    seen = []
-    forward = generator.forward
-
-    def spy(x, m):
-        seen.append(generator.attention_chunk_size)
-        return forward(x, m)
-
-    generator.forward = spy
-    try:
-        direct = inpaint_large(generator, image, mask, mode="full")
-        chunked_limit = estimate_bytes(64, 96, 4, attention_chunk=4) + 12 * image.nbytes
-        chunked = inpaint_large(generator, image, mask, mode="full",
-                                memory_limit=chunked_limit / large_images.MEMORY_SHARE)
-    finally:
-        del generator.forward
+    generator.calls.clear()
+    direct = inpaint_large(generator, image, mask, mode="full")
+    chunked_limit = estimate_bytes(64, 96, 4, attention_chunk=4) + 12 * image.nbytes
+    chunked = inpaint_large(generator, image, mask, mode="full",
+                            memory_limit=chunked_limit / large_images.MEMORY_SHARE)
+    seen = [chunk for _, chunk in generator.calls]
     assert seen[0] is None and seen[1] is not None and seen[1] < (64 // 8) * (96 // 8)
     np.testing.assert_allclose(chunked.output, direct.output, atol=1e-5)
 

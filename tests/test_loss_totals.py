@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 import nnlite
-from inpainting import losses
-from inpainting.config import TrainConfig
-from inpainting.train import Trainer
+from inpainting.model import losses
+from inpainting.training.config import TrainConfig
+from inpainting.training.train import Trainer
 from nnlite import Tensor
 
 TINY = dict(image_size=32, bbox_size=16, max_delta=2, batch_size=2, cnum=4, critic_cnum=4)

@@ -4,7 +4,7 @@ import pytest
 
 import nnlite
 import nnlite.functional as F
-from inpainting import losses
+from inpainting.model import losses
 from nnlite import Tensor
 from nnlite.testing import gradcheck, gradgradcheck
 

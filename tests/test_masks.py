@@ -1,8 +1,8 @@
-"""Tests for inpainting.masks: the release's bbox rule (spec §6), the centred box, free-form strokes."""
+"""Tests for inpainting.data.masks: the release's bbox rule (spec §6), the centred box, free-form strokes."""
 import numpy as np
 import pytest
 
-from inpainting.masks import (bbox_to_mask, bboxes_around_holes, centered_bbox_mask,
+from inpainting.data.masks import (bbox_to_mask, bboxes_around_holes, centered_bbox_mask,
                               free_form_mask, random_bbox, random_bbox_mask)
 
 

@@ -35,7 +35,7 @@ def test_environment_can_turn_it_off(monkeypatch):
 @pytest.mark.parametrize("setting, expected_calls", [("1", 1), ("0", 0)])
 def test_the_command_line_applies_it_unless_told_not_to(monkeypatch, tmp_path, capsys,
                                                         setting, expected_calls):
-    from inpainting.cli import main
+    from inpainting.app.cli import main
 
     calls = []
     monkeypatch.setattr(memory, "reuse_freed_memory", lambda: calls.append(1) or True)

@@ -1,4 +1,4 @@
-"""Tests for inpainting.metrics (paper Table 1 metrics) and inpainting.baselines (classical fills).
+"""Tests for inpainting.evaluation.metrics (paper Table 1 metrics) and inpainting.evaluation.baselines (classical fills).
 
 Every metric is checked against a plain loop over pixels (and SSIM against its formula); every
 baseline against the property that defines it.
@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from inpainting.baselines import biharmonic_fill, harmonic_fill, mean_fill
-from inpainting.metrics import (evaluate_pair, l1_error, l2_error, psnr, ssim, to_unit,
+from inpainting.evaluation.baselines import biharmonic_fill, harmonic_fill, mean_fill
+from inpainting.evaluation.metrics import (evaluate_pair, l1_error, l2_error, psnr, ssim, to_unit,
                                 total_variation)
 
 
@@ -190,7 +190,7 @@ def test_baseline_errors():
 def test_evaluation_tables_are_checked_before_any_file_is_touched(tmp_path):
     """write_table builds the whole text first: a table that lacks a column is a named error
     and leaves an existing results file as it was. score_methods wants a real batch."""
-    from inpainting.evaluate import baseline_methods, score_methods, write_table
+    from inpainting.evaluation.evaluate import baseline_methods, score_methods, write_table
 
     for name in ("results.csv", "results.md"):
         path = tmp_path / name
@@ -208,7 +208,7 @@ def test_evaluation_tables_are_checked_before_any_file_is_touched(tmp_path):
 
 
 def test_to_display_wants_one_image():
-    from inpainting.viz import to_display
+    from inpainting.training.viz import to_display
 
     image = np.linspace(-1, 1, 3 * 2 * 2).reshape(3, 2, 2)
     np.testing.assert_array_equal(to_display(image)[..., 0],

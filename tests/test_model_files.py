@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 import nnlite
-from inpainting.checkpoint import CheckpointError
-from inpainting.model_io import MAX_CNUM, generator_shapes, load_generator, save_generator
-from inpainting.networks import InpaintGenerator
+from inpainting.weights.checkpoint import CheckpointError
+from inpainting.weights.model_io import MAX_CNUM, generator_shapes, load_generator, save_generator
+from inpainting.model.networks import InpaintGenerator
 from nnlite.serialization import SerializationError
 
 

@@ -1,11 +1,11 @@
 """The generator and the critics against slow references written from the spec.
 
-The references below never call ``inpainting.networks`` code: the layer order, kernels,
+The references below never call ``inpainting.model.networks`` code: the layer order, kernels,
 strides, dilations and output widths are typed from the tables of spec §2 and §5, every
 convolution is the loop ``conv2d_reference`` with TensorFlow SAME pads worked out here by
 the formula of spec §1, ELU / ReLU / LeakyReLU are NumPy one-liners, nearest resizes are
 loops over the spec's align-corners index rule, and contextual attention is the loop
-reference ``inpainting.reference``. Only the weights are taken from the modules (by
+reference ``inpainting.model.reference``. Only the weights are taken from the modules (by
 their release layer names). Agreement to ~1e-10 in float64 pins down what shape tests
 cannot: clip (not tanh), the [image, ones, mask] channel order, the paste-back, the branch
 concat order, the ReLU of pmconv6, resize-then-conv, the 1/4-resolution mask resize rule,
@@ -14,9 +14,9 @@ the critics' (1, 2) SAME pads and their (h, w, c) flatten order of the release.
 import numpy as np
 import pytest
 
-from inpainting.networks import GlobalCritic, InpaintGenerator, LocalCritic
-from inpainting.reference import contextual_attention_reference, nearest_source_index
-from inpainting.release import critic_states_to_release
+from inpainting.model.networks import GlobalCritic, InpaintGenerator, LocalCritic
+from inpainting.model.reference import contextual_attention_reference, nearest_source_index
+from inpainting.weights.release import critic_states_to_release
 from nnlite import Tensor
 from nnlite.functional.conv_reference import conv2d_reference
 

@@ -6,8 +6,8 @@ import pytest
 
 import nnlite
 import nnlite.functional as F
-from inpainting import inference, networks
-from inpainting.networks import GlobalCritic, InpaintGenerator, LocalCritic
+from inpainting.model import inference, networks
+from inpainting.model.networks import GlobalCritic, InpaintGenerator, LocalCritic
 
 
 def test_parameter_counts_match_the_release():
@@ -164,6 +164,25 @@ def test_inpaint_memory_bounded_attention_gives_the_same_result():
     mask[..., 10:40, 12:30] = 1
     direct = inference.inpaint(g, image, mask)
     bounded = inference.inpaint(g, image, mask, attention_memory=40_000)
-    assert g.attention_chunk_size is None          # restored afterwards
+    assert not hasattr(g, "attention_chunk_size")  # an argument of the call, not state
     np.testing.assert_allclose(bounded.output, direct.output, atol=1e-5)
     np.testing.assert_array_equal(bounded.offsets, direct.offsets)
+
+
+def test_generator_stages_are_the_layer_table_in_order_by_name():
+    """forward runs the stages by name: coarse conv*, hallucination xconv*, attention pmconv1-6
+    then pmconv9-10, decoder allconv*; together exactly gen_conv_table, in its order."""
+    from inpainting.model.networks import gen_conv_table, generator_stages
+
+    for attention in (True, False):
+        stages = generator_stages(8, attention)
+        order = ["coarse", "hallucination", "attention_encoder", "attention_decoder", "decoder"]
+        assert list(stages) == order
+        assert sum((stages[s] for s in order), []) == [r[0] for r in gen_conv_table(8, attention)]
+        assert stages["coarse"][0] == "conv1" and stages["coarse"][-1] == "conv17"
+        assert stages["decoder"][0] == "allconv11" and len(stages["hallucination"]) == 10
+        if attention:
+            assert stages["attention_encoder"][-1] == "pmconv6"
+            assert stages["attention_decoder"] == ["pmconv9", "pmconv10"]
+        else:
+            assert stages["attention_encoder"] == stages["attention_decoder"] == []

@@ -137,7 +137,7 @@ def test_importing_sets_openblas_thread_timeout_unless_the_user_did(module):
 
 
 def test_threaded_masked_softmax_is_bit_identical(threaded):
-    from inpainting.attention_steps import masked_softmax
+    from inpainting.model.attention_steps import masked_softmax
 
     rng = np.random.default_rng(4)
     scores = nnlite.Tensor(rng.standard_normal((3, 10, 10)).astype(np.float32))

@@ -1,10 +1,10 @@
-"""Periodic training images (inpainting/periodic.py) and the periodic_fraction option."""
+"""Periodic training images (inpainting/data/periodic.py) and the periodic_fraction option."""
 import numpy as np
 import pytest
 
-from inpainting.config import TrainConfig
-from inpainting.data import ImageDataset
-from inpainting.periodic import lattice, periodic_tile
+from inpainting.training.config import TrainConfig
+from inpainting.data.datasets import ImageDataset
+from inpainting.data.periodic import lattice, periodic_tile
 
 
 def test_lattice_against_loops():

@@ -2,8 +2,8 @@
 state that resumes at the batch after the last one handed out."""
 import numpy as np
 
-from inpainting.data import demo_corpus
-from inpainting.prefetch import Prefetching
+from inpainting.data.datasets import demo_corpus
+from inpainting.training.prefetch import Prefetching
 
 
 def _corpus():

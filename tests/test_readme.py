@@ -6,7 +6,7 @@ masks, a tiny model as ``places2.npz``, a tiny released TensorFlow checkpoint as
 ``release_model/`` and ``model_logs/release_places2_256``, a run's checkpoints):
 
 * a shell line is split at ``&&`` and its ``# comment`` dropped; each ``inpainting ...``
-  command runs through ``inpainting.cli.main`` (globs expanded as a shell would) and must
+  command runs through ``inpainting.app.cli.main`` (globs expanded as a shell would) and must
   exit 0; ``pip install -e .`` / ``pip install -e ".[extra]"`` is checked instead of run:
   the package and the extra's requirements must be importable; any other command fails;
 * a python block is executed as a script.
@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inpainting import cli
+from inpainting.app import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -86,7 +86,7 @@ def _mask(path, size):
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
     """The files the README's examples name, small."""
-    from inpainting.model_io import load_generator, save_generator
+    from inpainting.weights.model_io import load_generator, save_generator
 
     here = tmp_path_factory.mktemp("readme")
     _image(here / "photo.png", (40, 48), 0)

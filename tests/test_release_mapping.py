@@ -1,4 +1,4 @@
-"""Tests of inpainting.release: release variable names and layouts -> this project's (spec §8).
+"""Tests of inpainting.weights.release: release variable names and layouts -> this project's (spec §8).
 
 Synthetic "release" tensors with the full name set, shapes from the spec §2/§5 tables.
 """
@@ -8,12 +8,12 @@ import shutil
 import numpy as np
 import pytest
 
-from inpainting.release import (GENERATOR_LAYERS, ReleaseMappingError, critic_release_names,
+from inpainting.weights.release import (GENERATOR_LAYERS, ReleaseMappingError, critic_release_names,
                                 critic_states_to_release, generator_release_name,
                                 generator_release_names, generator_state_to_release,
                                 read_release_states, release_critic_states,
                                 release_generator_state)
-from inpainting.tf_checkpoint import CheckpointReader
+from inpainting.weights.tf_checkpoint import CheckpointReader
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
 TINY = os.path.join(FIXTURES, "tf_release_tiny")       # every release name, cnum 2, by TF

@@ -8,8 +8,8 @@ import os
 import numpy as np
 
 import nnlite
-from inpainting.networks import GlobalCritic, InpaintGenerator, LocalCritic
-from inpainting.release import generator_state_to_release, load_release_checkpoint
+from inpainting.model.networks import GlobalCritic, InpaintGenerator, LocalCritic
+from inpainting.weights.release import generator_state_to_release, load_release_checkpoint
 
 TINY = os.path.join(os.path.dirname(__file__), "fixtures", "tf_release_tiny")
 

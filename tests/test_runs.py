@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 
 import nnlite
-from inpainting import checkpoint as ckpt
-from inpainting import cli, run_files
-from inpainting.config import TrainConfig, derived_sizes, load_config
-from inpainting.train import Trainer
+from inpainting.weights import checkpoint as ckpt
+from inpainting.app import cli
+from inpainting.training import run_files
+from inpainting.training.config import TrainConfig, derived_sizes, load_config
+from inpainting.training.train import Trainer
 
 # the first 3 steps are generator-only warm-up steps, about five times cheaper
 FAST = dict(image_size=32, bbox_size=16, max_delta=2, batch_size=2, cnum=4, critic_cnum=4,
@@ -252,7 +253,7 @@ def test_log_records_past_the_checkpoint_are_dropped_on_resume(tmp_path, stopped
 
 
 def test_any_bad_log_line_names_the_file_and_the_line(tmp_path):
-    from inpainting.viz import save_loss_plot
+    from inpainting.training.viz import save_loss_plot
 
     log = tmp_path / "log.jsonl"
     log.write_text('{"step": 1, "l1": 0.5}\n{"step": 2, "l1": \n{"step": 3, "l1": 0.4}\n')
@@ -276,9 +277,9 @@ def test_a_resume_over_a_damaged_log_is_a_one_line_error(tmp_path, stopped_run, 
 
 @pytest.mark.parametrize("umask", [0o022, 0o027, 0o002])
 def test_results_and_checkpoints_honour_the_umask(tmp_path, umask):
-    from inpainting.imageio import save_image
-    from inpainting.model_io import save_generator
-    from inpainting.networks import InpaintGenerator
+    from inpainting.data.imageio import save_image
+    from inpainting.weights.model_io import save_generator
+    from inpainting.model.networks import InpaintGenerator
 
     previous = os.umask(umask)
     try:
@@ -315,7 +316,7 @@ class _Bar:
 
 def test_a_run_longer_than_an_hour_states_its_estimate_in_the_progress_bar(tmp_path,
                                                                           monkeypatch):
-    import inpainting.train as train_module
+    import inpainting.training.train as train_module
 
     bars = []
     monkeypatch.setattr(train_module, "_progress",

@@ -5,7 +5,7 @@ import pytest
 
 import nnlite
 import nnlite.functional as F
-from inpainting.attention_steps import masked_softmax
+from inpainting.model.attention_steps import masked_softmax
 from nnlite.functional.subnormal import flush_denormals_
 from nnlite.testing import gradcheck, gradgradcheck
 

@@ -1,4 +1,4 @@
-"""Tests of inpainting.tf_checkpoint: reading TensorFlow V2 checkpoints without TensorFlow.
+"""Tests of inpainting.weights.tf_checkpoint: reading TensorFlow V2 checkpoints without TensorFlow.
 
 The fixture in tests/fixtures/tf_checkpoint/ was written by TensorFlow itself
 (tests/fixtures/make_tf_checkpoint.py, not run here); expected.npz holds what TensorFlow reads
@@ -12,8 +12,8 @@ import struct
 import numpy as np
 import pytest
 
-from inpainting.crc32c import crc32c, crc32c_reference, mask_crc, unmask_crc
-from inpainting.tf_checkpoint import (CheckpointError, CheckpointNotFoundError,
+from inpainting.weights.crc32c import crc32c, crc32c_reference, mask_crc, unmask_crc
+from inpainting.weights.tf_checkpoint import (CheckpointError, CheckpointNotFoundError,
                                       CheckpointReader, read_checkpoint)
 
 FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "tf_checkpoint")

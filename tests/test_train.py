@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inpainting import checkpoint as ckpt
-from inpainting.config import TrainConfig, dump_toml, load_config
-from inpainting.train import Trainer, TrainingDiverged, _postfix
+from inpainting.weights import checkpoint as ckpt
+from inpainting.training.config import TrainConfig, dump_toml, load_config
+from inpainting.training.train import Trainer, TrainingDiverged, _postfix
 
 TINY = dict(image_size=32, bbox_size=16, max_delta=2, batch_size=2, cnum=4, critic_cnum=4,
             checkpoint_every=2, sample_every=1000, log_every=1)
@@ -47,7 +47,7 @@ def test_one_critic_and_one_generator_step_change_every_parameter(tmp_path):
 def test_free_form_masks_train_with_a_box_around_each_hole(tmp_path, per_sample):
     """mask = "free_form": stroke masks (one per batch or per image), the local critic's box
     centred on each hole, and a full iteration that updates both networks."""
-    from inpainting.masks import bboxes_around_holes
+    from inpainting.data.masks import bboxes_around_holes
 
     config = TrainConfig(out_dir=str(tmp_path), mask="free_form", per_sample_mask=per_sample,
                          **TINY)
@@ -71,7 +71,7 @@ def test_free_form_masks_train_with_a_box_around_each_hole(tmp_path, per_sample)
 
 def test_non_finite_loss_stops_with_the_step_and_term(tmp_path, monkeypatch):
     trainer = Trainer(TrainConfig(out_dir=str(tmp_path), **TINY))
-    import inpainting.train as train_module
+    import inpainting.training.train as train_module
 
     monkeypatch.setattr(train_module, "known_region_l1",
                         lambda *a, **k: train_module.nnlite.Tensor(np.float32(np.nan)))
@@ -224,7 +224,7 @@ def test_loss_plot_draws_a_run_with_a_warmup(tmp_path):
     """Warm-up records lack the critic terms: each curve starts where its term does."""
     from PIL import Image
 
-    from inpainting.viz import save_loss_plot
+    from inpainting.training.viz import save_loss_plot
 
     log = tmp_path / "log.jsonl"
     records = [{"step": s, "l1": 0.3, "ae": 0.5, "g_loss": 1.2} for s in (10, 20)]
@@ -240,8 +240,8 @@ def test_loss_plot_draws_a_run_with_a_warmup(tmp_path):
 
 def test_init_weights_fine_tunes_a_saved_generator(tmp_path):
     """``init_weights`` starts the generator from a model file; a cnum mismatch is explained."""
-    from inpainting.model_io import save_generator
-    from inpainting.networks import InpaintGenerator
+    from inpainting.weights.model_io import save_generator
+    from inpainting.model.networks import InpaintGenerator
 
     source = InpaintGenerator(4, rng=np.random.default_rng(123))
     path = tmp_path / "pretrained.npz"
@@ -311,8 +311,8 @@ def _copy_run(source, target):
 
 def test_resuming_a_finished_run_trains_nothing_and_writes_nothing(tmp_path, run_at_step_2,
                                                                    capsys):
-    from inpainting import cli
-    from inpainting.train import NothingToTrain
+    from inpainting.app import cli
+    from inpainting.training.train import NothingToTrain
 
     run = _copy_run(run_at_step_2, tmp_path / "run")
     resumed = Trainer(TrainConfig(out_dir=str(run), iterations=1, **TINY))

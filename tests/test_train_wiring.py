@@ -24,10 +24,10 @@ import numpy as np
 import nnlite
 import nnlite.functional as F
 from nnlite import Tensor
-import inpainting.train as train_module
-from inpainting.config import TrainConfig
-from inpainting.masks import random_bbox_mask
-from inpainting.train import Trainer
+import inpainting.training.train as train_module
+from inpainting.training.config import TrainConfig
+from inpainting.data.masks import random_bbox_mask
+from inpainting.training.train import Trainer
 
 TINY = dict(image_size=32, bbox_size=16, max_delta=2, batch_size=2, cnum=4, critic_cnum=4)
 LR, EPS, GAMMA, GP_LAMBDA = 1e-4, 1e-8, 0.9, 10.0      # spec §6

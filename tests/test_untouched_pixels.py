@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inpainting.inference import inpaint_image
-from inpainting.networks import InpaintGenerator
-from inpainting.pixels import composite, read_native
+from inpainting.app.inpaint_files import inpaint_image
+from inpainting.model.networks import InpaintGenerator
+from inpainting.data.pixels import composite, read_native
 
 
 @pytest.fixture(scope="module")

@@ -38,8 +38,8 @@ import nnlite.functional as F
 from nnlite import Tensor
 from nnlite.functional.conv_reference import conv2d_reference
 from nnlite.functional.conv_utils import same_padding
-from inpainting.data import demo_corpus
-from inpainting.networks import gen_conv_table
+from inpainting.data.datasets import demo_corpus
+from inpainting.model.networks import gen_conv_table
 
 QUICK = os.environ.get("DEEPFILL_NOTEBOOK_QUICK", "0") == "1"
 plt.rcParams.update({"figure.dpi": 80, "savefig.dpi": 80, "figure.figsize": (6, 3)})

@@ -52,13 +52,13 @@ from scipy.ndimage import gaussian_filter
 
 import nnlite
 from nnlite import Tensor
-import inpainting.attention as attention_module
-from inpainting import attention_steps as steps
+import inpainting.model.attention as attention_module
+from inpainting.model import attention_steps as steps
 from inpainting import color_wheel_legend, contextual_attention, flow_to_image, inpaint
-from inpainting.data import demo_corpus
-from inpainting.flow import overlay_flow
-from inpainting.masks import centered_bbox_mask
-from inpainting.model_io import SHIPPED_MODEL, load_generator
+from inpainting.data.datasets import demo_corpus
+from inpainting.model.attention_colours import overlay_flow
+from inpainting.data.masks import centered_bbox_mask
+from inpainting.weights.model_io import SHIPPED_MODEL, load_generator
 
 QUICK = os.environ.get("DEEPFILL_NOTEBOOK_QUICK", "0") == "1"
 plt.rcParams.update({"figure.dpi": 80, "savefig.dpi": 80, "figure.figsize": (6, 3)})
@@ -66,7 +66,7 @@ rng = np.random.default_rng(3)
 print("QUICK =", QUICK)
 
 # The loop-by-loop reference of the layer, the test oracle: inpainting/reference.py.
-import inpainting.reference as reference_attention
+import inpainting.model.reference as reference_attention
 
 
 def show(chw):

@@ -44,16 +44,16 @@ import nnlite
 import nnlite.functional as F
 from nnlite import Tensor
 import inpainting
-import inpainting.attention as attention_module
+import inpainting.model.attention as attention_module
 from inpainting import color_wheel_legend, inpaint
-from inpainting.data import demo_corpus
-from inpainting.masks import centered_bbox_mask
-from inpainting.model_io import SHIPPED_MODEL, load_generator
-from inpainting.networks import (GlobalCritic, InpaintGenerator, LocalCritic, architecture_table,
+from inpainting.data.datasets import demo_corpus
+from inpainting.data.masks import centered_bbox_mask
+from inpainting.weights.model_io import SHIPPED_MODEL, load_generator
+from inpainting.model.networks import (GlobalCritic, InpaintGenerator, LocalCritic, architecture_table,
                                  gen_conv_table)
-from inpainting.release import generator_release_name
-from inpainting.tf_checkpoint import CheckpointReader
-from inpainting.viz import attention_rgb, to_display
+from inpainting.weights.release import generator_release_name
+from inpainting.weights.tf_checkpoint import CheckpointReader
+from inpainting.training.viz import attention_rgb, to_display
 
 QUICK = os.environ.get("DEEPFILL_NOTEBOOK_QUICK", "0") == "1"
 plt.rcParams.update({"figure.dpi": 80, "savefig.dpi": 80, "figure.figsize": (6, 3)})

@@ -17,14 +17,14 @@
 #
 # | term | formula (spec §6) | function | test |
 # |---|---|---|---|
-# | discount weights | W[i,j] = max(γ^min(i, h−i), γ^min(j, w−j)), γ = 0.9 | `inpainting.losses.spatial_discount_mask` | `tests/test_losses.py::test_spatial_discount_values_match_the_release_loop` |
-# | discounted L1 | l1 = 1.2·mean(\|x−x₁\|·W) + mean(\|x−x₂\|·W) on the box crop | `inpainting.losses.discounted_l1` | `tests/test_losses.py::test_discounted_l1_against_formula` |
-# | known-region L1 | ae = (1.2·mean(\|x−x₁\|(1−M)) + mean(\|x−x₂\|(1−M))) / mean(1−M) | `inpainting.losses.known_region_l1` | `tests/test_losses.py::test_known_region_l1_against_formula_with_shared_and_per_sample_masks` |
-# | WGAN critic | d = mean D(x̃) − mean D(x) | `inpainting.losses.wgan_critic_loss` | `tests/test_losses.py::test_wgan_losses_and_generator_total` |
-# | WGAN generator | g = −mean D(x̃) | `inpainting.losses.wgan_generator_loss` | same |
-# | gradient penalty | gp = mean((‖∇ₓ̂D(x̂) ⊙ M‖ − 1)²), x̂ = x + α(x̃ − x) | `inpainting.losses.gradient_penalty` | `tests/test_losses.py::test_gradient_penalty_on_a_linear_critic_equals_its_closed_form` |
-# | critic total | d_local + d_global + 10·(gp_local + gp_global) | `inpainting.train.Trainer.critic_step` | `tests/test_train.py::test_one_critic_and_one_generator_step_change_every_parameter` |
-# | generator total | 0.001·g_gan + 1.2·l1 + 1.2·ae | `inpainting.losses.generator_total` | `tests/test_losses.py::test_wgan_losses_and_generator_total` |
+# | discount weights | W[i,j] = max(γ^min(i, h−i), γ^min(j, w−j)), γ = 0.9 | `inpainting.model.losses.spatial_discount_mask` | `tests/test_losses.py::test_spatial_discount_values_match_the_release_loop` |
+# | discounted L1 | l1 = 1.2·mean(\|x−x₁\|·W) + mean(\|x−x₂\|·W) on the box crop | `inpainting.model.losses.discounted_l1` | `tests/test_losses.py::test_discounted_l1_against_formula` |
+# | known-region L1 | ae = (1.2·mean(\|x−x₁\|(1−M)) + mean(\|x−x₂\|(1−M))) / mean(1−M) | `inpainting.model.losses.known_region_l1` | `tests/test_losses.py::test_known_region_l1_against_formula_with_shared_and_per_sample_masks` |
+# | WGAN critic | d = mean D(x̃) − mean D(x) | `inpainting.model.losses.wgan_critic_loss` | `tests/test_losses.py::test_wgan_losses_and_generator_total` |
+# | WGAN generator | g = −mean D(x̃) | `inpainting.model.losses.wgan_generator_loss` | same |
+# | gradient penalty | gp = mean((‖∇ₓ̂D(x̂) ⊙ M‖ − 1)²), x̂ = x + α(x̃ − x) | `inpainting.model.losses.gradient_penalty` | `tests/test_losses.py::test_gradient_penalty_on_a_linear_critic_equals_its_closed_form` |
+# | critic total | d_local + d_global + 10·(gp_local + gp_global) | `inpainting.training.train.Trainer.critic_step` | `tests/test_train.py::test_one_critic_and_one_generator_step_change_every_parameter` |
+# | generator total | 0.001·g_gan + 1.2·l1 + 1.2·ae | `inpainting.model.losses.generator_total` | `tests/test_losses.py::test_wgan_losses_and_generator_total` |
 #
 # Symbols: x the real image, M the hole mask (1 = hole), x₁ / x₂ the coarse and refined
 # outputs, x̃ = x₂·M + x·(1−M) the completed image the critics judge, D a critic.
@@ -39,10 +39,10 @@ from scipy.ndimage import distance_transform_edt, gaussian_filter
 import nnlite
 import nnlite.functional as F
 from nnlite import Tensor, nn
-from inpainting import losses
-from inpainting.baselines import harmonic_fill
-from inpainting.data import demo_corpus
-from inpainting.masks import centered_bbox_mask
+from inpainting.model import losses
+from inpainting.evaluation.baselines import harmonic_fill
+from inpainting.data.datasets import demo_corpus
+from inpainting.data.masks import centered_bbox_mask
 
 QUICK = os.environ.get("DEEPFILL_NOTEBOOK_QUICK", "0") == "1"
 plt.rcParams.update({"figure.dpi": 80, "savefig.dpi": 80, "figure.figsize": (6, 3)})
@@ -392,8 +392,8 @@ print("Exercise 5.3 solved: the hand-derived gradient equals the double backward
 #
 # ## 5.5 Putting it together
 #
-# Per training iteration (notebook 6, `inpainting/train.py`), with the constants of
-# `inpainting.losses.LossWeights`:
+# Per training iteration (notebook 6, `inpainting/training/train.py`), with the constants of
+# `inpainting.model.losses.LossWeights`:
 
 # %%
 constants = {k: v for k, v in vars(losses.LossWeights).items() if not k.startswith("_")}

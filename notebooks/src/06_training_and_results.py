@@ -42,13 +42,13 @@ from IPython.display import Image, Markdown, display
 
 import nnlite
 from inpainting import TrainConfig, Trainer, inpaint
-from inpainting.evaluate import (baseline_methods, evaluate_methods, evaluation_images, format_markdown,
+from inpainting.evaluation.evaluate import (baseline_methods, evaluate_methods, evaluation_images, format_markdown,
                                  format_per_image, score_methods)
-from inpainting.masks import centered_bbox_mask
-from inpainting.baselines import harmonic_fill
-from inpainting.metrics import psnr, to_unit
-from inpainting.model_io import SHIPPED_MODEL, load_generator
-from inpainting.viz import sample_grid
+from inpainting.data.masks import centered_bbox_mask
+from inpainting.evaluation.baselines import harmonic_fill
+from inpainting.evaluation.metrics import psnr, to_unit
+from inpainting.weights.model_io import SHIPPED_MODEL, load_generator
+from inpainting.training.viz import sample_grid
 
 QUICK = os.environ.get("DEEPFILL_NOTEBOOK_QUICK", "0") == "1"
 plt.rcParams.update({"figure.dpi": 80, "savefig.dpi": 80, "figure.figsize": (6, 3)})

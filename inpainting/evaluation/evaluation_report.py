@@ -132,7 +132,7 @@ def save_figure(path, records, crops, sources, size, seed, generator, device="cp
     columns input | each method | truth, each titled with its hole L1 (%)."""
     from matplotlib.figure import Figure
 
-    from .viz import to_display
+    from ..training.viz import to_display
 
     picks = figure_crops(records)
     methods = list(dict.fromkeys(r["method"] for r in records))

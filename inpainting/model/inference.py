@@ -17,7 +17,10 @@ from typing import NamedTuple
 import nnlite
 from nnlite.backend import get_array_module
 
-__all__ = ["InpaintResult", "inpaint", "inpaint_image", "pad_to_multiple"]
+from .attention import chunk_size_for_memory
+from .networks import InpaintGenerator
+
+__all__ = ["InpaintResult", "inpaint", "pad_to_multiple"]
 
 
 class InpaintResult(NamedTuple):
@@ -80,8 +83,6 @@ def _as_batch(array, name, channels):
 
 
 def _check_generator(generator, caller):
-    from .networks import InpaintGenerator
-
     if not isinstance(generator, InpaintGenerator):
         raise ValueError(f"{caller}: generator must be an InpaintGenerator (load a model file "
                          f"with inpainting.model_io.load_generator), got "
@@ -128,8 +129,30 @@ def _check_values(image, mask, xp):
                       f"2 * x - 1", UserWarning, stacklevel=3)
 
 
-def inpaint(generator, image, mask, *, attention_memory=None, border="pad",
-            return_attention=False, knockout_attention=False):
+def _chunk_size(chunk_size, attention_memory, padded_image):
+    """The attention chunk ``inpaint`` passes to the generator: given, from the byte
+    budget, or None (direct)."""
+    if chunk_size is not None and attention_memory is not None:
+        raise ValueError("inpaint: give attention_chunk_size or attention_memory, not both")
+    if chunk_size is not None:
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, numbers.Integral) \
+                or chunk_size < 1:
+            raise ValueError(f"inpaint: attention_chunk_size must be a positive integer or "
+                             f"None, got {chunk_size!r}")
+        return int(chunk_size)
+    if attention_memory is None:
+        return None
+    if isinstance(attention_memory, bool) or not isinstance(attention_memory, numbers.Real) \
+            or not 0 < attention_memory < float("inf"):
+        raise ValueError(f"inpaint: attention_memory must be a positive, finite number of "
+                         f"bytes, got {attention_memory!r}")
+    feature_h, feature_w = padded_image.shape[2] // 4, padded_image.shape[3] // 4
+    return chunk_size_for_memory(attention_memory, feature_h, feature_w,
+                                 itemsize=padded_image.dtype.itemsize)
+
+
+def inpaint(generator, image, mask, *, attention_memory=None, attention_chunk_size=None,
+            border="pad", return_attention=False, knockout_attention=False):
     """Fill the hole of ``image`` with ``generator``; any H, W.
 
     Args:
@@ -139,6 +162,8 @@ def inpaint(generator, image, mask, *, attention_memory=None, border="pad",
         attention_memory: optional byte budget for contextual attention's scores; the
             layer then runs in its memory-bounded (chunked) mode with the same result.
             The release needs L x L scores (L = H*W/64): ~1e9 floats at 1080p.
+        attention_chunk_size: or the chunk itself (foreground rows scored at once), passed
+            to the generator's call; None with no ``attention_memory``: the direct layer.
         border: "pad" (default: reflect-pad to a multiple of 8, crop the result back to
             (H, W)) or "crop" (the release, spec §7: drop the bottom/right rows and columns
             beyond the last multiple of 8; the result is (8*floor(H/8), 8*floor(W/8))).
@@ -184,25 +209,14 @@ def inpaint(generator, image, mask, *, attention_memory=None, border="pad",
     padded_image, (height, width) = pad_to_multiple(image, 8, mode="reflect")
     padded_mask, _ = pad_to_multiple(mask, 8, mode="constant")
     incomplete = padded_image * (1 - padded_mask)
-    previous = generator.attention_chunk_size
-    if attention_memory is not None:
-        from .attention import chunk_size_for_memory
-        if isinstance(attention_memory, bool) or not isinstance(attention_memory, numbers.Real) \
-                or not 0 < attention_memory < float("inf"):
-            raise ValueError(f"inpaint: attention_memory must be a positive, finite number of "
-                             f"bytes, got {attention_memory!r}")
-        feature_h, feature_w = padded_image.shape[2] // 4, padded_image.shape[3] // 4
-        generator.attention_chunk_size = chunk_size_for_memory(
-            attention_memory, feature_h, feature_w, itemsize=padded_image.dtype.itemsize)
-    try:
-        with nnlite.no_grad():
-            extra = {"return_attention": True} if return_attention else {}
-            if knockout_attention:
-                extra["knockout_attention"] = True
-            x1, x2, offsets, *scores = generator(nnlite.Tensor(incomplete),
-                                                 nnlite.Tensor(padded_mask), **extra)
-    finally:
-        generator.attention_chunk_size = previous
+    chunk_size = _chunk_size(attention_chunk_size, attention_memory, padded_image)
+    with nnlite.no_grad():
+        extra = {"return_attention": True} if return_attention else {}
+        if knockout_attention:
+            extra["knockout_attention"] = True
+        x1, x2, offsets, *scores = generator(nnlite.Tensor(incomplete),
+                                             nnlite.Tensor(padded_mask),
+                                             attention_chunk_size=chunk_size, **extra)
     x1, x2 = x1.data[..., :height, :width], x2.data[..., :height, :width]
     output = x2 * mask + image * (1 - mask)
     rows = -(-height // 8)
@@ -215,45 +229,3 @@ def inpaint(generator, image, mask, *, attention_memory=None, border="pad",
         offsets = xp.asarray(offsets)[..., :rows, :cols]
     return InpaintResult(output, x1, x2, offsets, attention)
 
-
-def inpaint_image(image_path, mask_path, output_path, *, weights=None, device="cpu",
-                  coarse_path=None, attention_path=None, attention_memory=None, border="pad",
-                  mode="auto", working_size=None, release_rounding=False, overwrite=False,
-                  dilate=0, erode=0, progress=False):
-    """Files in, files out: inpaint the image at ``image_path`` where its mask is white.
-
-    Every pixel outside the hole keeps the file's own value (8 or 16 bits, gray, RGB, alpha);
-    inside it the fill is rounded to nearest. Images larger than the model's working size are
-    inpainted on crops around the holes (``inpainting.large_images``).
-
-    Args:
-        image_path: any image Pillow reads.
-        mask_path: image of the same size; white (above the middle gray, first channel) =
-            hole. A size mismatch is a ValueError naming both sizes.
-        output_path: where the result is written, in the input's mode (use PNG to keep it).
-        weights: an ``InpaintGenerator``, or a model file / training checkpoint / released
-            TF checkpoint path, or None for the shipped demo model.
-        device: "cpu" or "cuda" (used when ``weights`` is a path or None).
-        coarse_path, attention_path: optionally also write the coarse result and the
-            colour-coded attention map (``flow_to_image`` colours, at the image's size).
-        attention_memory: byte budget for contextual attention (see ``inpaint``).
-        border: "pad" (every pixel kept) or "crop" (the release's rule, whole image); see
-            ``inpaint``.
-        mode: "auto", "crop" or "full" (see ``large_images.inpaint_large``).
-        working_size: the side crops are brought to (default: the model's training size).
-        release_rounding: write the whole float result as 8-bit RGB with the release's
-            truncation (spec §7) instead of compositing in the file's values.
-        overwrite: allow an output path that is the image or the mask.
-        dilate, erode: grow / shrink the hole by that many pixels (erosion first).
-        progress: draw a progress bar (stderr) for runs longer than a few seconds.
-
-    Every output path is checked before the work starts, and the outputs are written together
-    at the end (all or none). Returns the ``InpaintResult`` (NumPy arrays of the output size).
-    """
-    from .inpaint_files import inpaint_file
-
-    return inpaint_file(image_path, mask_path, output_path, weights=weights, device=device,
-                        coarse_path=coarse_path, attention_path=attention_path,
-                        attention_memory=attention_memory, border=border, mode=mode,
-                        working_size=working_size, release_rounding=release_rounding,
-                        overwrite=overwrite, dilate=dilate, erode=erode, progress=progress)

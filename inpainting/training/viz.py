@@ -31,7 +31,7 @@ def attention_rgb(offsets, height, width, count=1):
     ``offsets`` None (a generator without attention): ``count`` plain gray panels."""
     from nnlite.backend import to_device
 
-    from .flow import flow_to_image, upsample_nearest
+    from ..model.attention_colours import flow_to_image, upsample_nearest
 
     if offsets is None:
         return np.full((count, height, width, 3), 128, np.uint8)
@@ -71,8 +71,8 @@ def save_sample_grid(trainer, path, count=4):
 
     from nnlite.backend import to_device
 
-    from .inference import inpaint
-    from .masks import centered_bbox_mask
+    from ..model.inference import inpaint
+    from ..data.masks import centered_bbox_mask
 
     if not hasattr(trainer, "_sample_images"):
         dataset = trainer.dataset

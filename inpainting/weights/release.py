@@ -26,7 +26,7 @@ import os
 
 import numpy as np
 
-from inpainting.tf_checkpoint import CheckpointReader
+from inpainting.weights.tf_checkpoint import CheckpointReader
 
 __all__ = ["GENERATOR_LAYERS", "ReleaseMappingError", "generator_release_name",
            "generator_release_names", "critic_release_names", "release_generator_state",
@@ -304,7 +304,7 @@ def load_release_checkpoint(path: str | os.PathLike, *, critics: bool = False,
     critic's conv1 and image sizes `local_size`, `global_size`. Parameters are `dtype`.
     The models are imported here, not at module import.
     """
-    from inpainting.networks import GlobalCritic, InpaintGenerator, LocalCritic
+    from inpainting.model.networks import GlobalCritic, InpaintGenerator, LocalCritic
 
     states = read_release_states(path, critics=critics, local_size=local_size,
                                  global_size=global_size, dtype=dtype)

@@ -34,13 +34,10 @@ import struct
 
 import numpy as np
 
-from inpainting.crc32c import crc32c, unmask_crc
+from inpainting.weights.crc32c import crc32c, unmask_crc
+from inpainting.weights.errors import CheckpointError
 
 __all__ = ["CheckpointError", "CheckpointNotFoundError", "CheckpointReader", "read_checkpoint"]
-
-
-class CheckpointError(ValueError):
-    """A file exists but is not a readable TensorFlow V2 checkpoint (message names the file)."""
 
 
 class CheckpointNotFoundError(CheckpointError, FileNotFoundError):

@@ -358,7 +358,7 @@ def next_images(dataset, batch_size, comm):
 def run_other_rank(trainer, target):
     """``Trainer.run`` on ranks other than 0: the same iterations and collectives as rank 0,
     with no file, log, figure or progress bar. Returns the last iteration's loss terms."""
-    from .checkpoint import StopRequest
+    from ..weights.checkpoint import StopRequest
 
     stop, last = StopRequest(), {}
     with stop.installed():

@@ -1,30 +1,13 @@
-"""Contextual attention (Yu et al. 2018, §3.2; spec §3) as one layer, with a chunked mode.
+"""Contextual attention's memory-bounded mode: the same result, R foreground rows at a time.
 
-    y, offsets = contextual_attention(f, b, mask, rate=2)                 # release behaviour
-    y, offsets = contextual_attention(f, b, mask, rate=2, chunk_size=4096) # bounded memory
-
-Foreground features ``f`` borrow from background features ``b``: every k x k patch of
-the (downsampled) foreground is scored against every background patch, the scores are
-propagated along diagonals (neighbouring pixels attend to neighbouring patches), turned
-into a softmax over the valid background patches, and the full-resolution 2r x 2r
-background patches are pasted back weighted by it. The stages are spelled out one by
-one in ``attention_steps``; this file composes them.
-
-Two evaluations, equal up to float rounding:
-
-* **direct** (``chunk_size=None``): the whole (N, L, L) score matrix at once, like the
-  release (L = H*W / rate^2; 1M entries per image at 256x256 input, 16.8M at 512x512,
-  ~1e9 at 1080p).
-* **chunked** (``chunk_size=R``): one image at a time and R foreground positions at a
-  time, so only about (R + 2w + 4) x L scores exist at once. Propagation couples a row
-  of the score matrix to its neighbours in row-major and in column-major order
-  (including the release's wrap-around), so each chunk also scores a halo of
-  neighbouring rows (``chunk_plan``). Peak memory is bounded under ``no_grad``
-  (inference); with gradients, every chunk's softmax is kept for backward.
-
-Masks: ``mask`` (1, 1, H, W) is used for every sample, exactly as the release (which
-takes mask[0]); an (N, 1, H, W) mask gives each sample its own valid patches (an
-improvement over the release). See docs/contextual_attention.md.
+``contextual_attention(..., chunk_size=R)`` (``attention.py``) hands steps 5-9 to
+``attend_in_chunks`` here: one image at a time and R foreground positions at a time, so only
+about (R + 2w + 4) x L scores exist at once instead of the whole (L, L) matrix.
+Propagation (step 6) couples a row of the score matrix to its neighbours in row-major and
+in column-major order (including the release's wrap-around), so each chunk also scores a
+halo of neighbouring rows (``chunk_plan``). Peak memory is bounded under ``no_grad``
+(inference); with gradients, every chunk's softmax is kept for backward.
+``chunk_size_for_memory`` turns a byte budget into R. See docs/contextual_attention.md.
 """
 from __future__ import annotations
 
@@ -33,76 +16,38 @@ import numpy as np
 import nnlite.functional as F
 from nnlite.backend import get_array_module
 
-from .attention_steps import (attention_offsets, check_attention_inputs, downsample,
-                              downsample_mask, fold_patches, foreground_patch_matrix,
-                              masked_softmax, matching_patches, normalised_patch_matrix,
-                              propagate, raw_patches)
+from .attention_steps import (fold_patches, foreground_patch_matrix, masked_softmax,
+                              matching_patches, normalised_patch_matrix)
 
-__all__ = ["contextual_attention", "chunk_plan", "chunk_size_for_memory",
-           "CHUNK_BYTES_PER_SCORE"]
+__all__ = ["contextual_attention_chunked", "attend_in_chunks", "chunk_plan",
+           "chunk_size_for_memory", "CHUNK_BYTES_PER_SCORE"]
 
 #: Measured peak bytes per score entry of one chunk (rows incl. halo x L), in units of the
 #: dtype's item size, under no_grad (see docs/contextual_attention.md, "Memory").
 CHUNK_BYTES_PER_SCORE = 8
 
 
-def contextual_attention(f, b, mask=None, *, ksize=3, stride=1, rate=2, fuse_k=3,
-                         softmax_scale=10.0, fuse=True, chunk_size=None,
-                         return_attention=False):
-    """Contextual attention of spec §3: ``(y, offsets)``.
+def contextual_attention_chunked(raw, f_small, b_small, mm, chunk_size, *, ksize=3, rate=2,
+                                 fuse=True, fuse_k=3, softmax_scale=10.0,
+                                 return_attention=False):
+    """Steps 5-9 of contextual attention, one image and ``chunk_size`` foreground rows at a time.
 
-    Args:
-        f: foreground features, Tensor (N, C, H, W); H and W multiples of ``rate``.
-        b: background features, same shape as ``f`` (the model passes f = b).
-        mask: (1 or N, 1, H, W) at the feature resolution, 1 = hole, or None (all valid).
-            Batch 1: the same mask for every sample (the release). Batch N: per sample.
-        ksize: matching patch size k (3). stride: must be 1 (release).
-        rate: downsampling factor r for matching; reconstruction pastes 2r x 2r patches.
-        fuse_k: length of the propagation's diagonal sums (3); fuse: whether to propagate.
-        softmax_scale: the softmax temperature's inverse (10).
-        chunk_size: None for the direct evaluation, or the number of foreground positions
-            scored at once (memory-bounded mode, one image at a time).
-        return_attention: also return the attention scores A (step 7, after propagation
-            and masking) as an array (N, L, L): rows foreground, columns background, both
-            row-major at 1/rate. In chunked mode the chunks' rows are gathered into the
-            same (N, L, L) array, so the L x L memory the chunks avoid is spent after all.
-
-    Returns:
-        y: Tensor (N, C, H, W), differentiable (twice) w.r.t. f and b.
-        offsets: integer array (N, 2, H/r, W/r) of (dy, dx): the argmax background
-            position minus the foreground position, at 1/r resolution (spec §3 step 8).
+    raw (N, L, C, 2r, 2r), f_small and b_small (N, C, h, w) and mm (M, L) are steps 1, 2
+    and 4 (``attention_steps``). Returns ``(y, offsets)`` (and the gathered attention
+    (N, L, L) with ``return_attention``), equal to the direct evaluation up to rounding.
     """
-    f, b, mask = check_attention_inputs(f, b, mask, ksize, stride, rate, fuse_k)
-    if chunk_size is not None and (isinstance(chunk_size, bool) or
-                                   not isinstance(chunk_size, (int, np.integer)) or
-                                   chunk_size < 1):
-        raise ValueError(f"contextual_attention: chunk_size must be a positive integer or "
-                         f"None, got {chunk_size!r}")
-    height, width = f.shape[2:]
-    h, w = height // rate, width // rate
-    raw = raw_patches(b, rate)                                       # step 1
-    f_small, b_small = downsample(f, rate), downsample(b, rate)      # step 2
-    _, mm = downsample_mask(mask, rate, ksize, h, w, f)              # steps 2, 4
+    n, length = raw.shape[:2]
+    h, w = f_small.shape[2:]
+    height, width = h * rate, w * rate
     fg = foreground_patch_matrix(f_small, ksize)                     # (N, L, Ckk)
     bg = normalised_patch_matrix(matching_patches(b_small, ksize))   # steps 3, 5: (N, Ckk, L)
-    n, length = raw.shape[:2]
     raw_matrix = F.reshape(raw, (n, length, -1))                     # (N, L, C*K*K)
-    if chunk_size is None:
-        scores = F.matmul(fg, bg)                                    # step 5: (N, L, L)
-        if fuse:
-            scores = propagate(scores, h, w, fuse_k)                 # step 6
-        attention = masked_softmax(scores, mm, softmax_scale, check=False)   # step 7 (mm: 0/1)
-        offsets = attention_offsets(attention, h, w)                 # step 8
-        cols = F.matmul(attention, raw_matrix)                       # step 9
-        y = fold_patches(cols, rate, height, width) * 0.25           # / 4 (exact)
-        return (y, offsets, attention.data) if return_attention else (y, offsets)
-
     outputs, offsets, scores = [], [], []
     for i in range(n):
         sample_mm = mm[i:i + 1] if mm.shape[0] > 1 else mm
-        cols, best = _attend_in_chunks(fg[i], bg[i], raw_matrix[i], sample_mm, h, w,
-                                       int(chunk_size), fuse, fuse_k, softmax_scale,
-                                       scores if return_attention else None)
+        cols, best = attend_in_chunks(fg[i], bg[i], raw_matrix[i], sample_mm, h, w,
+                                      chunk_size, fuse, fuse_k, softmax_scale,
+                                      scores if return_attention else None)
         outputs.append(fold_patches(F.reshape(cols, (1,) + cols.shape), rate, height, width))
         xp = get_array_module(best)
         position = xp.arange(length)
@@ -115,7 +60,6 @@ def contextual_attention(f, b, mask=None, *, ksize=3, stride=1, rate=2, fuse_k=3
     return y, offsets
 
 
-# ------------------------------------------------------------------ chunked evaluation
 def _shifts(fuse_k):
     before = (fuse_k - 1) // 2
     return [u - before for u in range(fuse_k)]
@@ -190,8 +134,8 @@ def _to_column_major(x, rows, cols):
     return F.reshape(F.transpose(grid, (0, 2, 1)), x.shape)
 
 
-def _attend_in_chunks(fg, bg, raw_matrix, mm, h, w, chunk_size, fuse, fuse_k, scale,
-                      keep=None):
+def attend_in_chunks(fg, bg, raw_matrix, mm, h, w, chunk_size, fuse, fuse_k, scale,
+                     keep=None):
     """Steps 5-9 for one image, ``chunk_size`` foreground rows at a time.
 
     fg (L, Ckk), bg (Ckk, L), raw_matrix (L, C*K*K), mm (1, L).

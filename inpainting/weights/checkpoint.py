@@ -21,14 +21,12 @@ from pathlib import Path
 import nnlite
 from nnlite.serialization import SerializationError
 
+from .errors import CheckpointError
+
 __all__ = ["save", "load", "latest", "list_checkpoints", "CheckpointError", "StopRequest",
            "Stopped"]
 
 _NAME = re.compile(r"^step_(\d+)\.npz$")
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file is missing, truncated or not one of ours."""
 
 
 def list_checkpoints(directory):

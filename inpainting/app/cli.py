@@ -31,7 +31,7 @@ TRAIN_FLAGS = (("image-size", int), ("batch-size", int), ("cnum", int), ("critic
 
 
 def _weights(args):
-    from .model_io import load_generator, shipped_model_path
+    from ..weights.model_io import load_generator, shipped_model_path
 
     path = args.weights or shipped_model_path()
     return load_generator(path, device=args.device)
@@ -41,12 +41,12 @@ def cmd_demo(args):
     """Inpaint a held-out bundled photograph with the shipped model and save a figure."""
     from nnlite.backend import to_device
 
-    from .data import demo_corpus
-    from .inference import inpaint
-    from .masks import centered_bbox_mask
-    from .viz import save_demo_figure
+    from ..data.datasets import demo_corpus
+    from ..model.inference import inpaint
+    from ..data.masks import centered_bbox_mask
+    from ..training.viz import save_demo_figure
 
-    from .data import DEMO_HELDOUT_PHOTOS
+    from ..data.datasets import DEMO_HELDOUT_PHOTOS
 
     if args.image not in DEMO_HELDOUT_PHOTOS:
         raise ValueError(f"--image must be one of the held-out photos {', '.join(DEMO_HELDOUT_PHOTOS)}"
@@ -62,7 +62,7 @@ def cmd_demo(args):
     result = inpaint(generator, to_device(image[None], args.device),
                      to_device(mask, args.device))
     path = save_demo_figure(args.out, image, mask[0], result)
-    from .metrics import evaluate_pair, to_unit
+    from ..evaluation.metrics import evaluate_pair, to_unit
     scores = evaluate_pair(to_unit(to_device(result.output, "cpu")[0]), to_unit(image), mask[0])
     print(f"inpainted {dataset.names[index]} ({args.size}x{args.size}, centred "
           f"{args.size // 2}x{args.size // 2} hole): L1 in hole {scores['l1_hole']:.2f}%, "
@@ -198,10 +198,10 @@ def cmd_inpaint(args):
 
 
 def cmd_train(args):
-    from . import checkpoint as ckpt
-    from .config import load_config
-    from .run_files import describe, resume_config
-    from .train import NothingToTrain, Trainer
+    from ..weights import checkpoint as ckpt
+    from ..training.config import load_config
+    from ..training.run_files import describe, resume_config
+    from ..training.train import NothingToTrain, Trainer
 
     flags = {key: getattr(args, key) for key in
              ["data", "device", "out_dir"] + [flag.replace("-", "_") for flag, _ in TRAIN_FLAGS]}
@@ -225,16 +225,16 @@ def cmd_train(args):
             raise ValueError(f"{config.out_dir} already holds a run (newest checkpoint "
                              f"{newest.name}): continue it with --resume --out-dir "
                              f"{config.out_dir}, or choose another --out-dir")
-    from .distributed import communicator
+    from ..training.distributed import communicator
 
     root = communicator(config.device).is_root  # rank 0 of a data-parallel run speaks for all
-    trainer = Trainer(config)
+    trainer = (args.trainer_class or Trainer)(config)
     if args.resume:
         found = trainer.resume(force=args.force)
         if root:
             print(f"resumed from {found} at step {trainer.step}" if found else
                   f"no checkpoint in {config.out_dir}/checkpoints; starting from step 0")
-    from .train import NothingToTrain
+    from ..training.train import NothingToTrain
 
     try:
         last = trainer.run(progress=not args.quiet)
@@ -246,7 +246,7 @@ def cmd_train(args):
         return 0
     if not root:                               # only rank 0 writes
         return 0
-    from .model_io import save_generator
+    from ..weights.model_io import save_generator
     path = save_generator(Path(config.out_dir) / "generator.npz", trainer.generator,
                           command=" ".join(["inpainting"] + sys.argv[1:]), step=trainer.step,
                           image_size=config.image_size, config=config.to_dict())
@@ -262,7 +262,7 @@ def _check_run_folder(out_dir):
 
 def _train_help():
     """Help for every ``train`` flag of ``TRAIN_FLAGS``, with the release's default."""
-    from .config import TrainConfig
+    from ..training.config import TrainConfig
 
     d = TrainConfig()
     return {
@@ -294,9 +294,10 @@ def _train_help():
 
 def cmd_evaluate(args):
     """The evaluation protocol (inpainting/evaluate.py): crops, holes, methods, tables."""
-    from .evaluate import HOLE_KINDS, choose_baselines, image_sources, run_protocol
-    from .evaluation_report import (PAIRED_COLUMNS, PRINTED_COLUMNS, markdown, paired_rows,
-                                    per_crop_rows, save_figure, summary_rows, write_outputs)
+    from ..evaluation.evaluate import HOLE_KINDS, choose_baselines, image_sources, run_protocol
+    from ..evaluation.evaluation_report import (PAIRED_COLUMNS, PRINTED_COLUMNS, markdown,
+                                                paired_rows, per_crop_rows, save_figure,
+                                                summary_rows, write_outputs)
 
     if args.size % 8 or args.size < 16:
         raise ValueError(f"--size must be a multiple of 8 and at least 16, got {args.size}")
@@ -353,8 +354,8 @@ def cmd_evaluate(args):
 
 
 def cmd_convert_release(args):
-    from .model_io import save_generator
-    from .release import load_release_checkpoint
+    from ..weights.model_io import save_generator
+    from ..weights.release import load_release_checkpoint
 
     generator = load_release_checkpoint(args.checkpoint)
     path = save_generator(args.output, generator, source=str(args.checkpoint))
@@ -363,7 +364,7 @@ def cmd_convert_release(args):
 
 
 def cmd_average_weights(args):
-    from .model_io import average_generators, save_generator
+    from ..weights.model_io import average_generators, save_generator
 
     generator = average_generators(args.models)
     path = save_generator(args.output, generator, **generator.meta)
@@ -371,11 +372,11 @@ def cmd_average_weights(args):
 
 
 def cmd_app(args):
-    """Serve the local web page (inpainting/app/, docs/app.md) until Ctrl-C."""
+    """Serve the local web page (inpainting/app/web/, docs/app.md) until Ctrl-C."""
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port must be between 0 and 65535 (0: any free port), got {args.port}")
     try:
-        from .app.server import serve
+        from .web.server import serve
     except ImportError as error:
         raise ValueError(f"the app needs its extra (Starlette, uvicorn): pip install -e "
                          f"\".[app]\" ({error})") from None
@@ -383,7 +384,7 @@ def cmd_app(args):
     name = f"{args.weights or 'the shipped demo model'} (cnum {generator.cnum}, {args.device})"
     ablation = None
     if args.ablation_weights:
-        from .model_io import load_generator
+        from ..weights.model_io import load_generator
 
         ablation = load_generator(args.ablation_weights, device=args.device)
         if ablation.attention:
@@ -557,15 +558,20 @@ def build_parser():
     return parser
 
 
-def main(argv=None):
+def main(argv=None, *, trainer_class=None):
+    """Run the ``inpainting`` command with ``argv`` (default: ``sys.argv[1:]``); the exit status.
+
+    ``trainer_class``: what ``inpainting train`` builds instead of ``Trainer`` (a subclass
+    that, say, injects a failure at a given step; tests/mpi_train.py uses it)."""
     from nnlite.nn import StateDictError
 
     args = build_parser().parse_args(argv)
+    args.trainer_class = trainer_class
     from nnlite.memory import reuse_freed_memory, reuse_memory_requested
 
     if reuse_memory_requested():     # large arrays without fresh page faults (nnlite/memory.py)
         reuse_freed_memory()
-    from .distributed import failure_ends_all
+    from ..training.distributed import failure_ends_all
 
     try:
         with failure_ends_all(f"inpainting {args.command}"):   # ranks of mpirun: one fails, all end

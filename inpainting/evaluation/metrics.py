@@ -236,7 +236,7 @@ def valid_attention_cells(mask) -> np.ndarray:
     import nnlite.functional as F
     from nnlite import Tensor
 
-    from .attention_steps import downsample, valid_patches
+    from ..model.attention_steps import downsample, valid_patches
 
     mask = np.asarray(mask, dtype=np.float32).reshape(1, 1, *np.shape(mask)[-2:])
     height, width = mask.shape[2:]

@@ -19,9 +19,9 @@ stage                 what it computes                                        sp
 ====================  ======================================================  ==========
 
 ``contextual_attention_steps`` runs them all and returns every intermediate in an
-``AttentionSteps`` record; ``inpainting.attention.contextual_attention`` is the same
-computation as one call (with a memory-bounded chunked mode), and the tests check both
-against a loop-by-loop reference (``inpainting.reference``).
+``AttentionSteps`` record; the model's layer ``inpainting.model.attention.contextual_attention``
+is that composition (its memory-bounded chunked mode is ``attention_chunked``), and the tests
+check it against a loop-by-loop reference (``inpainting.model.reference``).
 
 Notation: f, b (N, C, H, W); r = rate; h = H/r, w = W/r; L = h*w positions, flattened
 row-major (p = i*w + j); k = ksize; K = 2r. Foreground positions p, background q.
@@ -370,7 +370,8 @@ class AttentionSteps:
     """Every intermediate of one contextual-attention call (shapes for f, b (N, C, H, W)).
 
     raw: (N, L, C, 2r, 2r) · f_small, b_small: (N, C, h, w) · mask_small: (M, 1, h, w) or
-    None · w: (N, L, C, k, k) · mm: (M, L) · scores: (N, L, L) (step 5) · propagated:
+    None · w: (N, L, C, k, k) · mm: (M, L) · scores: (N, L, L) (step 5; None when the
+    steps ran with keep=False) · propagated:
     (N, L, L) (step 6; equals scores when fuse=False) · attention: (N, L, L) · offsets:
     (N, 2, h, w) · y: (N, C, H, W). Reshape an (N, L, L) row p to (h, w) to see it as a map.
     """
@@ -380,7 +381,7 @@ class AttentionSteps:
     mask_small: Tensor | None
     w: Tensor
     mm: object
-    scores: Tensor
+    scores: Tensor | None
     propagated: Tensor
     attention: Tensor
     offsets: object
@@ -397,11 +398,13 @@ def downsample_mask(mask, rate, ksize, h, w, like):
 
 
 def contextual_attention_steps(f, b, mask=None, *, ksize=3, stride=1, rate=2, fuse_k=3,
-                               softmax_scale=10.0, fuse=True):
-    """Run spec §3 stage by stage; same arguments and result as ``contextual_attention``.
+                               softmax_scale=10.0, fuse=True, keep=True):
+    """Run spec §3 stage by stage: the composition ``contextual_attention`` evaluates.
 
     A batch-1 mask is used for every sample (the release); an (N, 1, H, W) mask gives each
-    sample its own. Returns an ``AttentionSteps`` with all the intermediates."""
+    sample its own. Returns an ``AttentionSteps`` with all the intermediates; with
+    ``keep=False`` the scores before propagation are dropped as soon as they are propagated
+    (``scores`` is None in the record), which is what the layer does to save memory."""
     f, b, mask = check_attention_inputs(f, b, mask, ksize, stride, rate, fuse_k)
     height, width = f.shape[2:]
     h, w = height // rate, width // rate
@@ -411,7 +414,9 @@ def contextual_attention_steps(f, b, mask=None, *, ksize=3, stride=1, rate=2, fu
     patches = matching_patches(b_small, ksize)
     scores = patch_scores(f_small, patches, ksize)
     propagated = propagate(scores, h, w, fuse_k) if fuse else scores
-    attention = masked_softmax(propagated, mm, softmax_scale)
+    if not keep:
+        scores = None
+    attention = masked_softmax(propagated, mm, softmax_scale, check=False)  # mm: 0/1
     offsets = attention_offsets(attention, h, w)
     y = reconstruct(attention, raw, rate, height, width)
     return AttentionSteps(raw, f_small, b_small, mask_small, patches, mm, scores, propagated,

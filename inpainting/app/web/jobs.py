@@ -41,14 +41,14 @@ def fill_hole(generator, image, hole, *, knockout_attention=False, on_window=Non
     Args: ``image`` (H, W, 3) uint8 RGB, ``hole`` (H, W) bool (True = fill);
     ``knockout_attention``: the probe (``inference.inpaint``); ``on_window(done, total)``:
     progress over the crops of a large image.
-    Returns an ``inpainting.inference.InpaintResult`` of host arrays (batch of one, output
-    size (H, W)), from ``inpainting.large_images.inpaint_large``: an image no larger than
+    Returns an ``inpainting.model.inference.InpaintResult`` of host arrays (batch of one, output
+    size (H, W)), from ``inpainting.app.large_images.inpaint_large``: an image no larger than
     the generator's working size (its training size) runs whole, exactly as
     ``inference.inpaint``; a larger one is inpainted on crops around the hole regions, each
     at the working scale, and put back (``offsets`` then on the full image's 1/8 grid in
     full-image eighths, zero outside the crops).
     """
-    from ..imageio import hwc_uint8_to_chw
+    from ...data.imageio import hwc_uint8_to_chw
     from ..large_images import inpaint_large
 
     mask = hole[None].astype(np.float32)
@@ -62,8 +62,8 @@ def render(image, hole, result, attention=True):
     hole), the coarse result x1 (whole frame), and, when the generator has ``attention``,
     the colour-coded attention map and the offsets (dy, dx) on the 1/8 grid for the page's
     hover display (else no map and offsets None)."""
-    from ..flow import flow_to_image
-    from ..imageio import to_uint8
+    from ...data.imageio import to_uint8
+    from ...model.attention_colours import flow_to_image
 
     height, width = hole.shape
     filled = to_uint8(result.output[0]).transpose(1, 2, 0)

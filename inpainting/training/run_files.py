@@ -168,7 +168,7 @@ def recorded_config(out_dir):
     """The configuration a run folder records: its ``config.toml``, or the one stored in its
     newest checkpoint (runs from before the file was kept); ``(config, source)`` or
     ``(None, None)`` when the folder holds neither."""
-    from . import checkpoint as ckpt
+    from ..weights import checkpoint as ckpt
 
     path = Path(out_dir) / "config.toml"
     if path.is_file():

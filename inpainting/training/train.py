@@ -29,14 +29,14 @@ import nnlite
 import nnlite.functional as F
 from nnlite.backend import get_array_module, to_device
 
-from . import checkpoint as ckpt
+from ..weights import checkpoint as ckpt
 from . import distributed, run_files
 from .config import TrainConfig
-from .losses import (critic_total, discounted_l1, generator_total, gradient_penalty,
+from ..model.losses import (critic_total, discounted_l1, generator_total, gradient_penalty,
                      known_region_l1, spatial_discount_mask, wgan_critic_loss,
                      wgan_generator_loss)
-from .masks import bboxes_around_holes, free_form_mask, random_bbox_mask
-from .networks import GlobalCritic, InpaintGenerator, LocalCritic
+from ..data.masks import bboxes_around_holes, free_form_mask, random_bbox_mask
+from ..model.networks import GlobalCritic, InpaintGenerator, LocalCritic
 from .prefetch import Prefetching
 
 __all__ = ["NothingToTrain", "Trainer", "TrainingDiverged", "make_dataset"]
@@ -56,7 +56,7 @@ class NothingToTrain(ValueError):
 
 def make_dataset(config: TrainConfig):
     """The training images named by ``config.data``: 'demo', a folder or an flist."""
-    from .data import ImageFolder, demo_corpus
+    from ..data.datasets import ImageFolder, demo_corpus
 
     if config.data_manifest_sha256:
         check_manifest(config.data, config.data_manifest_sha256)
@@ -134,7 +134,7 @@ class Trainer:
 
     def _load_initial_weights(self, path):
         """Fine-tuning: copy a saved generator's weights (same ``cnum``) into this run's."""
-        from .model_io import load_generator
+        from ..weights.model_io import load_generator
 
         source = load_generator(path)
         if source.cnum != self.config.cnum:

@@ -20,7 +20,10 @@ import nnlite.functional as F
 from nnlite import Tensor, nn
 from nnlite.backend import get_array_module
 
-__all__ = ["InpaintGenerator", "LocalCritic", "GlobalCritic", "gen_conv_table", "architecture_table"]
+from .attention import contextual_attention
+
+__all__ = ["InpaintGenerator", "LocalCritic", "GlobalCritic", "gen_conv_table", "architecture_table",
+           "generator_stages"]
 
 
 def gen_conv_table(cnum=32, attention=True):
@@ -76,6 +79,31 @@ def gen_conv_table(cnum=32, attention=True):
     return rows
 
 
+def generator_stages(cnum=32, attention=True):
+    """The generator's layers by stage (spec §2), in the order ``forward`` runs them.
+
+    ``coarse`` (conv1..conv17), ``hallucination`` (xconv1..xconv10, dilated),
+    ``attention_encoder`` (pmconv1..pmconv6, before contextual attention),
+    ``attention_decoder`` (pmconv9, pmconv10, after it) and ``decoder`` (allconv11..17).
+    With ``attention=False`` the two attention stages are empty. Read from
+    ``gen_conv_table`` by layer name, so the stages and the table cannot disagree.
+    """
+    prefixes = {"coarse": "conv", "hallucination": "xconv", "attention_encoder": "pmconv",
+                "attention_decoder": "pmconv", "decoder": "allconv"}
+    stages = {stage: [] for stage in prefixes}
+    for row in gen_conv_table(cnum, attention):
+        name = row[0]
+        stem = name.split("_")[0]
+        for stage, prefix in prefixes.items():
+            if stem.startswith(prefix) and stem[len(prefix):].isdigit():
+                if stage.startswith("attention_") and \
+                        (int(stem[len(prefix):]) <= 6) != (stage == "attention_encoder"):
+                    continue
+                stages[stage].append(name)
+                break
+    return stages
+
+
 def architecture_table(cnum=32):
     """The generator's layers as a Markdown table with parameter counts (for docs/architecture.md).
 
@@ -124,9 +152,10 @@ class InpaintGenerator(nn.Module):
     layer is as in the full model. It has no parameters for the removed branch, and
     ``offsets`` is None.
 
-    ``attention_chunk_size`` (None = the release's direct evaluation) switches
-    contextual attention to its memory-bounded mode for large images; the result
-    is the same. ``inpaint(..., attention_memory=...)`` sets it from a byte budget.
+    ``forward(..., attention_chunk_size=R)`` (None = the release's direct evaluation)
+    runs contextual attention in its memory-bounded mode for large images; the result is
+    the same. ``inpaint(..., attention_memory=...)`` passes it from a byte budget; it is an
+    argument of the call, never state of the generator.
     """
 
     def __init__(self, cnum=32, *, attention=True, rng=None, dtype=np.float32):
@@ -138,7 +167,6 @@ class InpaintGenerator(nn.Module):
                             f"{attention!r}")
         self.cnum = cnum
         self.attention = bool(attention)
-        self.attention_chunk_size = None
         rng = np.random.default_rng(0) if rng is None else rng
         self._activations = {}
         for name, cin, cout, k, s, d, activation in gen_conv_table(cnum, self.attention):
@@ -146,6 +174,7 @@ class InpaintGenerator(nn.Module):
                              dtype=dtype)
             setattr(self, name, conv)
             self._activations[name] = activation
+        self.stages = generator_stages(cnum, self.attention)
 
     def _conv(self, name, x):
         """One ``gen_conv`` of the release: (optional nearest x2) + conv + activation."""
@@ -159,22 +188,24 @@ class InpaintGenerator(nn.Module):
             return F.relu(x)
         return x
 
-    def _stack(self, names, x):
-        for name in names:
+    def run_stage(self, stage, x):
+        """Run the convolutions of one stage of ``generator_stages`` (by name) on ``x``."""
+        for name in self.stages[stage]:
             x = self._conv(name, x)
         return x
 
-    def forward(self, x, mask, return_attention=False, knockout_attention=False):
+    def forward(self, x, mask, return_attention=False, knockout_attention=False, *,
+                attention_chunk_size=None):
         """(x1, x2, offsets, [scores]): coarse and refined images, attention offsets.
 
         ``knockout_attention=True`` is a probe of a trained model, not the paper's ablation:
         the attention branch still runs (offsets and scores are returned) but its output
         features are replaced by zeros before the decoder, so x2 shows what the decoder
         makes of the hallucination branch alone. The ablation proper is a generator built
-        and trained with ``attention=False``.
+        and trained with ``attention=False``. ``attention_chunk_size``: None for the direct
+        evaluation of contextual attention, or the foreground rows scored at once (its
+        memory-bounded mode, same result).
         """
-        from .attention import contextual_attention
-
         if (return_attention or knockout_attention) and not self.attention:
             flag = "return_attention" if return_attention else "knockout_attention"
             raise ValueError(f"InpaintGenerator: {flag}=True needs the attention "
@@ -185,11 +216,10 @@ class InpaintGenerator(nn.Module):
         xp = get_array_module(x.data)
         ones = Tensor(xp.ones((n, 1, height, width), dtype=x.dtype))
         hole = mask if mask.shape[0] == n else F.broadcast_to(mask, ones.shape)
-        names = [row[0] for row in gen_conv_table(self.cnum, self.attention)]
 
         # Stage 1: coarse network (spec §2, first table).
         h = F.concat([x, ones, hole], axis=1)
-        h = self._stack(names[:17], h)
+        h = self.run_stage("coarse", h)
         x1 = F.clip(h, -1.0, 1.0)
 
         # Paste the known pixels back; the gradient flows through x1 in the hole.
@@ -197,26 +227,26 @@ class InpaintGenerator(nn.Module):
         xnow = F.concat([x, ones, hole], axis=1)
 
         # Stage 2a: hallucination branch (dilated convolutions).
-        x_hallu = self._stack(names[17:27], xnow)
+        x_hallu = self.run_stage("hallucination", xnow)
 
         if not self.attention:                 # the ablation: hallucination branch only
-            x2 = F.clip(self._stack(names[27:], x_hallu), -1.0, 1.0)
+            x2 = F.clip(self.run_stage("decoder", x_hallu), -1.0, 1.0)
             return x1, x2, None
 
         # Stage 2b: attention branch with contextual attention at 1/4 resolution.
-        pm = self._stack(names[27:33], xnow)
+        pm = self.run_stage("attention_encoder", xnow)
         mask_small = F.interpolate_nearest(mask, size=pm.shape[2:], align_corners=True)
         extra = {"return_attention": True} if return_attention else {}
         pm, offsets, *scores = contextual_attention(
             pm, pm, mask_small, ksize=3, stride=1, rate=2,
-            chunk_size=self.attention_chunk_size, **extra)
-        pm = self._stack(names[33:35], pm)
+            chunk_size=attention_chunk_size, **extra)
+        pm = self.run_stage("attention_decoder", pm)
         if knockout_attention:                 # the probe: the decoder sees no attention
             pm = Tensor(xp.zeros(pm.shape, dtype=pm.dtype))
 
         # Decoder on both branches.
         h = F.concat([x_hallu, pm], axis=1)
-        h = self._stack(names[35:], h)
+        h = self.run_stage("decoder", h)
         x2 = F.clip(h, -1.0, 1.0)
         return (x1, x2, offsets, *scores)
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..imageio import _WIDE_GRAY_MODES, as_rgb_uint8
+from ...data.imageio import _WIDE_GRAY_MODES, as_rgb_uint8
 
 __all__ = ["Limits", "UploadError", "IMAGE_FORMATS", "SAMPLES", "decode_upload", "decode_mask",
            "composite", "encode_png", "sample_png", "legend_png", "size_text"]
@@ -152,7 +152,7 @@ def _photo(name):
 
 
 def _texture(kind):
-    from ..data import procedural_texture
+    from ...data.datasets import procedural_texture
     return lambda: procedural_texture(kind, 1000, 256)
 
 
@@ -169,6 +169,7 @@ def sample_png(name):
 
 
 def legend_png(size=129):
-    """The colour-wheel legend of the attention map (``inpainting.flow.color_wheel_legend``)."""
-    from ..flow import color_wheel_legend
+    """The colour-wheel legend of the attention map
+    (``inpainting.model.attention_colours.color_wheel_legend``)."""
+    from ...model.attention_colours import color_wheel_legend
     return encode_png(color_wheel_legend(size))

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["inpaint_file", "adjust_hole", "check_output_paths"]
+__all__ = ["inpaint_image", "inpaint_file", "adjust_hole", "check_output_paths"]
 
 
 def adjust_hole(hole, *, dilate=0, erode=0):
@@ -104,16 +104,16 @@ def inpaint_file(image_path, mask_path, output_path, *, weights=None, device="cp
                  coarse_path=None, attention_path=None, attention_memory=None, border="pad",
                  mode="auto", working_size=None, release_rounding=False, overwrite=False,
                  dilate=0, erode=0, progress=False):
-    """The body of ``inference.inpaint_image`` (see there and the module docstring)."""
+    """The body of ``inpaint_image`` (see there and the module docstring)."""
     from PIL import Image
 
     from nnlite.backend import to_device
 
-    from .imageio import load_mask, to_uint8
+    from ..data.imageio import load_mask, to_uint8
     from .large_images import inpaint_large
-    from .model_io import load_generator, shipped_model_path
-    from .networks import InpaintGenerator
-    from .pixels import check_writable, composite, model_input, read_native
+    from ..weights.model_io import load_generator, shipped_model_path
+    from ..model.networks import InpaintGenerator
+    from ..data.pixels import check_writable, composite, model_input, read_native
 
     for name, value in (("image_path", image_path), ("mask_path", mask_path),
                         ("output_path", output_path)):
@@ -146,7 +146,7 @@ def inpaint_file(image_path, mask_path, output_path, *, weights=None, device="cp
         with warnings.catch_warnings():       # a bright file is not [0, 1] data
             warnings.filterwarnings("ignore", message="inpaint: the image has no value below 0")
             if border == "crop":
-                from .inference import inpaint
+                from ..model.inference import inpaint
                 from .large_images import (MemoryEstimateError, _gib, available_memory,
                                            estimate_bytes)
                 device = generator.conv1.weight.device
@@ -172,16 +172,57 @@ def inpaint_file(image_path, mask_path, output_path, *, weights=None, device="cp
         coarse = to_uint8(result.coarse[0], "truncate" if release_rounding else "nearest")
         writes.append((coarse_path, Image.fromarray(coarse.transpose(1, 2, 0))))
     if attention_path is not None:
-        from .viz import attention_rgb
+        from ..training.viz import attention_rgb
         writes.append((attention_path,
                        Image.fromarray(attention_rgb(result.offsets, height, width)[0])))
     if release_rounding:
         pixels = to_uint8(result.output[0], "truncate").transpose(1, 2, 0)
         writes.append((output_path, Image.fromarray(pixels)))
     else:
-        from .pixels import NativeImage, to_pil
+        from ..data.pixels import NativeImage, to_pil
         cropped = NativeImage(native.pixels[:height, :width], native.mode)
         pixels = composite(cropped, result.output[0], hole[:height, :width])
         writes.append((output_path, to_pil(pixels, native.mode)))
     _write_all(writes)
     return result
+
+
+def inpaint_image(image_path, mask_path, output_path, *, weights=None, device="cpu",
+                  coarse_path=None, attention_path=None, attention_memory=None, border="pad",
+                  mode="auto", working_size=None, release_rounding=False, overwrite=False,
+                  dilate=0, erode=0, progress=False):
+    """Files in, files out: inpaint the image at ``image_path`` where its mask is white.
+
+    Every pixel outside the hole keeps the file's own value (8 or 16 bits, gray, RGB, alpha);
+    inside it the fill is rounded to nearest. Images larger than the model's working size are
+    inpainted on crops around the holes (``inpainting.app.large_images``).
+
+    Args:
+        image_path: any image Pillow reads.
+        mask_path: image of the same size; white (above the middle gray, first channel) =
+            hole. A size mismatch is a ValueError naming both sizes.
+        output_path: where the result is written, in the input's mode (use PNG to keep it).
+        weights: an ``InpaintGenerator``, or a model file / training checkpoint / released
+            TF checkpoint path, or None for the shipped demo model.
+        device: "cpu" or "cuda" (used when ``weights`` is a path or None).
+        coarse_path, attention_path: optionally also write the coarse result and the
+            colour-coded attention map (``flow_to_image`` colours, at the image's size).
+        attention_memory: byte budget for contextual attention (see ``inpaint``).
+        border: "pad" (every pixel kept) or "crop" (the release's rule, whole image); see
+            ``inpaint``.
+        mode: "auto", "crop" or "full" (see ``large_images.inpaint_large``).
+        working_size: the side crops are brought to (default: the model's training size).
+        release_rounding: write the whole float result as 8-bit RGB with the release's
+            truncation (spec §7) instead of compositing in the file's values.
+        overwrite: allow an output path that is the image or the mask.
+        dilate, erode: grow / shrink the hole by that many pixels (erosion first).
+        progress: draw a progress bar (stderr) for runs longer than a few seconds.
+
+    Every output path is checked before the work starts, and the outputs are written together
+    at the end (all or none). Returns the ``InpaintResult`` (NumPy arrays of the output size).
+    """
+    return inpaint_file(image_path, mask_path, output_path, weights=weights, device=device,
+                        coarse_path=coarse_path, attention_path=attention_path,
+                        attention_memory=attention_memory, border=border, mode=mode,
+                        working_size=working_size, release_rounding=release_rounding,
+                        overwrite=overwrite, dilate=dilate, erode=erode, progress=progress)

@@ -37,7 +37,7 @@ from PIL import Image
 from .baselines import (biharmonic_fill, exemplar_fill, harmonic_fill, mean_fill, ns_fill,
                         opencv, telea_fill)
 from .metrics import attention_hits, evaluate_pair, to_unit, whole_hole_cells
-from .textures import SUITE_SEED, texture_suite
+from ..data.textures import SUITE_SEED, texture_suite
 
 __all__ = ["BASELINES", "OPENCV_BASELINES", "HOLE_KINDS", "choose_baselines", "image_sources",
            "crop_windows", "hole_mask", "run_protocol", "fill_crop", "texture_suite",
@@ -80,8 +80,8 @@ def image_sources(data=None, textures=False, size=128):
     ``textures``: the built-in suite at 2 * ``size`` (names ``suite:<name>``); ``data``: every
     image of a folder (recursive) or flist (``data.list_images``), read on demand.
     """
-    from .data import list_images
-    from .imageio import read_rgb_uint8
+    from ..data.datasets import list_images
+    from ..data.imageio import read_rgb_uint8
 
     sources = []
     if textures:
@@ -108,7 +108,7 @@ def _cover(pixels, size):
 
 def crop_windows(pixels, size, count, rng):
     """``count`` seeded S x S crops of one image: [(crop float32 (3, S, S), top, left, scale)]."""
-    from .imageio import hwc_uint8_to_chw
+    from ..data.imageio import hwc_uint8_to_chw
 
     pixels, scale = _cover(pixels, size)
     height, width = pixels.shape[:2]
@@ -142,7 +142,7 @@ def fill_crop(method, crop, mask, generator=None, device="cpu", with_attention=F
         return BASELINES[method](crop, mask[0]), None
     from nnlite.backend import to_device
 
-    from .inference import inpaint
+    from ..model.inference import inpaint
 
     with warnings.catch_warnings():   # a bright crop is in [-1, 1] here, not [0, 1] data
         warnings.filterwarnings("ignore", message="inpaint: the image has no value below 0")
@@ -162,7 +162,7 @@ def run_protocol(sources, *, size, holes, crops_per_image, seed, baselines, gene
     ``hole_box``). Unreadable images are warned about (RuntimeWarning) and skipped; if none
     can be read, ValueError.
     """
-    from .imageio import ImageReadError
+    from ..data.imageio import ImageReadError
 
     methods = ([MODEL] if generator is not None else []) + list(baselines)
     if not methods:
@@ -230,7 +230,7 @@ COLUMNS = ["l1_hole", "l2_hole", "psnr_hole", "ssim_hole", "tv_hole", "l1_all", 
 def evaluation_images(source="heldout", image_size=256):
     """Images to evaluate on: the bundled held-out split, or every image of a folder/flist,
     each resized to ``image_size`` (float32 (N, 3, S, S) in [-1, 1])."""
-    from .data import ImageFolder, demo_corpus
+    from ..data.datasets import ImageFolder, demo_corpus
 
     if source == "heldout":
         dataset = demo_corpus("heldout", image_size, resize=True)

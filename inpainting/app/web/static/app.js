@@ -1,5 +1,5 @@
 // The page of `inpainting app`: open an image, brush the hole, run, show what came back.
-// Talks only to the server that sent it (see inpainting/app/server.py for the routes).
+// Talks only to the server that sent it (see inpainting/app/web/server.py for the routes).
 "use strict";
 
 const $ = (id) => document.getElementById(id);

@@ -23,7 +23,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .losses import LossWeights
+from ..model.losses import LossWeights
 
 __all__ = ["TrainConfig", "load_config", "derived_sizes"]
 

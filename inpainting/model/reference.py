@@ -11,7 +11,7 @@ maximum for the offsets, the division by 4). It shares no code with the layer, s
 two can only agree by computing the same thing. It is meant for tiny inputs (a 16x16
 feature map takes about a second) and is never used by the model.
 
-    from inpainting.reference import contextual_attention_reference
+    from inpainting.model.reference import contextual_attention_reference
     y, offsets = contextual_attention_reference(f, b, mask, rate=2)
 
 ``f``, ``b``: float arrays (N, C, H, W); ``mask``: (1 or N, 1, H, W) or None.

@@ -33,7 +33,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .inference import InpaintResult, inpaint
+from ..model.inference import InpaintResult, inpaint
 
 __all__ = ["inpaint_large", "plan_crops", "any_pool", "estimate_bytes", "available_memory",
            "working_size_of", "Window", "DEFAULT_WORKING_SIZE", "MemoryEstimateError"]
@@ -143,8 +143,8 @@ def estimate_bytes(height, width, cnum, *, itemsize=4, attention_chunk=None):
     ``WIDE_BLOCK_BYTES``) plus contextual attention's
     scores (``CHUNK_BYTES_PER_SCORE`` per score: L x L direct, (R + 2w + 4) x L chunked,
     L = (H/8)(W/8), w = W/8), plus the weights. An upper bound of the measured peak."""
-    from .attention import CHUNK_BYTES_PER_SCORE
-    from .networks import gen_conv_table
+    from ..model.attention import CHUNK_BYTES_PER_SCORE
+    from ..model.networks import gen_conv_table
 
     from nnlite.functional.conv_arrays import WIDE_BLOCK_BYTES
 
@@ -290,7 +290,7 @@ def inpaint_large(generator, image, mask, *, mode="auto", working_size=None,
     """
     from nnlite.backend import to_device
 
-    from .inference import _check_generator, _prepare_arrays
+    from ..model.inference import _check_generator, _prepare_arrays
 
     _check_generator(generator, "inpaint_large")
     if mode not in ("auto", "crop", "full"):
@@ -350,7 +350,7 @@ def _inpaint_whole(generator, image, mask, attention_memory, limit, itemsize, im
                    progress, mode, knockout_attention=False):
     from nnlite.backend import to_device
 
-    from .attention import chunk_size_for_memory
+    from ..model.attention import chunk_size_for_memory
 
     height, width = image.shape[2:]
     padded_h, padded_w = -(-height // 8) * 8, -(-width // 8) * 8
@@ -365,7 +365,7 @@ def _inpaint_whole(generator, image, mask, attention_memory, limit, itemsize, im
             f"inpaint: the whole {width}x{height} image needs about {_gib(convs)} even with "
             f"the attention bounded, more than the {_gib(limit)} available; {hint}")
     if attention_memory is None and direct > MEMORY_SHARE * limit:
-        from .attention import CHUNK_BYTES_PER_SCORE
+        from ..model.attention import CHUNK_BYTES_PER_SCORE
         w, length = padded_w // 8, (padded_h // 8) * (padded_w // 8)
         one_chunk = CHUNK_BYTES_PER_SCORE * itemsize * min(1 + 2 * w + 4, length) * length
         attention_memory = MEMORY_SHARE * limit - (convs - one_chunk)
