@@ -97,7 +97,9 @@ def attention_sources(attention, mask, count=4):
         count: how many cells (fewer when the hole has fewer cells).
 
     Returns a list of ``((i, j), (y, x))`` pairs: a hole cell and its argmax source cell. The
-    cells are taken at even steps through the hole's cells in row-major order.
+    cells are taken at even steps through the hole's cells in row-major order; a cell whose
+    scores are all 0 (no valid known cell, e.g. a hole too large for a small image) has no
+    source and is left out.
     """
     attention = np.asarray(attention)
     if attention.ndim != 4 or attention.shape[:2] != attention.shape[2:]:
@@ -114,7 +116,8 @@ def attention_sources(attention, mask, count=4):
     padded = np.zeros((rows * CELL, cols * CELL))
     padded[:mask.shape[0], :mask.shape[1]] = mask > 0.5
     share = padded.reshape(rows, CELL, cols, CELL).mean(axis=(1, 3))
-    hole = np.argwhere(share > 0.5)
+    weighs = attention.reshape(rows, cols, -1).max(axis=2) > 0   # has a known cell to copy
+    hole = np.argwhere((share > 0.5) & weighs)
     if len(hole) == 0:
         return []
     picks = np.unique(np.round(np.linspace(0, len(hole) - 1, min(count, len(hole))))

@@ -35,9 +35,11 @@ def _arrows(axis):
 
 def test_arrows_start_in_the_hole_and_end_at_the_attention_argmax():
     generator = InpaintGenerator(4, rng=np.random.default_rng(3))
-    image, mask = _picture(32)
+    image, mask = _picture(64)
     row = inpaint_row(generator, "random", image, mask)
-    assert row.attention.shape == (4, 4, 4, 4) and row.probe is not None
+    assert row.attention.shape == (8, 8, 8, 8) and row.probe is not None
+    peaks = {_loop_argmax(row.attention[i, j]) for i in range(2, 6) for j in range(2, 6)}
+    assert len(peaks) > 1                    # sources differ: a wrong argmax would show
     figure, pairs = demo_figure([row], arrows=3)
     arrows = _arrows(figure.axes[0])
     assert len(arrows) == len(pairs[0]) == 3
@@ -65,6 +67,8 @@ def test_attention_sources_picks_hole_cells_and_their_loop_argmax():
         assert source == _loop_argmax(attention[i, j])
     assert len(attention_sources(attention, mask, count=2)) == 2
     assert attention_sources(attention, np.zeros((30, 44))) == []
+    attention[1, 2] = 0                  # nothing to copy from: that cell gets no arrow
+    assert (1, 2) not in [cell for cell, _ in attention_sources(attention, mask, count=100)]
 
 
 def test_demo_command_writes_the_expected_layout(tmp_path, monkeypatch, capsys):
@@ -82,7 +86,8 @@ def test_demo_command_writes_the_expected_layout(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(module, "demo_figure", spy)
     for extra, columns in (([], 6), (["--no-probe"], 5)):
         out = tmp_path / f"demo{columns}.png"
-        assert cli.main(["demo", "--weights", str(model), "--out", str(out), *extra]) == 0
+        assert cli.main(["demo", "--weights", str(model), "--size", "64", "--out", str(out),
+                         *extra]) == 0
         figure, rows, pairs = drawn[-1]
         width, height = Image.open(out).size
         assert (width, height) == tuple(round(v * 100) for v in figure.get_size_inches())
@@ -95,9 +100,9 @@ def test_demo_command_writes_the_expected_layout(tmp_path, monkeypatch, capsys):
         assert main[0].get_ylabel().startswith("texture: brick-running-32x16")
         assert main[columns].get_ylabel().startswith("photo: astronaut")
         assert all(len(_arrows(main[r * columns])) == 4 for r in range(2))
-        for row in rows:                          # the centred (size/2)^2 hole at size 32
-            expected = np.zeros((32, 32))
-            expected[8:24, 8:24] = 1
+        for row in rows:                          # the centred (size/2)^2 hole at size 64
+            expected = np.zeros((64, 64))
+            expected[16:48, 16:48] = 1
             np.testing.assert_array_equal(row.mask, expected)
     assert capsys.readouterr().out.count("PSNR in hole") == 4
 
