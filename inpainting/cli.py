@@ -41,12 +41,14 @@ def cmd_demo(args):
     """Inpaint a periodic texture and a held-out photo with the shipped model (or --weights)
     and save the teaching figure: where hole cells copy from (inpainting/demo_figure.py)."""
     from .data import DEMO_HELDOUT_PHOTOS, demo_corpus
-    from .demo_figure import inpaint_row, save_demo_figure
+    from .demo_figure import DEMO_TEXTURE, attention_sources, exact_sources, inpaint_row, \
+        save_demo_figure
     from .masks import centered_bbox_mask
     from .metrics import evaluate_pair, to_unit
     from .textures import TEXTURE_SUITE, texture_suite
 
     textures = [name for name, _, _ in TEXTURE_SUITE]
+    args.texture = args.texture or DEMO_TEXTURE
     if args.image not in DEMO_HELDOUT_PHOTOS:
         raise ValueError(f"--image must be one of the held-out photos {', '.join(DEMO_HELDOUT_PHOTOS)}"
                          f", got {args.image!r} (for your own picture use `inpainting inpaint`)")
@@ -70,6 +72,10 @@ def cmd_demo(args):
         print(f"inpainted {row.label} ({args.size}x{args.size}, centred {args.size // 2}x"
               f"{args.size // 2} hole): L1 in hole {scores['l1_hole']:.2f}%, "
               f"PSNR in hole {scores['psnr_hole']:.2f} dB")
+        if row.attention is not None:
+            pairs = attention_sources(row.attention, row.mask, count=row.attention[..., 0, 0].size)
+            print(f"  attention peaks on a block identical to the hidden one for "
+                  f"{exact_sources(row.image, pairs)} of {len(pairs)} hole cells")
     print(f"figure written to {path}")
 
 
@@ -406,8 +412,8 @@ def build_parser():
     demo.add_argument("--out", default="demo.png", help="figure path (default: %(default)s)")
     demo.add_argument("--image", default="astronaut",
                       help="held-out photo: astronaut or coffee (default: %(default)s)")
-    demo.add_argument("--texture", default="brick-running-32x16",
-                      help="periodic texture of the evaluation suite (default: %(default)s)")
+    demo.add_argument("--texture", help="periodic texture of the evaluation suite "
+                      "(default: dots-square-16)")
     demo.add_argument("--size", type=int, help="image size (default: the model's training size)")
     demo.add_argument("--no-probe", dest="probe", action="store_false",
                       help="leave out the probe column (the fill with the attention branch's "

@@ -30,15 +30,15 @@ from nnlite.serialization import atomic_write
 
 from .viz import attention_rgb, to_display
 
-__all__ = ["CELL", "DEMO_TEXTURE", "DemoRow", "attention_sources", "inpaint_row", "demo_figure",
-           "save_demo_figure"]
+__all__ = ["CELL", "DEMO_TEXTURE", "DemoRow", "attention_sources", "exact_sources", "inpaint_row",
+           "demo_figure", "save_demo_figure"]
 
 #: pixels per attention cell side at the input scale (two stride-2 stages, then 2x2 patches)
 CELL = 8
 
-#: the suite texture the demo shows by default: a running-bond brick wall (32 x 16 bricks,
-#: period 32 x 32 pixels = 4 x 4 cells), where a hole cell's answer lies whole periods away
-DEMO_TEXTURE = "brick-running-32x16"
+#: the suite texture the demo shows by default: round dots on a square lattice of period 16
+#: pixels (2 cells), where a hole cell's answer lies a whole number of periods away
+DEMO_TEXTURE = "dots-square-16"
 
 #: arrow colours, one per picked hole cell
 _COLOURS = ("#ff1f1f", "#1f9fff", "#20c020", "#ff9f00", "#c040ff", "#00d0d0")
@@ -154,6 +154,24 @@ def inpaint_row(generator, label, image, mask, probe=True):
                    host_of(knocked))
 
 
+def exact_sources(image, pairs, tolerance=0.02):
+    """How many ``pairs`` (from ``attention_sources``) copy from a cell whose 8x8 block of
+    ``image`` (3, H, W) equals the hole cell's own hidden block (largest difference below
+    ``tolerance``, in [-1, 1] units; 0.02 is about one 8-bit level): on a periodic texture,
+    a source a whole number of periods away. Blocks at the border are compared where both
+    exist."""
+    image = np.asarray(image)
+    height, width = image.shape[1:]
+    same = 0
+    for (i, j), (y, x) in pairs:
+        rows = min(CELL, height - i * CELL, height - y * CELL)
+        cols = min(CELL, width - j * CELL, width - x * CELL)
+        target = image[:, i * CELL:i * CELL + rows, j * CELL:j * CELL + cols]
+        source = image[:, y * CELL:y * CELL + rows, x * CELL:x * CELL + cols]
+        same += bool(np.abs(target - source).max() < tolerance)
+    return same
+
+
 def _centre(cell):
     """(row, col) cell -> (x, y) pixel coordinates of its centre, for matplotlib."""
     return (cell[1] * CELL + (CELL - 1) / 2, cell[0] * CELL + (CELL - 1) / 2)
@@ -204,7 +222,12 @@ def demo_figure(rows, arrows=4):
             axis.set_yticks([])
             if r == 0:
                 axis.set_title(titles[c], fontsize=9)
-        axes[r, 0].set_ylabel(row.label, fontsize=9)
+        label = row.label
+        if row.attention is not None:
+            every = attention_sources(row.attention, row.mask, row.attention[..., 0, 0].size)
+            label += (f"\nsource block = hidden block: {exact_sources(row.image, every)}"
+                      f"/{len(every)} cells")
+        axes[r, 0].set_ylabel(label, fontsize=8)
         pairs = [] if row.attention is None else attention_sources(row.attention, row.mask,
                                                                    arrows)
         _draw_arrows(axes[r, 0], pairs)

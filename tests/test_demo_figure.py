@@ -6,8 +6,8 @@ from matplotlib.text import Annotation
 from PIL import Image
 
 from inpainting import cli
-from inpainting.demo_figure import (CELL, DemoRow, attention_sources, demo_figure, inpaint_row,
-                                    save_demo_figure)
+from inpainting.demo_figure import (CELL, DEMO_TEXTURE, DemoRow, attention_sources, demo_figure,
+                                    exact_sources, inpaint_row, save_demo_figure)
 from inpainting.model_io import save_generator
 from inpainting.networks import InpaintGenerator
 
@@ -71,6 +71,25 @@ def test_attention_sources_picks_hole_cells_and_their_loop_argmax():
     assert (1, 2) not in [cell for cell, _ in attention_sources(attention, mask, count=100)]
 
 
+def test_exact_sources_counts_blocks_equal_to_the_hidden_truth():
+    """On a texture of period 16 px (2 cells), a source 2 cells away matches, 1 cell away
+    does not; the count agrees with a per-pixel loop."""
+    y, x = np.mgrid[0:32, 0:32]
+    image = np.stack([np.sin(2 * np.pi * x / 16), np.cos(2 * np.pi * y / 16), 0 * x]).astype(
+        np.float32)
+    pairs = [((1, 1), (1, 3)), ((1, 1), (3, 1)), ((1, 1), (1, 2)), ((2, 2), (0, 0))]
+    expected = 0
+    for (i, j), (sy, sx) in pairs:
+        worst = 0.0
+        for c in range(3):
+            for dy in range(CELL):
+                for dx in range(CELL):
+                    worst = max(worst, abs(image[c, i * CELL + dy, j * CELL + dx]
+                                           - image[c, sy * CELL + dy, sx * CELL + dx]))
+        expected += worst < 0.02
+    assert exact_sources(image, pairs) == expected == 3
+
+
 def test_demo_command_writes_the_expected_layout(tmp_path, monkeypatch, capsys):
     import inpainting.demo_figure as module
 
@@ -97,14 +116,15 @@ def test_demo_command_writes_the_expected_layout(tmp_path, monkeypatch, capsys):
         assert [a.get_title() for a in main[:columns]][:5] == [
             "input + where cells copy from", "coarse (stage 1)", "result",
             "attention offsets", "ground truth"]
-        assert main[0].get_ylabel().startswith("texture: brick-running-32x16")
+        assert main[0].get_ylabel().startswith(f"texture: {DEMO_TEXTURE}")
         assert main[columns].get_ylabel().startswith("photo: astronaut")
         assert all(len(_arrows(main[r * columns])) == 4 for r in range(2))
         for row in rows:                          # the centred (size/2)^2 hole at size 64
             expected = np.zeros((64, 64))
             expected[16:48, 16:48] = 1
             np.testing.assert_array_equal(row.mask, expected)
-    assert capsys.readouterr().out.count("PSNR in hole") == 4
+    printed = capsys.readouterr().out
+    assert printed.count("PSNR in hole") == 4 and printed.count("hole cells") == 4
 
 
 def test_a_generator_without_attention_gets_no_arrows_and_a_gray_panel(tmp_path):
@@ -129,7 +149,7 @@ def _fails_with(capsys, argv, *fragments):
 def test_bad_arguments_are_clear_errors(tmp_path, capsys):
     out = tmp_path / "d.png"
     _fails_with(capsys, ["demo", "--texture", "plaid", "--out", out], "--texture",
-                "brick-running-32x16", "'plaid'")
+                "dots-square-16", "'plaid'")
     _fails_with(capsys, ["demo", "--image", "cat", "--out", out], "astronaut, coffee", "'cat'")
     _fails_with(capsys, ["demo", "--size", "20", "--out", out], "--size", "got 20")
     assert not out.exists()
