@@ -81,7 +81,8 @@ class DemoRow:
             raise ValueError(f"DemoRow: attention must be (h, w, h, w) with (h, w) = {grid}, "
                              f"got {np.asarray(attention).shape}")
         self.label, self.image, self.mask = label, image, mask
-        self.coarse, self.output, self.probe = coarse, output, probe
+        self.coarse, self.output = np.asarray(coarse), np.asarray(output)
+        self.probe = None if probe is None else np.asarray(probe)
         self.offsets = None if offsets is None else np.asarray(offsets)
         self.attention = None if attention is None else np.asarray(attention)
 
@@ -92,8 +93,8 @@ def attention_sources(attention, mask, count=4):
     Args:
         attention: (h, w, h, w) scores, ``attention[i, j, y, x]`` = weight hole cell (i, j)
             gives cell (y, x) (``InpaintResult.attention`` of one image).
-        mask: (H, W) with H, W at most ``CELL`` times (h, w); a cell is a hole cell when more
-            than half of its pixels are hole.
+        mask: (H, W) with (ceil(H / CELL), ceil(W / CELL)) = (h, w); a cell is a hole cell
+            when more than half of its pixels are hole.
         count: how many cells (fewer when the hole has fewer cells).
 
     Returns a list of ``((i, j), (y, x))`` pairs: a hole cell and its argmax source cell. The
@@ -109,8 +110,7 @@ def attention_sources(attention, mask, count=4):
         raise ValueError(f"attention_sources: count must be a positive integer, got {count!r}")
     mask = np.asarray(mask, dtype=np.float64)
     rows, cols = attention.shape[:2]
-    if mask.ndim != 2 or not (-(-mask.shape[0] // CELL), -(-mask.shape[1] // CELL)) == (rows,
-                                                                                         cols):
+    if mask.ndim != 2 or (-(-mask.shape[0] // CELL), -(-mask.shape[1] // CELL)) != (rows, cols):
         raise ValueError(f"attention_sources: mask must be (H, W) with ceil(H/{CELL}), "
                          f"ceil(W/{CELL}) = {(rows, cols)}, got shape {mask.shape}")
     padded = np.zeros((rows * CELL, cols * CELL))
