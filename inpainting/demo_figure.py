@@ -73,7 +73,7 @@ class DemoRow:
                              f"shape {mask.shape}")
         mask = mask.reshape(height, width)
         for name, array in (("coarse", coarse), ("output", output), ("probe", probe)):
-            if array is not None and np.asarray(array).shape != image.shape:
+            if (array is not None or name != "probe") and np.shape(array) != image.shape:
                 raise ValueError(f"DemoRow: {name} must be {image.shape} like the image, got "
                                  f"{np.asarray(array).shape}")
         grid = (-(-height // CELL), -(-width // CELL))

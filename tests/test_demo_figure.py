@@ -164,5 +164,7 @@ def test_bad_arguments_are_clear_errors(tmp_path, capsys):
         DemoRow("x", image, mask[:8], image, image)
     with pytest.raises(ValueError, match="output must be"):
         DemoRow("x", image, mask, image, image[:, :8])
+    with pytest.raises(ValueError, match="coarse must be"):
+        DemoRow("x", image, mask, None, image)
     with pytest.raises(ValueError, match="rows must be a non-empty list"):
         demo_figure([])
