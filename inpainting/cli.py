@@ -417,7 +417,7 @@ def build_parser():
     demo.add_argument("--size", type=int, help="image size (default: the model's training size)")
     demo.add_argument("--no-probe", dest="probe", action="store_false",
                       help="leave out the probe column (the fill with the attention branch's "
-                      "features zeroed before the decoder)")
+                      "features zeroed before the decoder; default: shown)")
     demo.set_defaults(run=cmd_demo)
 
     paint = commands.add_parser(
