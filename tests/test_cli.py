@@ -526,19 +526,21 @@ def test_sample_grid_rows_show_each_samples_own_hole_in_white():
 @pytest.mark.skipif(not SHIPPED_MODEL.is_file(), reason="the shipped model is not installed")
 def test_demo_hole_is_the_centred_half_size_box(tmp_path, monkeypatch, capsys):
     """``inpainting demo --size S`` fills a centred (S/2) x (S/2) hole."""
-    import inpainting.training.viz as viz
+    import inpainting.app.demo_figure as demo_figure
 
     seen = {}
 
-    def capture(path, image, mask, result, titles=None):
-        seen["mask"] = np.asarray(mask)
-        return path
+    def capture(path, rows, arrows=4):
+        seen["masks"] = [np.asarray(row.mask) for row in rows]
+        return path, []
 
-    monkeypatch.setattr(viz, "save_demo_figure", capture)
+    monkeypatch.setattr(demo_figure, "save_demo_figure", capture)
     assert cli.main(["demo", "--size", "32", "--out", str(tmp_path / "d.png")]) == 0
     expected = np.zeros((32, 32))
     expected[8:24, 8:24] = 1
-    np.testing.assert_array_equal(seen["mask"].reshape(32, 32), expected)
+    assert len(seen["masks"]) == 2          # the texture row and the photo row
+    for mask in seen["masks"]:
+        np.testing.assert_array_equal(mask.reshape(32, 32), expected)
 
 
 def test_sizes_need_only_be_multiples_of_8(tmp_path, capsys):

@@ -38,35 +38,44 @@ def _weights(args):
 
 
 def cmd_demo(args):
-    """Inpaint a held-out bundled photograph with the shipped model and save a figure."""
-    from nnlite.backend import to_device
-
-    from ..data.datasets import demo_corpus
-    from ..model.inference import inpaint
+    """Inpaint a periodic texture and a held-out photo with the shipped model (or --weights)
+    and save the teaching figure: where hole cells copy from (inpainting/app/demo_figure.py)."""
+    from ..data.datasets import DEMO_HELDOUT_PHOTOS, demo_corpus
+    from .demo_figure import DEMO_TEXTURE, attention_sources, exact_sources, inpaint_row, \
+        save_demo_figure
     from ..data.masks import centered_bbox_mask
-    from ..training.viz import save_demo_figure
+    from ..data.textures import TEXTURE_SUITE, texture_suite
+    from ..evaluation.metrics import evaluate_pair, to_unit
 
-    from ..data.datasets import DEMO_HELDOUT_PHOTOS
-
+    textures = [name for name, _, _ in TEXTURE_SUITE]
+    args.texture = args.texture or DEMO_TEXTURE
     if args.image not in DEMO_HELDOUT_PHOTOS:
         raise ValueError(f"--image must be one of the held-out photos {', '.join(DEMO_HELDOUT_PHOTOS)}"
                          f", got {args.image!r} (for your own picture use `inpainting inpaint`)")
+    if args.texture not in textures:
+        raise ValueError(f"--texture must be one of the suite's textures {', '.join(textures)}, "
+                         f"got {args.texture!r}")
     if args.size is not None:
         _check_size("--size", args.size)
     generator = _weights(args)
     args.size = args.size or int(getattr(generator, "meta", {}).get("image_size", 256))
     dataset = demo_corpus("heldout", args.size, resize=True)
-    index = dataset.names.index(f"skimage:{args.image}")
-    image = dataset.sample(index, 0)
+    photo = dataset.sample(dataset.names.index(f"skimage:{args.image}"), 0)
+    texture = texture_suite(args.size)[1][textures.index(args.texture)]
     mask, _ = centered_bbox_mask(args.size, args.size // 2)
-    result = inpaint(generator, to_device(image[None], args.device),
-                     to_device(mask, args.device))
-    path = save_demo_figure(args.out, image, mask[0], result)
-    from ..evaluation.metrics import evaluate_pair, to_unit
-    scores = evaluate_pair(to_unit(to_device(result.output, "cpu")[0]), to_unit(image), mask[0])
-    print(f"inpainted {dataset.names[index]} ({args.size}x{args.size}, centred "
-          f"{args.size // 2}x{args.size // 2} hole): L1 in hole {scores['l1_hole']:.2f}%, "
-          f"PSNR in hole {scores['psnr_hole']:.2f} dB")
+    rows = [inpaint_row(generator, f"texture: {args.texture}", texture, mask[0, 0], args.probe),
+            inpaint_row(generator, f"photo: {args.image} (held out)", photo, mask[0, 0],
+                        args.probe)]
+    path, _ = save_demo_figure(args.out, rows)
+    for row in rows:
+        scores = evaluate_pair(to_unit(row.output), to_unit(row.image), mask[0])
+        print(f"inpainted {row.label} ({args.size}x{args.size}, centred {args.size // 2}x"
+              f"{args.size // 2} hole): L1 in hole {scores['l1_hole']:.2f}%, "
+              f"PSNR in hole {scores['psnr_hole']:.2f} dB")
+        if row.attention is not None:
+            pairs = attention_sources(row.attention, row.mask, count=row.attention[..., 0, 0].size)
+            print(f"  attention peaks on a block identical to the hidden one for "
+                  f"{exact_sources(row.image, pairs)} of {len(pairs)} hole cells")
     print(f"figure written to {path}")
 
 
@@ -409,12 +418,18 @@ def build_parser():
                            "checkpoint (default: the shipped demo model)")
         p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
 
-    demo = commands.add_parser("demo", help="inpaint a held-out bundled photo and save a figure")
+    demo = commands.add_parser("demo", help="inpaint a periodic texture and a held-out photo "
+                               "and save a figure of where the hole copies from")
     common(demo)
     demo.add_argument("--out", default="demo.png", help="figure path (default: %(default)s)")
     demo.add_argument("--image", default="astronaut",
                       help="held-out photo: astronaut or coffee (default: %(default)s)")
+    demo.add_argument("--texture", help="periodic texture of the evaluation suite "
+                      "(default: dots-square-16)")
     demo.add_argument("--size", type=int, help="image size (default: the model's training size)")
+    demo.add_argument("--no-probe", dest="probe", action="store_false",
+                      help="leave out the probe column (the fill with the attention branch's "
+                      "features zeroed before the decoder; default: shown)")
     demo.set_defaults(run=cmd_demo)
 
     paint = commands.add_parser(

@@ -1,4 +1,5 @@
-"""Figures for people: sample grids, loss curves, the demo figure (matplotlib + Pillow).
+"""Figures for people: sample grids, loss curves (matplotlib + Pillow; the demo's teaching
+figure is inpainting/app/demo_figure.py).
 
 * ``sample_grid``: rows of [input with hole | coarse x1 | refined result | attention map | truth].
 * ``save_loss_plot``: the training losses of a ``log.jsonl`` over generator steps.
@@ -11,8 +12,7 @@ from matplotlib.figure import Figure   # drawn without pyplot: no global backend
 
 from nnlite.serialization import atomic_write
 
-__all__ = ["to_display", "attention_rgb", "sample_grid", "save_sample_grid", "save_loss_plot",
-           "save_demo_figure"]
+__all__ = ["to_display", "attention_rgb", "sample_grid", "save_sample_grid", "save_loss_plot"]
 
 
 def to_display(chw):
@@ -131,26 +131,3 @@ def save_loss_plot(log_path, path):
         figure.savefig(stream, format="png", dpi=80)
     return path
 
-
-def save_demo_figure(path, image, mask, result, titles=None):
-    """The README figure: [input with hole | result | attention map | ground truth]."""
-    from nnlite.backend import to_device
-
-    height, width = image.shape[-2:]
-    output = to_device(result.output, "cpu")[0]
-    offsets = None if result.offsets is None else to_device(result.offsets, "cpu")
-    attention = attention_rgb(offsets, height, width)[0]
-    truth = to_display(image)
-    panels = [_hole_overlay(truth, mask[0] if mask.ndim == 3 else mask[0, 0]),
-              to_display(output), attention, truth]
-    titles = titles or ["input (white = hole)", "inpainted", "attention offsets"
-                        if offsets is not None else "no attention branch", "ground truth"]
-    figure = Figure(figsize=(13, 3.6))
-    axes = figure.subplots(1, 4)
-    for axis, panel, title in zip(axes, panels, titles):
-        axis.imshow(panel)
-        axis.set_title(title)
-        axis.axis("off")
-    figure.tight_layout()
-    figure.savefig(path, dpi=90)
-    return path
