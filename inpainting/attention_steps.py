@@ -37,8 +37,8 @@ from nnlite import Tensor, as_tensor
 from nnlite.autograd import Function
 from nnlite.backend import get_array_module
 from nnlite.functional.activation import softmax_into
-from nnlite.functional.conv_utils import same_padding
-from nnlite.parallel import parallel_slices
+from nnlite.kernels.conv_utils import same_padding
+from nnlite.kernels.parallel import parallel_slices
 
 __all__ = ["raw_patches", "downsample", "matching_patches", "valid_patches", "patch_scores",
            "propagate", "masked_softmax", "attention_offsets", "reconstruct",
@@ -297,7 +297,7 @@ class MaskedSoftmax(Function):
     this is ``scale * A * (gA - sum(gA * A))`` — it needs only the output A (part of the
     graph, so the second derivative is right). One Function instead of mul / softmax / mul
     because the (N, L, L) scores are the model's largest arrays: one output buffer, no
-    temporaries, rows split over the cores (``nnlite.parallel``).
+    temporaries, rows split over the cores (``nnlite.kernels.parallel``).
     """
 
     def __init__(self, mm, softmax_scale):

@@ -547,9 +547,9 @@ def main(argv=None):
     from nnlite.nn import StateDictError
 
     args = build_parser().parse_args(argv)
-    from nnlite.memory import reuse_freed_memory, reuse_memory_requested
+    from nnlite.kernels.memory import reuse_freed_memory, reuse_memory_requested
 
-    if reuse_memory_requested():     # large arrays without fresh page faults (nnlite/memory.py)
+    if reuse_memory_requested():     # large arrays without fresh page faults (nnlite/kernels/memory.py)
         reuse_freed_memory()
     from .distributed import failure_ends_all
 

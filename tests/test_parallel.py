@@ -1,4 +1,4 @@
-"""nnlite.parallel: threaded NumPy passes give bit-identical results and fail loudly."""
+"""nnlite.kernels.parallel: threaded NumPy passes give bit-identical results and fail loudly."""
 import threading
 
 import numpy as np
@@ -6,8 +6,8 @@ import pytest
 
 import nnlite
 import nnlite.functional as F
-import nnlite.parallel as parallel
-from nnlite.functional.conv_arrays import use_strategy
+import nnlite.kernels.parallel as parallel
+from nnlite.kernels.conv_arrays import use_strategy
 
 
 @pytest.fixture

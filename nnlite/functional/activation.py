@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .. import backend
 from ..autograd import Function
-from ..parallel import parallel_slices
+from ..kernels.parallel import parallel_slices
 from ..tensor import as_tensor
 from .basic import abs, exp, log, max, mean, sum, where
 
@@ -123,7 +123,7 @@ class Softmax(Function):
     One Function rather than a composite of exp/sum/div so that large inputs (score
     matrices such as attention's) cost one output buffer and no temporaries
     (``softmax_into``); along the last axis the rows are split over the cores
-    (``nnlite.parallel``). The backward is written with nnlite ops on the output y, which
+    (``nnlite.kernels.parallel``). The backward is written with nnlite ops on the output y, which
     is part of the graph, so second derivatives come out right.
     """
 

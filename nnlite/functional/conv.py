@@ -27,8 +27,8 @@ from __future__ import annotations
 from ..autograd import Function
 from ..backend import get_array_module
 from ..tensor import as_tensor
-from .conv_arrays import conv2d_array, conv2d_grad_weight_array, conv_transpose2d_array
-from .conv_utils import (ConvGeometry, conv_geometry, parse_padding, pair, split_output_padding,
+from ..kernels.conv_arrays import conv2d_array, conv2d_grad_weight_array, conv_transpose2d_array
+from ..kernels.conv_utils import (ConvGeometry, conv_geometry, parse_padding, pair, split_output_padding,
                          transposed_input_size)
 from .basic import sum
 from .shape import pad, reshape
