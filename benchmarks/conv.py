@@ -84,8 +84,8 @@ def measure(shape, batch, repeat, rng, min_seconds=0.5, xp=np, sync=_no_sync):
     import nnlite
     import nnlite.functional as F
     from nnlite import Tensor
-    from nnlite.functional.conv_arrays import choose_strategy
-    from nnlite.functional.conv_utils import conv_geometry
+    from nnlite.kernels.conv_arrays import choose_strategy
+    from nnlite.kernels.conv_utils import conv_geometry
 
     _, cin, cout, k, s, d, size = shape
 
@@ -121,7 +121,7 @@ def peak_extra_memory(shape, batch, rng):
     import nnlite
     import nnlite.functional as F
     from nnlite import Tensor
-    from nnlite.functional.workspace import release_workspace
+    from nnlite.kernels.workspace import release_workspace
 
     _, cin, cout, k, s, d, size = shape
     x = Tensor(rng.standard_normal((batch, cin, size, size), dtype=np.float32),
@@ -163,7 +163,7 @@ def main(argv=None):
         args.batch, args.repeat = min(args.batch, 2), min(args.repeat, 2)
     min_seconds = 0.0 if args.quick else 0.5
 
-    from nnlite.functional.conv_arrays import use_strategy
+    from nnlite.kernels.conv_arrays import use_strategy
 
     xp, sync = np, _no_sync
     if args.device == "cuda":

@@ -37,7 +37,7 @@ def main():
     parser.add_argument("--attention-memory", type=float, default=4.0, metavar="GIB",
                         help="budget for the attention score buffers (default 4 GiB)")
     parser.add_argument("--malloc-defaults", action="store_true",
-                        help="keep glibc's malloc settings (default: nnlite.memory.reuse_freed_memory)")
+                        help="keep glibc's malloc settings (default: nnlite.kernels.memory.reuse_freed_memory)")
     parser.add_argument("--photo", metavar="WxH",
                         help="measure inpaint_image's default (crop) path on a WxH PNG instead")
     parser.add_argument("--hole", type=int, default=300, help="--photo: side of the centred "
@@ -45,10 +45,10 @@ def main():
     args = parser.parse_args()
     if args.photo:
         return measure_photo(args)
-    from nnlite.memory import reuse_freed_memory
+    from nnlite.kernels.memory import reuse_freed_memory
 
     reused = not args.malloc_defaults and reuse_freed_memory()
-    print(f"allocator: {'freed memory reused (nnlite.memory)' if reused else 'glibc defaults'}; "
+    print(f"allocator: {'freed memory reused (nnlite.kernels.memory)' if reused else 'glibc defaults'}; "
           f"nnlite threads: {nnlite.get_num_threads()}")
 
     from skimage import data

@@ -102,12 +102,12 @@ def main():
     parser.add_argument("--tf32", action="store_true",
                         help="cuda: TF32 matmuls (nnlite.set_tf32)")
     parser.add_argument("--malloc-defaults", action="store_true",
-                        help="keep glibc's malloc settings (default: nnlite.memory.reuse_freed_memory)")
+                        help="keep glibc's malloc settings (default: nnlite.kernels.memory.reuse_freed_memory)")
     args = parser.parse_args()
-    from nnlite.memory import reuse_freed_memory
+    from nnlite.kernels.memory import reuse_freed_memory
 
     reused = not args.malloc_defaults and reuse_freed_memory()
-    print(f"allocator: {'freed memory reused (nnlite.memory)' if reused else 'glibc defaults'}; "
+    print(f"allocator: {'freed memory reused (nnlite.kernels.memory)' if reused else 'glibc defaults'}; "
           f"nnlite threads: {nnlite.get_num_threads()}")
     if args.quick:
         args.cnum, args.size, args.batch, args.repeat = 16, 128, 2, 1

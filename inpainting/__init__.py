@@ -20,10 +20,8 @@ floors below it, see docs/architecture.md):
 Names are imported lazily, so ``import inpainting`` is cheap.
 """
 import importlib
-import os
 
-# Before anything loads NumPy: OpenBLAS threads sleep right after each GEMM (see nnlite/__init__).
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+import nnlite.kernels.threads  # noqa: F401,E402  (before NumPy loads: nnlite/kernels/threads.py)
 
 _EXPORTS = {
     "contextual_attention": "model.attention",

@@ -15,14 +15,7 @@ grad, no_grad), ``tensor`` (Tensor), ``functional`` (ops), ``nn`` (modules),
 (a strict CuPy stand-in on NumPy that counts what would cost on a GPU: ``.to("fake")``), ``dot`` (``to_dot``,
 ``draw_graph``: the recorded graph as Graphviz DOT text or a picture).
 """
-import os as _os
-
-# OpenBLAS's worker threads spin for about 2**28 cycles after every GEMM before they sleep,
-# holding the cores that NumPy's own copies and elementwise passes (and nnlite.parallel's
-# threads) need between GEMMs. Sleeping at once (2**4) made a 512x512 inpainting ~10 %
-# faster on 2 cores (docs/benchmarks.md). Only takes effect if NumPy is not loaded yet;
-# an explicit OPENBLAS_THREAD_TIMEOUT wins.
-_os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+from .kernels import threads as _threads  # noqa: F401  (first: OpenBLAS settings before NumPy loads)
 
 from . import backend, functional  # noqa: F401
 from .autograd import DoubleBackwardError, Function, enable_grad, grad, is_grad_enabled, no_grad  # noqa: F401
@@ -30,7 +23,7 @@ from .backend import cuda_available, default_device, set_tf32, tf32_enabled  # n
 from .tensor import Tensor, as_tensor  # noqa: F401
 from . import nn, optim, testing  # noqa: F401,E402  (after Tensor: they build on it)
 from .serialization import load, save  # noqa: F401,E402
-from .parallel import get_num_threads, set_num_threads  # noqa: F401,E402
+from .kernels.parallel import get_num_threads, set_num_threads  # noqa: F401,E402
 from .dot import draw_graph, to_dot  # noqa: F401,E402
 
 __version__ = "0.1.0"

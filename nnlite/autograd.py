@@ -50,6 +50,7 @@ import weakref
 import numpy as np
 
 from . import backend
+from .tensor import Tensor, as_tensor, ones_like
 
 __all__ = ["Function", "no_grad", "enable_grad", "is_grad_enabled", "grad", "run_backward",
            "DoubleBackwardError", "gradient_pruning"]
@@ -145,16 +146,12 @@ class Function:
     backward_of = None
 
     def __call__(self, *inputs):
-        from .tensor import as_tensor
-
         tensors = [as_tensor(x) for x in inputs]
         arrays = [t.data for t in tensors]
         xp = backend.get_array_module(*arrays, op=type(self).__name__)
         outputs = self.forward(*arrays)
         if not isinstance(outputs, tuple):
             outputs = (outputs,)
-        from .tensor import Tensor
-
         # Arrays are kept as they are (ToDevice returns the other backend's array on
         # purpose); NumPy scalars from full reductions become 0-d arrays.
         results = [Tensor(y if isinstance(y, np.ndarray) or backend.is_cupy_array(y)
@@ -187,8 +184,6 @@ class Function:
 def _check_gradient(function, index, tensor, gradient):
     """Chainer's discipline: a gradient must look exactly like its input."""
     name = type(function).__name__
-    from .tensor import Tensor
-
     if not isinstance(gradient, Tensor):
         raise TypeError(f"{name}.backward returned {type(gradient).__name__} for input {index}; "
                         "expected a Tensor or None")
@@ -246,7 +241,6 @@ def run_backward(outputs, grad_outputs, *, create_graph=False, inputs=None):
             y = ref()   # an unused output (dead, or alive but off the path) gets zeros
             g = grads.get(id(y)) if y is not None else None
             if g is None:
-                from .tensor import Tensor
                 g = Tensor(xp.zeros(shape, dtype=dtype))
             output_grads.append(g)
         recorded = function.needs_input_grad
@@ -322,8 +316,6 @@ def grad(outputs, inputs, grad_outputs=None, *, create_graph=False, allow_unused
     part of a graph and can be differentiated again (the gradient penalty).
     Returns a tuple with one gradient per input.
     """
-    from .tensor import Tensor, ones_like
-
     single = isinstance(outputs, Tensor)
     outputs = [outputs] if single else list(outputs)
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
@@ -346,7 +338,6 @@ def grad(outputs, inputs, grad_outputs=None, *, create_graph=False, allow_unused
                 raise ValueError(f"grad: grad_outputs must be given for an output of shape "
                                  f"{y.shape}; it can be implied only for one-element outputs")
             gy = ones_like(y)
-        from .tensor import as_tensor
         gy = as_tensor(gy)
         if gy.shape != y.shape:
             raise ValueError(f"grad: grad_output of shape {gy.shape} for output {y.shape}")

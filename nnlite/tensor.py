@@ -15,7 +15,6 @@ from __future__ import annotations
 import numpy as np
 
 from . import backend
-from .autograd import run_backward
 
 __all__ = ["Tensor", "as_tensor", "as_array", "zeros_like", "ones_like"]
 
@@ -132,6 +131,7 @@ class Tensor:
         if grad.shape != self.shape:
             raise ValueError(f"backward(): grad of shape {grad.shape} for a tensor of "
                              f"shape {self.shape}")
+        from .autograd import run_backward   # the engine builds on Tensor, not the reverse
         run_backward([self], [grad], create_graph=create_graph)
 
     # ----------------------------------------------------------- operators

@@ -102,7 +102,7 @@ def test_small_images_run_whole_as_inference_inpaint(generator):
 
 def test_the_estimate_bounds_the_measured_peak():
     """estimate_bytes >= the peak traced during inference.inpaint, direct and chunked."""
-    from nnlite.functional.workspace import release_workspace
+    from nnlite.kernels.workspace import release_workspace
 
     g = InpaintGenerator(8, rng=np.random.default_rng(1))
     image, mask = _image(96, 128, 2), np.zeros((1, 96, 128), np.float32)

@@ -1,10 +1,10 @@
-"""nnlite.memory: glibc malloc settings for large arrays, and the CLI applying them."""
+"""nnlite.kernels.memory: glibc malloc settings for large arrays, and the CLI applying them."""
 import platform
 
 import numpy as np
 import pytest
 
-import nnlite.memory as memory
+import nnlite.kernels.memory as memory
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is a glibc function")

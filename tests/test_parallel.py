@@ -1,4 +1,4 @@
-"""nnlite.parallel: threaded NumPy passes give bit-identical results and fail loudly."""
+"""nnlite.kernels.parallel: threaded NumPy passes give bit-identical results and fail loudly."""
 import threading
 
 import numpy as np
@@ -6,8 +6,8 @@ import pytest
 
 import nnlite
 import nnlite.functional as F
-import nnlite.parallel as parallel
-from nnlite.functional.conv_arrays import use_strategy
+import nnlite.kernels.parallel as parallel
+from nnlite.kernels.conv_arrays import use_strategy
 
 
 @pytest.fixture
@@ -122,7 +122,7 @@ def test_softmax_axis_out_of_range_is_named():
 @pytest.mark.parametrize("module", ["nnlite", "inpainting"])
 def test_importing_sets_openblas_thread_timeout_unless_the_user_did(module):
     """OpenBLAS reads OPENBLAS_THREAD_TIMEOUT when NumPy loads it, so the import must set it
-    first (short-lived spinning BLAS threads; see nnlite/__init__.py)."""
+    first (short-lived spinning BLAS threads; see nnlite/kernels/threads.py)."""
     import os
     import subprocess
     import sys

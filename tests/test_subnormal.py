@@ -6,7 +6,7 @@ import pytest
 import nnlite
 import nnlite.functional as F
 from inpainting.model.attention_steps import masked_softmax
-from nnlite.functional.subnormal import flush_denormals_
+from nnlite.kernels.elementwise import flush_denormals_
 from nnlite.testing import gradcheck, gradgradcheck
 
 TINY32 = np.finfo(np.float32).tiny

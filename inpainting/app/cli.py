@@ -582,9 +582,9 @@ def main(argv=None, *, trainer_class=None):
 
     args = build_parser().parse_args(argv)
     args.trainer_class = trainer_class
-    from nnlite.memory import reuse_freed_memory, reuse_memory_requested
+    from nnlite.kernels.memory import reuse_freed_memory, reuse_memory_requested
 
-    if reuse_memory_requested():     # large arrays without fresh page faults (nnlite/memory.py)
+    if reuse_memory_requested():     # large arrays without fresh page faults (nnlite/kernels/memory.py)
         reuse_freed_memory()
     from ..training.distributed import failure_ends_all
 

@@ -34,12 +34,8 @@ import numpy as np
 
 import nnlite.functional as F
 from nnlite import Tensor, as_tensor
-from nnlite.autograd import Function
 from nnlite.backend import get_array_module
-from nnlite.functional.activation import softmax_into
-from nnlite.functional.subnormal import flush_denormals_
-from nnlite.functional.conv_utils import same_padding
-from nnlite.parallel import parallel_slices
+from nnlite.kernels.conv_utils import same_padding
 
 __all__ = ["raw_patches", "downsample", "matching_patches", "valid_patches", "patch_scores",
            "propagate", "masked_softmax", "attention_offsets", "reconstruct",
@@ -192,65 +188,9 @@ def diagonal_sum(scores, fuse_k=3, grid=None):
             raise ValueError(f"diagonal_sum: grid {h}x{w} does not match L = {scores.shape[-1]}")
         if max(abs(d) for d in shifts) >= h:              # a shift spans whole columns
             swapped = swap_flattening(scores, h, w)
-            return swap_flattening(DiagonalSum(shifts)(swapped), w, h)
-        return DiagonalSum(shifts, (h, w))(as_tensor(scores))
-    return DiagonalSum(shifts)(as_tensor(scores))
-
-
-def _column_major_slices(d, h, w):
-    """Where position (i, j) of an h x w grid reads its partner cm^-1(cm(i, j) + d), |d| < h.
-
-    cm(i, j) = j*h + i. Returns [(target (i, j) slices, source (i, j) slices)]: the rows
-    that stay in column j, and the rows that wrap into column j + 1 (j - 1 for d < 0)."""
-    if d >= 0:
-        return [((slice(0, h - d), slice(None)), (slice(d, h), slice(None))),
-                ((slice(h - d, h), slice(0, w - 1)), (slice(0, d), slice(1, w)))]
-    d = -d
-    return [((slice(d, h), slice(None)), (slice(0, h - d), slice(None))),
-            ((slice(0, d), slice(1, w)), (slice(h - d, h), slice(0, w - 1)))]
-
-
-class DiagonalSum(Function):
-    """y[n, p, q] = sum over d in ``shifts`` of x[n, p + d, q + d], zero outside.
-
-    Indices p, q are row-major flat positions, or, with ``grid=(h, w)``, column-major
-    ones (the matrix itself stays row-major: each shift becomes 4 slice pairs on the
-    (N, h, w, h, w) view, for rows that stay in their column or wrap into the next).
-    Written as one copy and in-place adds of shifted slices: the (L, L) score matrices are
-    the largest arrays of the model (64 MiB at a 512x512 input), so every temporary counts.
-    Linear, and its adjoint is the same sum with the shifts negated, so the backward is
-    this Function again (differentiable to any order).
-    """
-
-    def __init__(self, shifts, grid=None):
-        self.shifts = tuple(int(d) for d in shifts)
-        self.grid = grid
-
-    def forward(self, x):
-        xp = get_array_module(x)
-        length = x.shape[-1]
-        y = x.copy() if 0 in self.shifts else xp.zeros(x.shape, dtype=x.dtype)  # C order
-        for d in self.shifts:
-            if d == 0 or abs(d) >= length:
-                continue
-            if self.grid is not None:
-                self._add_column_major(y, x, d)
-            elif d > 0:
-                y[..., :length - d, :length - d] += x[..., d:, d:]
-            else:
-                y[..., -d:, -d:] += x[..., :length + d, :length + d]
-        return y
-
-    def _add_column_major(self, y, x, d):
-        h, w = self.grid
-        shape = x.shape[:-2] + (h, w, h, w)
-        y5, x5 = y.reshape(shape), x.reshape(shape)
-        for p_target, p_source in _column_major_slices(d, h, w):
-            for q_target, q_source in _column_major_slices(d, h, w):
-                y5[(..., *p_target, *q_target)] += x5[(..., *p_source, *q_source)]
-
-    def backward(self, gy):
-        return DiagonalSum(tuple(-d for d in self.shifts), self.grid)(gy)
+            return swap_flattening(F.diagonal_sum(swapped, shifts), w, h)
+        return F.diagonal_sum(scores, shifts, grid=(h, w))
+    return F.diagonal_sum(scores, shifts)
 
 
 def swap_flattening(scores, rows, cols):
@@ -282,56 +222,7 @@ def masked_softmax(scores, mm, softmax_scale=10.0, *, check=True):
     behaviour). (N, L, L) -> (N, L, L). ``check=False`` skips verifying that ``mm`` holds
     only 0 and 1 (a host synchronisation on a GPU) where ``mm`` comes from
     ``valid_patches``, which makes it so."""
-    xp = get_array_module(scores.data)
-    mm = xp.asarray(mm, dtype=scores.dtype)
-    if check and not bool(((mm == 0) | (mm == 1)).all()):
-        raise ValueError("masked_softmax: mm must hold only 0 (invalid) and 1 (valid) "
-                         "(the backward relies on mm * mm = mm)")
-    return MaskedSoftmax(mm[:, None, :], softmax_scale)(as_tensor(scores))   # mm (M, 1, L)
-
-
-class MaskedSoftmax(Function):
-    """A = mm * softmax(scale * mm * s) along the last axis, for a 0/1 mask mm.
-
-    Backward: with P = softmax(z), z = scale * mm * s, the chain rule gives
-    ds = scale * mm * P * (mm * gA - sum(mm * gA * P)); because mm * mm = mm and A = mm * P
-    this is ``scale * A * (gA - sum(gA * A))`` — it needs only the output A (part of the
-    graph, so the second derivative is right). One Function instead of mul / softmax / mul
-    because the (N, L, L) scores are the model's largest arrays: one output buffer, no
-    temporaries, rows split over the cores (``nnlite.parallel``). A and its gradient are
-    flushed of subnormal numbers (``nnlite.functional.subnormal``), which otherwise make the
-    products with A several times slower on a CPU and change nothing float32 can show.
-    """
-
-    def __init__(self, mm, softmax_scale):
-        self.mm, self.scale = mm, softmax_scale                    # mm: (M, 1, L) array
-
-    def forward(self, scores):
-        xp = get_array_module(scores)
-        n, rows, length = scores.shape
-        flat_scores = xp.ascontiguousarray(scores).reshape(n * rows, length)
-        out = xp.empty((n * rows, length), dtype=scores.dtype)
-        scale = scores.dtype.type(self.scale)
-
-        def softmax_rows(lo, hi):                   # rows [lo, hi) of the (N*L, L) matrix
-            while lo < hi:                          # one sample (one mask row) at a time
-                sample = lo // rows
-                stop = min(hi, (sample + 1) * rows)
-                mm = self.mm[sample if len(self.mm) > 1 else 0]   # (1, L)
-                y = out[lo:stop]
-                xp.multiply(flat_scores[lo:stop], mm * scale, out=y)   # logits
-                softmax_into(y, y)
-                y *= mm
-                flush_denormals_(y)                 # exp(-100) is subnormal: slow BLAS
-                lo = stop
-
-        parallel_slices(softmax_rows, n * rows, nbytes=2 * out.nbytes, xp=xp)
-        return out.reshape(n, rows, length)
-
-    def backward(self, g_attention):
-        attention = self.outputs[0]()
-        inner = F.sum(g_attention * attention, axis=-1, keepdims=True)
-        return F.flush_denormals((attention * (g_attention - inner)) * self.scale)
+    return F.masked_softmax(scores, mm, softmax_scale, check=check)   # nnlite op
 
 
 def attention_offsets(attention, h, w):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .. import backend
 from ..autograd import Function
-from ..parallel import parallel_slices
+from ..kernels.elementwise import elu_forward, softmax_forward
 from ..tensor import as_tensor
 from .basic import abs, exp, log, max, mean, sum, where
 
@@ -41,25 +41,8 @@ class ELU(Function):
         self.alpha = alpha
 
     def forward(self, x):
-        xp = backend.get_array_module(x)
-        flat = xp.ascontiguousarray(x).reshape(-1)
-        y = xp.empty_like(flat)
-        positive = xp.empty(flat.shape, dtype=bool)
-
-        def elu(lo, hi):
-            # alpha * expm1(min(x, 0)) + max(x, 0): exact on both sides (expm1(0) = 0,
-            # x + 0 = x), in place; 4x faster than where()/copyto(where=) selections
-            part, out = flat[lo:hi], y[lo:hi]
-            xp.greater(part, 0, out=positive[lo:hi])
-            xp.minimum(part, 0, out=out)
-            xp.expm1(out, out=out)
-            if self.alpha != 1:
-                out *= self.alpha
-            out += xp.maximum(part, 0)
-
-        parallel_slices(elu, flat.size, nbytes=3 * flat.nbytes, xp=xp)
-        self.positive = positive.reshape(x.shape)
-        return y.reshape(x.shape)
+        y, self.positive = elu_forward(x, self.alpha)      # threaded kernel (kernels/)
+        return y
 
     def backward(self, gy):
         y = self.outputs[0]()
@@ -106,24 +89,12 @@ def sigmoid(x):
     return Sigmoid()(as_tensor(x))
 
 
-def softmax_into(logits, out, axis=-1):
-    """Array kernel: ``out = exp(logits - max) / sum(exp(logits - max))`` along ``axis``,
-    written into ``out`` (which may be ``logits`` itself). The forward of ``Softmax``, and of
-    contextual attention's masked softmax. Returns ``out``."""
-    xp = backend.get_array_module(logits)
-    xp.subtract(logits, logits.max(axis=axis, keepdims=True), out=out)
-    xp.exp(out, out=out)
-    out /= out.sum(axis=axis, keepdims=True)
-    return out
-
-
 class Softmax(Function):
     """y = exp(x - max) / sum(exp(x - max)) along ``axis``; d/dx: gx = y * (gy - sum(gy * y)).
 
     One Function rather than a composite of exp/sum/div so that large inputs (score
     matrices such as attention's) cost one output buffer and no temporaries
-    (``softmax_into``); along the last axis the rows are split over the cores
-    (``nnlite.parallel``). The backward is written with nnlite ops on the output y, which
+    (``nnlite.kernels.elementwise.softmax_forward``). The backward is written with nnlite ops on the output y, which
     is part of the graph, so second derivatives come out right.
     """
 
@@ -131,15 +102,7 @@ class Softmax(Function):
         self.axis = axis
 
     def forward(self, x):
-        xp = backend.get_array_module(x)
-        axis = self.axis % x.ndim
-        if axis != x.ndim - 1:
-            return softmax_into(x, xp.empty_like(x), axis)
-        rows = xp.ascontiguousarray(x).reshape(-1, x.shape[-1])
-        y = xp.empty_like(rows)
-        parallel_slices(lambda lo, hi: softmax_into(rows[lo:hi], y[lo:hi]), rows.shape[0],
-                        nbytes=2 * rows.nbytes, xp=xp)
-        return y.reshape(x.shape)
+        return softmax_forward(x, self.axis)               # threaded kernel (kernels/)
 
     def backward(self, gy):
         y = self.outputs[0]()

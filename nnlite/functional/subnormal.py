@@ -14,20 +14,11 @@ below 1e-31. In float64 (tiny = 2.2e-308) it is an identity for any value gradch
 """
 from __future__ import annotations
 
-import numpy as np
-
-from .. import backend
 from ..autograd import Function
+from ..kernels.elementwise import flush_denormals_
 from ..tensor import as_tensor
 
 __all__ = ["flush_denormals", "flush_denormals_"]
-
-
-def flush_denormals_(array):
-    """Array kernel, in place: set the subnormal entries of a float array to 0; returns it."""
-    xp = backend.get_array_module(array)
-    tiny = np.finfo(array.dtype).tiny
-    return xp.multiply(array, xp.abs(array) >= tiny, out=array)   # NaN and inf stay
 
 
 class FlushDenormals(Function):

@@ -19,8 +19,8 @@
 # | idea | library | tests |
 # |---|---|---|
 # | y[o, oh, ow] = Σ_{c,i,j} x[c, oh·s − p + i·d, ow·s − p + j·d] · W[o, c, i, j] | `nnlite.functional.conv2d`, loop reference `nnlite.functional.conv_reference.conv2d_reference` | `tests/test_conv.py::test_conv2d_matches_loop_reference` |
-# | im2col + one matrix product | `nnlite.functional.unfold`, `nnlite/functional/im2col.py` | `tests/test_patches.py::test_unfold_and_fold_match_loop_references` |
-# | TF SAME padding: out = ⌈n/s⌉, total = max((out−1)s + (k−1)d + 1 − n, 0), before = ⌊total/2⌋ | `nnlite.functional.conv_utils.same_padding` | `tests/test_conv.py::test_same_padding_numbers` |
+# | im2col + one matrix product | `nnlite.functional.unfold`, `nnlite/kernels/im2col.py` | `tests/test_patches.py::test_unfold_and_fold_match_loop_references` |
+# | TF SAME padding: out = ⌈n/s⌉, total = max((out−1)s + (k−1)d + 1 − n, 0), before = ⌊total/2⌋ | `nnlite.kernels.conv_utils.same_padding` | `tests/test_conv.py::test_same_padding_numbers` |
 # | transposed conv = adjoint: ⟨conv(x, W), y⟩ = ⟨x, convᵀ(y, W)⟩ | `nnlite.functional.conv_transpose2d` | `tests/test_conv.py::test_adjoint_identities` |
 # | nearest resize, TF1 align-corners rule | `nnlite.functional.interpolate_nearest`, `nearest_indices` | `tests/test_resize.py::test_spec_example_64_to_32_align_corners` |
 #
@@ -37,7 +37,7 @@ import nnlite
 import nnlite.functional as F
 from nnlite import Tensor
 from nnlite.functional.conv_reference import conv2d_reference
-from nnlite.functional.conv_utils import same_padding
+from nnlite.kernels.conv_utils import same_padding
 from inpainting.data.datasets import demo_corpus
 from inpainting.model.networks import gen_conv_table
 
@@ -145,7 +145,7 @@ plt.show()
 # **Build it yourself.** im2col without loops over pixels: one strided slice per kernel tap
 # (u, v) copies, for every window at once, the input pixel that tap sees. Stack the
 # KH·KW slices, reshape to (N, C·KH·KW, OH·OW), multiply by the kernels as an
-# (O, C·KH·KW) matrix. This is how `nnlite/functional/im2col.py` does it on the CPU.
+# (O, C·KH·KW) matrix. This is how `nnlite/kernels/im2col.py` does it on the CPU.
 
 # %%
 def conv2d_im2col(x, w, stride=1, pads=(0, 0, 0, 0), dilation=1):

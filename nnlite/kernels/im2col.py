@@ -35,7 +35,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from ..backend import get_array_module
-from ..parallel import parallel_slices
+from .parallel import parallel_slices
 from .conv_utils import ConvGeometry
 from .workspace import scratch
 
