@@ -62,6 +62,7 @@ PACKAGES = {
     "lxqt-themes": "photo",
     "hugin-data": "photo",
     "kodi-data": "photo",
+    "libjxl-testdata": "photo",
     "gimp-data": "texture",
     "ufoai-textures": "texture",
     "nexuiz-textures": "texture",
@@ -84,6 +85,8 @@ PHOTOS_ONLY = {
                   r"AliasingPScubic_2x|Big_ben_rectilinear|CA_fringes0[01]|CA_strange0[12]|"
                   r"CA_tCA0[0-3])\.jpg$",
     "kodi-data": r"^usr/share/kodi/addons/skin\.estuary/extras/home-images/(movie|music)\.jpg$",
+    "libjxl-testdata": r"^usr/share/libjxl-testdata/(jxl/hdr_room\.png|jxl/flower/flower\.png|"
+                       r"external/wesaturate/500px/\w+_srgb8\.png)$",
 }
 #: a series of one scene (crops, exposures) in a PHOTOS_ONLY package: one group, one split
 SERIES = {"hugin-data": r"^(aliasing|ca_fringes|ca_strange|ca_tca)"}
