@@ -90,7 +90,7 @@ PHOTOS_ONLY = {
 }
 #: a series of one scene (crops, exposures) in a PHOTOS_ONLY package: one group, one split
 SERIES = {"hugin-data": r"^(aliasing|ca_fringes|ca_strange|ca_tca)"}
-NEAR_DUPLICATE_BITS = 24   # of 256 average-hash bits: closer photos are one picture
+NEAR_DUPLICATE_BITS = 16   # of 256 average-hash bits: closer photos are one picture
 MIN_SIDE = {"photo": 256, "texture": 128}
 MIN_STD = 6.0              # gray levels: flatter images teach nothing
 PHOTO_SHORT_SIDE = 1024
