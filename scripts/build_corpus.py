@@ -11,10 +11,12 @@ What it does, step by step (every choice is recorded in ``manifest.json``):
    nothing is installed) and unpacks it with ``dpkg-deb -x``.
 2. Collects the images: wallpapers and artwork as *photos*; the game texture packs (zip
    archives ``*.pk3``) and GIMP's tileable patterns (``*.pat``) as *textures*; plus the
-   photographs bundled inside the scikit-image wheel.
+   photographs bundled inside the scikit-image wheel. In packages where photographs sit among
+   renders and screenshots (``PHOTOS_ONLY``) only the listed photographs are read.
 3. Drops what is not an image to learn from: normal/specular/glow maps, decals with
    transparency, tiny images, flat images; of several renderings of one picture (sizes,
-   light/dark variants, one theme's screens) it keeps the largest.
+   light/dark variants, one theme's screens) it keeps the largest, and of near-duplicate
+   photos (average hashes within ``NEAR_DUPLICATE_BITS``) the first.
 4. Splits by *group* (a photo and its variants, a texture folder of one game set) so that
    near-duplicates never straddle train and validation: a group goes to ``val`` when the
    first 8 hex digits of sha256(group name) mod 100 fall below the validation percentage.
@@ -57,6 +59,10 @@ PACKAGES = {
     "desktop-base": "photo",
     "debian-edu-artwork-emerald": "photo",
     "xplanet-images": "photo",
+    "lxqt-themes": "photo",
+    "hugin-data": "photo",
+    "kodi-data": "photo",
+    "libjxl-testdata": "photo",
     "gimp-data": "texture",
     "ufoai-textures": "texture",
     "nexuiz-textures": "texture",
@@ -69,6 +75,22 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tga", ".pat")
 NOT_A_PICTURE = re.compile(r"(_nm|_norm|normal|_bump|_gloss|_sm|_spec|_glow|_local|_height|"
                            r"_luma|_shirt|_pants|_reflect|_alpha|_mask|_fx|_blend|_add)"
                            r"(_?\d*)$", re.IGNORECASE)
+#: packages whose photographs sit among drawings, renders and screenshots: only the files
+#: whose path matches are read (chosen by looking at every candidate of 256+ pixels), and each
+#: file is a picture of its own (no size/light-dark variants) though a series shares a group.
+PHOTOS_ONLY = {
+    "lxqt-themes": r"^usr/share/lxqt/wallpapers/(Butterfly-Kenneth-Wimer|Valendas|after-the-rain|"
+                   r"appleflower|beam|butterfly|cloud|drop|flowers|fog)\.(png|jpg)$",
+    "hugin-data": r"^usr/share/hugin/xrc/data/help_en_EN/(800px-C_Marchi-GrandCentral-adj|"
+                  r"AliasingPScubic_2x|Big_ben_rectilinear|CA_fringes0[01]|CA_strange0[12]|"
+                  r"CA_tCA0[0-3])\.jpg$",
+    "kodi-data": r"^usr/share/kodi/addons/skin\.estuary/extras/home-images/(movie|music)\.jpg$",
+    "libjxl-testdata": r"^usr/share/libjxl-testdata/(jxl/hdr_room\.png|jxl/flower/flower\.png|"
+                       r"external/wesaturate/500px/\w+_srgb8\.png)$",
+}
+#: a series of one scene (crops, exposures) in a PHOTOS_ONLY package: one group, one split
+SERIES = {"hugin-data": r"^(aliasing|ca_fringes|ca_strange|ca_tca)"}
+NEAR_DUPLICATE_BITS = 16   # of 256 average-hash bits: closer photos are one picture
 MIN_SIDE = {"photo": 256, "texture": 128}
 MIN_STD = 6.0              # gray levels: flatter images teach nothing
 PHOTO_SHORT_SIDE = 1024
@@ -143,6 +165,9 @@ def candidates(package: str, root: Path):
                     if member.lower().endswith(IMAGE_SUFFIXES):
                         yield f"{path.relative_to(root)}!{member}", archive.read(member)
         elif path.suffix.lower() in IMAGE_SUFFIXES and not re.search(r"/icons/|plasma", str(path)):
+            if package in PHOTOS_ONLY and not re.search(PHOTOS_ONLY[package],
+                                                        str(path.relative_to(root))):
+                continue
             if package == "gimp-data" and path.suffix.lower() != ".pat":
                 continue            # gimp-data's PNGs are brushes and UI pictures
             yield str(path.relative_to(root)), path.read_bytes()
@@ -155,12 +180,41 @@ def group_of(package: str, original: str) -> str:
     if "!" in original or package == "gimp-data":
         return f"{package}:{name.parent}"
     stem = name.stem.lower()
+    series = re.match(SERIES[package], stem) if package in SERIES else None
+    if series:
+        return f"{package}:{series.group(1)}"
     stem = re.sub(r"[_-]?\d{3,4}x\d{3,4}([_-]?portrait)?", "", stem)
     stem = re.sub(r"-(l|d)$", "", stem)
     theme = re.search(r"/([a-z0-9-]+)-theme/", original)
     if theme:
         return f"{package}:{theme.group(1)}"
     return f"{package}:{stem}"
+
+
+def variant_key(package: str, original: str, group: str) -> str:
+    """Photos with one key are renderings of one picture: only the largest is kept. In a
+    PHOTOS_ONLY package every file is its own picture (a series only shares the split)."""
+    return f"{package}:{original}" if package in PHOTOS_ONLY else group
+
+
+def average_hash(image: Image.Image) -> np.ndarray:
+    """256 bits: the 16 x 16 gray thumbnail above its mean (same for sizes and re-encodings)."""
+    small = np.asarray(image.convert("L").resize((16, 16), Image.BILINEAR), np.float32)
+    return (small > small.mean()).ravel()
+
+
+def drop_near_duplicates(photos):
+    """Of photos (in order) whose average hashes differ in at most NEAR_DUPLICATE_BITS bits,
+    keep the first; returns (kept, dropped)."""
+    kept, dropped, hashes = [], [], []
+    for photo in photos:
+        bits = average_hash(photo[-1])
+        if any(int((bits != other).sum()) <= NEAR_DUPLICATE_BITS for other in hashes):
+            dropped.append(photo)
+        else:
+            kept.append(photo)
+            hashes.append(bits)
+    return kept, dropped
 
 
 def is_picture(package: str, kind: str, original: str, image: Image.Image) -> str | None:
@@ -269,8 +323,9 @@ def build(out: Path, debs_dir: Path, work: Path) -> dict:
                 entries.append(_write(out, package, kind, original, group, image))
                 continue
             pixels = image.size[0] * image.size[1]
-            if group not in best or best[group][0] < pixels:
-                best[group] = (pixels, package, kind, original, group, image)
+            key = variant_key(package, original, group)
+            if key not in best or best[key][0] < pixels:
+                best[key] = (pixels, package, kind, original, group, image)
         print(f"{package} {version}: {kept} kept, {skipped} skipped", file=sys.stderr)
     for name, image, version in skimage_images():
         group = f"scikit-image:{name}"
@@ -278,7 +333,10 @@ def build(out: Path, debs_dir: Path, work: Path) -> dict:
         sources["scikit-image"] = {"version": version, "licences": [
             "scikit-image sample data (public domain / CC0 / BSD; see skimage/data/README.txt)"],
             "kind": "photo"}
-    for _, package, kind, original, group, image in best.values():
+    photos, dropped = drop_near_duplicates(list(best.values()))
+    for _, package, _, original, _, _ in dropped:
+        print(f"near-duplicate dropped: {package} {original}", file=sys.stderr)
+    for _, package, kind, original, group, image in photos:
         entries.append(_write(out, package, kind, original, group, image))
     entries.sort(key=lambda e: e["path"])
     manifest = {"format": 1, "built_by": "scripts/build_corpus.py", "val_percent": VAL_PERCENT,

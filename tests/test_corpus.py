@@ -112,3 +112,48 @@ def test_names_cannot_collide(tmp_path):
     assert first["path"] != second["path"]
     (tmp_path / "manifest.json").write_text(json.dumps({"images": [first, first]}))
     assert corpus.verify(tmp_path) == 1                  # a path listed twice is an error
+
+
+def test_photos_only_packages_read_just_the_listed_photographs(tmp_path):
+    assert set(corpus.PHOTOS_ONLY) <= {p for p, kind in corpus.PACKAGES.items() if kind == "photo"}
+    folder = tmp_path / "usr/share/lxqt/wallpapers"
+    folder.mkdir(parents=True)
+    for name in ("fog.jpg", "origami-dark.png", "kde-plasma.png", "fog.jpg.txt"):
+        (folder / name).write_bytes(b"x")
+    (tmp_path / "usr/share/lxqt/themes").mkdir(parents=True)
+    (tmp_path / "usr/share/lxqt/themes/fog.jpg").write_bytes(b"x")       # right name, wrong place
+    found = [original for original, _ in corpus.candidates("lxqt-themes", tmp_path)]
+    assert found == ["usr/share/lxqt/wallpapers/fog.jpg"]
+    # a package without a list reads every image it has (Plasma paths excepted)
+    found = sorted(original for original, _ in corpus.candidates("gnome-backgrounds", tmp_path))
+    assert found == ["usr/share/lxqt/themes/fog.jpg", "usr/share/lxqt/wallpapers/fog.jpg",
+                     "usr/share/lxqt/wallpapers/origami-dark.png"]
+
+
+def test_a_series_shares_a_group_but_each_photo_is_kept():
+    folder = "usr/share/hugin/xrc/data/help_en_EN/"
+    g = corpus.group_of
+    assert g("hugin-data", folder + "CA_tCA00.jpg") == g("hugin-data", folder + "CA_tCA03.jpg") \
+        == "hugin-data:ca_tca"
+    assert g("hugin-data", folder + "Big_ben_rectilinear.jpg") != g("hugin-data", folder + "CA_tCA00.jpg")
+    keys = {corpus.variant_key("hugin-data", folder + f"CA_tCA0{i}.jpg", "hugin-data:ca_tca")
+            for i in range(4)}
+    assert len(keys) == 4
+    # elsewhere one key per group: sizes and light/dark variants are one picture
+    assert corpus.variant_key("gnome-backgrounds", "x/wood-l.webp", "gnome-backgrounds:wood") == \
+        corpus.variant_key("gnome-backgrounds", "x/wood-d.webp", "gnome-backgrounds:wood")
+
+
+def test_near_duplicates_are_dropped_and_the_first_is_kept():
+    rng = np.random.default_rng(1)
+    y, x = np.mgrid[0:300, 0:400]
+    scene = np.stack([(x * 0.6) % 256, (y * 0.8) % 256, ((x + y) * 0.3) % 256], -1).astype(np.uint8)
+    picture = Image.fromarray(scene)
+    smaller = picture.resize((200, 150), Image.LANCZOS)                         # another size
+    noisy = Image.fromarray(np.clip(scene + rng.normal(0, 6, scene.shape), 0, 255).astype(np.uint8))
+    other = Image.fromarray(rng.integers(0, 256, (300, 400, 3), dtype=np.uint8))
+    photos = [("a", picture), ("b", smaller), ("c", other), ("d", noisy)]
+    kept, dropped = corpus.drop_near_duplicates(photos)
+    assert [p[0] for p in kept] == ["a", "c"] and [p[0] for p in dropped] == ["b", "d"]
+    flipped = Image.fromarray(scene[:, ::-1].copy())                           # a different view
+    assert len(corpus.drop_near_duplicates([("a", picture), ("f", flipped)])[0]) == 2
