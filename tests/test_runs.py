@@ -399,3 +399,34 @@ def test_every_train_option_has_help_with_its_default(capsys):
                   "sample_every", "log_every", "warmup_iterations"):
         assert f"default: {getattr(defaults, field)}" in helps[field], field
     assert "default: 150,000" in helps["iterations"] and "default: 0.0001" in helps["lr"]
+
+
+def test_forced_change_of_data_restarts_the_data_order_on_the_new_images(tmp_path):
+    """--force with another data set: the weights carry over, the old sampler position (an
+    index into the old list) does not; the order starts a fresh epoch of the new images."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for folder, count in (("a", 3), ("b", 5)):
+        (tmp_path / folder).mkdir()
+        for k in range(count):
+            Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(
+                tmp_path / folder / f"{k}.png")
+    run = tmp_path / "run"
+    first = Trainer(TrainConfig(out_dir=str(run), iterations=6, data=str(tmp_path / "a"),
+                                **FAST))
+    first.run(2, progress=False)
+    saved = first.dataset.state_dict()
+    moved = Trainer(TrainConfig(out_dir=str(run), iterations=6, data=str(tmp_path / "b"),
+                                **FAST))
+    with pytest.raises(ckpt.CheckpointError, match="data="):
+        moved.resume()
+    assert moved.resume(force=True) is not None and moved.step == 2
+    _assert_same_weights(_weights(first), _weights(moved))
+    state = moved.dataset.state_dict()
+    assert state["num_items"] == 5 and state["position"] == 0
+    assert state["epoch"] == saved["epoch"] + 1
+    same = Trainer(TrainConfig(out_dir=str(run), iterations=6, data=str(tmp_path / "a"),
+                               **{**FAST, "batch_size": 3}))
+    same.resume(force=True)                     # a forced change of another field keeps it
+    assert same.dataset.state_dict() == saved

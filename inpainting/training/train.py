@@ -44,6 +44,8 @@ __all__ = ["NothingToTrain", "Trainer", "TrainingDiverged", "make_dataset"]
 #: configuration fields that decide the networks' shapes: a checkpoint can only be resumed by
 #: a run that has the same values (any other recipe field: the same unless forced)
 RESUME_FIELDS = ("cnum", "attention", "critic_cnum", "image_size", "bbox_size")
+#: recipe fields that name the training images: a forced change restarts the data order
+DATA_FIELDS = ("data", "data_manifest_sha256")
 
 
 class TrainingDiverged(RuntimeError):
@@ -287,7 +289,9 @@ class Trainer:
             "config": np.asarray(json.dumps(self.config.to_dict())),
         }
 
-    def load_state(self, state):
+    def load_state(self, state, *, new_data=False):
+        """Restore a checkpoint's state. ``new_data``: the checkpoint was trained on another
+        data set (a forced recipe change): the data order starts a fresh epoch of this one."""
         self.step = int(state["step"])
         self.generator.load_state_dict(state["generator"])
         self.local_critic.load_state_dict(state["local_critic"])
@@ -295,7 +299,10 @@ class Trainer:
         self.g_optimizer.load_state_dict(state["g_optimizer"])
         self.d_optimizer.load_state_dict(state["d_optimizer"])
         self.rng.bit_generator.state = json.loads(str(state["rng"]))
-        self.dataset.load_state_dict({k: int(v) for k, v in state["data"].items()})
+        data = {k: int(v) for k, v in state["data"].items()}
+        if new_data:     # the old position means nothing in another list of images
+            data = dict(self.dataset.state_dict(), epoch=data["epoch"] + 1, position=0)
+        self.dataset.load_state_dict(data)
 
     def save_checkpoint(self):
         path = ckpt.save(self.out_dir / "checkpoints", self.step, self.state(),
@@ -321,9 +328,9 @@ class Trainer:
             raise ckpt.CheckpointError(f"{found} is not a readable training checkpoint "
                                        f"({_short(error)}); delete it to resume from the "
                                        "previous one") from None
-        self._check_resume_config(found, state, force)
+        new_data = self._check_resume_config(found, state, force)
         try:
-            self.load_state(state)
+            self.load_state(state, new_data=new_data)
         except (KeyError, ValueError, TypeError, IndexError) as error:   # StateDictError too
             reason = (f"it has no {error.args[0]!r} entry" if type(error) is KeyError
                       else _short(error))
@@ -332,13 +339,14 @@ class Trainer:
 
     def _check_resume_config(self, path, state, force=False):
         """One line naming the file and every differing shape (or, unless ``force``, recipe)
-        field, before any weight moves."""
+        field, before any weight moves. Returns whether the forced change is of the data
+        (``DATA_FIELDS``)."""
         try:
             saved = json.loads(str(state["config"]))
         except (KeyError, ValueError, TypeError):
-            return                     # no stored configuration: load_state_dict will tell
+            return False               # no stored configuration: load_state_dict will tell
         if not isinstance(saved, dict):
-            return
+            return False
         differing = [name for name in RESUME_FIELDS
                      if name in saved and saved[name] != getattr(self.config, name)]
         if differing:
@@ -357,6 +365,7 @@ class Trainer:
                                        "the run would not continue exactly; resume with the "
                                        "recorded values, or with force=True (--force) to "
                                        "change the recipe")
+        return any(name in DATA_FIELDS for name, _, _ in changed)
 
     # ------------------------------------------------------------------ loop
     def run(self, iterations=None, *, progress=True, on_log=None):
