@@ -44,7 +44,6 @@ import nnlite
 import nnlite.functional as F
 from nnlite import Tensor
 import inpainting
-import inpainting.attention as attention_module
 from inpainting import color_wheel_legend, inpaint
 from inpainting.data import demo_corpus
 from inpainting.masks import centered_bbox_mask
@@ -160,8 +159,9 @@ print(f"critic parameters:    {sum(c.num_parameters() for c in critics):,} "
 # ## 4.2 Shapes flowing through
 #
 # Run the generator (random weights; shapes do not care) and record what each layer
-# produces. We wrap every convolution module's `forward` with a recorder and spy on the
-# call to `contextual_attention`; the network itself runs unchanged.
+# produces. We wrap the `forward` of each convolution of *this model object* with a
+# recorder (no library module is touched; the network runs unchanged), and ask the
+# generator for its attention scores with `return_attention=True`, its supported output.
 
 # %%
 cnum, size = (8, 64) if QUICK else (32, 256)
@@ -180,28 +180,21 @@ def record(name, forward):
 for name, module in model.named_children():
     module.forward = record(name, module.forward)
 
-original_attention = attention_module.contextual_attention
-
-
-def attention_spy(f, b, mask=None, **kwargs):
-    y, offsets = original_attention(f, b, mask, **kwargs)
-    trace.append(("contextual_attention", tuple(f.shape), tuple(y.shape)))
-    return y, offsets
-
-
 image = demo_corpus("heldout", size, resize=True).sample(0, 0)[None]
 mask, _ = centered_bbox_mask(size, size // 2)
-attention_module.contextual_attention = attention_spy
-try:
-    with nnlite.no_grad():
-        x1, x2, offsets = model(Tensor(image * (1 - mask)), Tensor(mask))
-finally:
-    attention_module.contextual_attention = original_attention
+with nnlite.no_grad():
+    x1, x2, offsets, scores = model(Tensor(image * (1 - mask)), Tensor(mask), return_attention=True)
+
+# Contextual attention has no weights and no module of its own: it runs between pmconv6 and
+# pmconv7, so its input is what pmconv6 produced and its output what pmconv7 was given.
+after = [name for name, _, _ in trace].index("pmconv6") + 1
+trace.insert(after, ("contextual_attention", trace[after - 1][2], trace[after][1]))
 
 rows = ["| # | layer | input (N, C, H, W) | output |", "|---:|---|---|---|"]
 rows += [f"| {i} | {name} | {shape_in} | {shape_out} |" for i, (name, shape_in, shape_out) in enumerate(trace)]
 display(Markdown("\n".join(rows)))
-print("x1", x1.shape, "x2", x2.shape, "offsets", offsets.shape)
+print("x1", x1.shape, "x2", x2.shape, "offsets", offsets.shape,
+      "attention scores (N, L, L), L = (H/8)(W/8):", scores.shape)
 
 # %%
 branch_of = {"co": "coarse", "xc": "hallucination", "pm": "attention branch", "al": "decoder"}
