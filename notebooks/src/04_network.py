@@ -186,7 +186,8 @@ with nnlite.no_grad():
     x1, x2, offsets, scores = model(Tensor(image * (1 - mask)), Tensor(mask), return_attention=True)
 
 # Contextual attention has no weights and no module of its own: it runs between pmconv6 and
-# pmconv7, so its input is what pmconv6 produced and its output what pmconv7 was given.
+# the next layer of the branch, so its input is what pmconv6 produced and its output what
+# that layer was given.
 after = [name for name, _, _ in trace].index("pmconv6") + 1
 trace.insert(after, ("contextual_attention", trace[after - 1][2], trace[after][1]))
 
