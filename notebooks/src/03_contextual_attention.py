@@ -626,7 +626,7 @@ def draw_exploration(label, picture, result, replay, knocked, mask, k=5):
     axes[4].set_title("attention knocked out (probe)", fontsize=9)
     for a in axes:
         a.axis("off")
-    fig.suptitle(label, fontsize=9)
+    fig.suptitle(label, fontsize=9, y=1.04)
     plt.tight_layout()
     show_jpeg(fig)
     hole = mask[0] > 0.5
