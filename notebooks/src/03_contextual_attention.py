@@ -6,7 +6,9 @@
 # its nine named steps and check it against the library's layer and a loop-by-loop
 # reference; read the (L × L) score matrix as an image; predict the attention offset of a
 # known shift; compute a propagated score and the masked softmax by hand; explain the /4
-# of the reconstruction.
+# of the reconstruction; and look inside a trained model's attention through its supported
+# outputs: where a hole cell copies from, what propagation does to its softmax, and how
+# the fill changes when the branch is knocked out.
 #
 # *Prerequisites:* notebook 2 (im2col, transposed convolution, the align-corners resize);
 # softmax. *Exercises:* 3.1–3.3 (solutions in

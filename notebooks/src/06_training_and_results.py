@@ -4,9 +4,10 @@
 #
 # **After this notebook you will be able to** say what one training iteration of DeepFill v1
 # does (five critic updates, one generator update) and run a miniature of it; compute an
-# Adam update by hand; read the shipped model's results; and compute and interpret the
-# evaluation metrics (ℓ1, ℓ2, PSNR, SSIM, TV) against classical baselines, including why
-# they reward blur.
+# Adam update by hand; read the shipped model's results; run the project's evaluation
+# protocol (seeded crops and holes, every installed baseline, a paired bootstrap over
+# images) and interpret its metrics (ℓ1, ℓ2, PSNR, SSIM, TV, artefact scores), including why
+# they reward blur; and probe what the trained attention branch contributes.
 #
 # *Prerequisites:* notebooks 4 (the network) and 5 (the losses). *Exercises:* 6.1–6.2
 # (solutions in [solutions/06_training_and_results.py](solutions/06_training_and_results.py)).
@@ -44,7 +45,7 @@ from IPython.display import Image, Markdown, display
 import nnlite
 from inpainting import TrainConfig, Trainer, inpaint
 from inpainting.data import DEMO_HELDOUT_PHOTOS
-from inpainting.evaluate import (MODEL, choose_baselines, crop_windows, evaluation_images, hole_mask,
+from inpainting.evaluate import (BASELINES, MODEL, choose_baselines, crop_windows, evaluation_images, hole_mask,
                                  image_sources, run_protocol)
 from inpainting.evaluation_report import (PAIRED_COLUMNS, PRINTED_COLUMNS, markdown, paired_rows,
                                           summary_rows)
@@ -290,10 +291,16 @@ else:
 # branch), not the paper's ablation, which trains a second network without the branch
 # (`InpaintGenerator(attention=False)`; docs/contextual_attention.md). The cell below
 # fills exactly the protocol's crops and holes again with the probe and compares it with
-# the intact model, paired over images as above.
+# the intact model, paired over images as above; the figure shows the first crop of each
+# kind filled by the model, the probe, harmonic inpainting and the last installed baseline.
 
 # %%
 KNOCKOUT = "model, attention knocked out"
+examples = {}                                  # group -> the first crop: (crop, hole, probe fill)
+
+
+def group_name(sources):
+    return next(name for name, (group_sources, _) in groups.items() if group_sources is sources)
 
 
 def knockout_records(sources, per_image, records):
@@ -306,6 +313,7 @@ def knockout_records(sources, per_image, records):
             for kind in holes:
                 hole, _ = hole_mask(kind, eval_size, hole_rng)
                 filled = inpaint(generator, crop[None], hole, knockout_attention=True).output[0]
+                examples.setdefault(group_name(sources), (crop, hole, filled))
                 probe.append({"image": index, "method": KNOCKOUT, "hole": kind,
                               **evaluate_pair(to_unit(filled), to_unit(crop), hole[0])})
     model_rows = [r for r in records if r["method"] == MODEL]
@@ -324,6 +332,17 @@ if generator is not None:
         print(f"{group}: hole ℓ1 {means[MODEL]:.2f} % intact, {means[KNOCKOUT]:.2f} % knocked out")
     display(Markdown(markdown(rows, ["data", "baseline", "metric", "model_minus_baseline",
                                      "ci_low", "ci_high", "images"], digits=2)))
+    fig, axes = plt.subplots(len(examples), 6, figsize=(10, 1.9 * len(examples)), squeeze=False)
+    for row, (group, (crop, hole, probe)) in zip(axes, examples.items()):
+        fills = [crop * (1 - hole[0]), inpaint(generator, crop[None], hole).output[0], probe,
+                 BASELINES["harmonic"](crop, hole[0]), BASELINES[baselines[-1]](crop, hole[0]), crop]
+        titles = ["input", "model", "attention knocked out", "harmonic", baselines[-1], "truth"]
+        for a, picture, title in zip(row, fills, titles):
+            a.imshow(np.clip((np.transpose(picture, (1, 2, 0)) + 1) / 2, 0, 1))
+            a.set_title(f"{group}: {title}" if title == "input" else title, fontsize=8)
+            a.axis("off")
+    plt.tight_layout()
+    show_figure(fig)
 else:
     print("SKIPPED (no trained model, see above)")
 
