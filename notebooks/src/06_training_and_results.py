@@ -303,28 +303,31 @@ def group_name(sources):
     return next(name for name, (group_sources, _) in groups.items() if group_sources is sources)
 
 
-def knockout_records(sources, per_image, records):
+def knockout_records(sources, per_image, records, crops):
     """The protocol's crops and holes (same seeds as run_protocol), filled with the probe."""
     probe = []
     for index, (name, load) in enumerate(sources):
         windows = crop_windows(load(), eval_size, per_image, np.random.default_rng([0, index, 0, 0]))
-        for k, (crop, _, _, _) in enumerate(windows):
+        for k, (crop, top, left, _) in enumerate(windows):
             hole_rng = np.random.default_rng([0, index, k + 1, 1])
             for kind in holes:
-                hole, _ = hole_mask(kind, eval_size, hole_rng)
+                hole, box = hole_mask(kind, eval_size, hole_rng)
                 filled = inpaint(generator, crop[None], hole, knockout_attention=True).output[0]
                 examples.setdefault(group_name(sources), (crop, hole, filled))
                 probe.append({"image": index, "method": KNOCKOUT, "hole": kind,
+                              "where": (top, left, box),
                               **evaluate_pair(to_unit(filled), to_unit(crop), hole[0])})
     model_rows = [r for r in records if r["method"] == MODEL]
-    assert [(r["image"], r["hole"]) for r in model_rows] == [(r["image"], r["hole"]) for r in probe]
+    where = {crop_id: (c["top"], c["left"], c["hole_box"]) for crop_id, c in crops.items()}
+    assert [(r["image"], r["hole"], where[r["crop_id"]]) for r in model_rows] == \
+        [(r["image"], r["hole"], r["where"]) for r in probe], "not the protocol's crops and holes"
     return model_rows + probe
 
 
 if generator is not None:
     rows = []
     for group, (sources, per_image) in groups.items():
-        both = knockout_records(sources, per_image, evaluated[group][0])
+        both = knockout_records(sources, per_image, *evaluated[group])
         for row in paired_table(both, MODEL, [KNOCKOUT], resamples=2000, seed=0):
             if row["metric"] in ("l1_hole", "psnr_hole_pooled"):
                 rows.append({"data": group, **row})
