@@ -6,7 +6,9 @@
 # its nine named steps and check it against the library's layer and a loop-by-loop
 # reference; read the (L × L) score matrix as an image; predict the attention offset of a
 # known shift; compute a propagated score and the masked softmax by hand; explain the /4
-# of the reconstruction.
+# of the reconstruction; and look inside a trained model's attention through its supported
+# outputs: where a hole cell copies from, what propagation does to its softmax, and how
+# the fill changes when the branch is knocked out.
 #
 # *Prerequisites:* notebook 2 (im2col, transposed convolution, the align-corners resize);
 # softmax. *Exercises:* 3.1–3.3 (solutions in
@@ -22,7 +24,7 @@
 # The release computes (spec §3; f = foreground, b = background features, both (N, C, H, W);
 # rate r = 2; positions flattened row-major, p = i·w + j):
 #
-# | step | equation | function (`inpainting.attention_steps`) | test |
+# | step | equation | function (`inpainting.model.attention_steps`) | test |
 # |---|---|---|---|
 # | 1 | raw 2r×2r patches of b, stride r (what gets pasted) | `raw_patches` | `tests/test_patches.py::test_contextual_attention_raw_patch_geometry` |
 # | 2 | f↓, b↓, m↓: nearest resize by 1/r, align-corners rule | `downsample` | `tests/test_attention_reference.py::test_reference_nearest_rule_matches_the_spec_examples` |
@@ -48,16 +50,19 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Image, display
+from matplotlib.patches import Rectangle
 from scipy.ndimage import gaussian_filter
 
 import nnlite
+import nnlite.functional as F
 from nnlite import Tensor
-import inpainting.model.attention as attention_module
 from inpainting.model import attention_steps as steps
 from inpainting import color_wheel_legend, contextual_attention, flow_to_image, inpaint
 from inpainting.data.datasets import demo_corpus
 from inpainting.model.attention_colours import overlay_flow
 from inpainting.data.masks import centered_bbox_mask
+from inpainting.model.networks import gen_conv_table
+from inpainting.data.textures import SUITE_SEED, texture_suite
 from inpainting.weights.model_io import SHIPPED_MODEL, load_generator
 
 QUICK = os.environ.get("DEEPFILL_NOTEBOOK_QUICK", "0") == "1"
@@ -65,7 +70,7 @@ plt.rcParams.update({"figure.dpi": 80, "savefig.dpi": 80, "figure.figsize": (6, 
 rng = np.random.default_rng(3)
 print("QUICK =", QUICK)
 
-# The loop-by-loop reference of the layer, the test oracle: inpainting/reference.py.
+# The loop-by-loop reference of the layer, the test oracle: inpainting/model/reference.py.
 import inpainting.model.reference as reference_attention
 
 
@@ -322,7 +327,7 @@ plt.show()
 # Put together, the steps above are the whole layer. Written out once more as a function,
 # it can be compared with the library's fused layer `inpainting.contextual_attention` (one
 # call, chunked for memory) and with the loop-by-loop reference written straight from the
-# specification (`inpainting/reference.py`: explicit loops over p and q, for tiny
+# specification (`inpainting/model/reference.py`: explicit loops over p and q, for tiny
 # inputs only), on a random input with a random hole:
 
 # %%
@@ -507,14 +512,46 @@ plt.show()
 # ## 3.4 Inside the trained network
 #
 # In DeepFill the foreground and background are the output of `pmconv6` (ReLU), 64×64×4c
-# at a 256×256 input, and the mask is the hole mask resized to that size. To look at the
-# real thing we run a trained generator and *record* the arguments it passes to
-# `contextual_attention` (a spy wrapped around the library function; nothing recomputed
-# by hand), then replay them through the staged form. This needs a trained model: the
-# shipped demo model (`inpainting/weights/demo_cnum16.npz`), or any model file named by
-# the environment variable `DEEPFILL_NOTEBOOK_MODEL`.
+# at a 256×256 input, and the mask is the hole mask resized to that size. The supported
+# outputs give us the trained layer's result: `inpaint(..., return_attention=True)` returns
+# its final scores s* as `result.attention` (N, h, w, h, w) and the offsets as
+# `result.offsets`. For the intermediate scores we rebuild the layer's input from supported
+# pieces only: the coarse result x₁ (`result.coarse`) pasted into the known pixels, as the
+# network does, then the model's own layers `pmconv1` … `pmconv6` in the order and with the
+# activations of its layer table (`gen_conv_table`). The named steps run on that input, and
+# the check is that their s* and offsets *equal* what the network returned: nothing is
+# patched or spied on. This needs a trained model: the shipped demo model
+# (`inpainting/weights/demo_cnum16.npz`), or any model file named by the environment
+# variable `DEEPFILL_NOTEBOOK_MODEL`.
 
 # %%
+def attention_inputs(generator, image, mask, coarse):
+    """pmconv6's features and the mask at their size, for one image (3, H, W), mask (1, H, W)."""
+    hole = Tensor(mask[None])
+    pasted = coarse * mask + image * (1 - mask)           # x₁ in the hole, the input elsewhere
+    h = F.concat([Tensor(pasted[None]), Tensor(np.ones_like(mask[None])), hole], axis=1)
+    for name, *_, activation in gen_conv_table(generator.cnum):
+        if name.startswith("pmconv") and int(name[6:].split("_")[0]) <= 6:
+            h = getattr(generator, name)(h)               # stride-2 layers downsample by themselves
+            h = {"elu": F.elu, "relu": F.relu}.get(activation, lambda t: t)(h)
+    return h, F.interpolate_nearest(hole, size=h.shape[2:], align_corners=True)
+
+
+def explore(generator, image, mask):
+    """The trained model on one image: its result, the named steps replayed, the knockout probe."""
+    result = inpaint(generator, image, mask, return_attention=True)
+    with nnlite.no_grad():
+        features, mask_small = attention_inputs(generator, image, mask, result.coarse[0])
+        replay = steps.contextual_attention_steps(features, features, mask_small,
+                                                  ksize=3, stride=1, rate=2)
+    knocked = inpaint(generator, image, mask, knockout_attention=True)
+    cells = replay.attention.shape[1]
+    print(f"  s* replayed = result.attention: "
+          f"{np.allclose(replay.attention.data[0], result.attention[0].reshape(cells, cells), atol=1e-5)};"
+          f" offsets equal: {np.array_equal(replay.offsets, result.offsets)}")
+    return result, replay, knocked
+
+
 model_path = Path(os.environ.get("DEEPFILL_NOTEBOOK_MODEL", SHIPPED_MODEL))
 if not model_path.exists():
     generator = None
@@ -524,47 +561,100 @@ else:
     generator = load_generator(model_path)
     model_size = int(generator.meta.get("image_size", 256))
     if QUICK:
-        model_size = min(model_size, 128)
+        model_size = min(model_size, 64)
     photo = demo_corpus("heldout", model_size, resize=True).sample(0, 0)
+    texture_names, textures = texture_suite(model_size, SUITE_SEED)
+    texture = textures[texture_names.index("brick-running-32x16")]
     photo_mask, _ = centered_bbox_mask(model_size, model_size // 2)
-    recorded = {}
-    original = attention_module.contextual_attention
+    photo_mask = photo_mask[0]
+    print(f"model {model_path.name} (cnum {generator.cnum}) at {model_size}×{model_size}")
+    explored = {}
+    for label, picture in (("photo (astronaut, held out)", photo),
+                           ("texture (brick-running-32x16)", texture)):
+        print(label)
+        explored[label] = (picture, *explore(generator, picture, photo_mask))
 
-    def spy(f, b, mask=None, **kwargs):
-        recorded.update(f=f, b=b, mask=mask, kwargs=kwargs)
-        return original(f, b, mask, **kwargs)
-
-    attention_module.contextual_attention = spy
-    try:
-        result = inpaint(generator, photo, photo_mask)
-    finally:
-        attention_module.contextual_attention = original
-    kwargs = {k: v for k, v in recorded["kwargs"].items() if k != "chunk_size"}
-    with nnlite.no_grad():
-        model_steps = steps.contextual_attention_steps(recorded["f"], recorded["b"], recorded["mask"], **kwargs)
-    print(f"model {model_path.name} (cnum {generator.cnum}) at {model_size}×{model_size}: attention on "
-          f"features {recorded['f'].shape}, {kwargs}")
-    print("replayed offsets equal the model's:", np.array_equal(model_steps.offsets, result.offsets))
+# %% [markdown]
+# ## 3.5 A trained model's attention, explored
+#
+# Pick one hole cell p (a cell is 8×8 pixels: the attention grid is ⅛ of the image). Its
+# row of s* says where the trained layer copies from. The figure marks p (red) and its
+# top-k source cells q (numbered by rank, with their weight s*[p, q]); beside it p's
+# softmax *before* propagation, `masked_softmax(s)` on the raw scores of step 5, and
+# *after*, s* = `masked_softmax(ŝ)`: the propagation sums each score with its diagonal
+# neighbours, so a source wins when its neighbours also match p's neighbours, and the
+# weight concentrates on fewer cells.
+#
+# The last panel is a **probe**: `inpaint(..., knockout_attention=True)` runs the attention
+# branch but hands the decoder zeros in its place, so it shows what this *trained* decoder
+# makes of the hallucination branch alone. It is not the paper's ablation, which is a
+# network trained without the branch (`InpaintGenerator(attention=False)`, trained from
+# scratch); a decoder trained with the branch and then deprived of it is out of its
+# training conditions ([docs/contextual_attention.md](../docs/contextual_attention.md)).
 
 # %%
-if generator is not None:
-    mh, mw = model_steps.f_small.shape[2:]
-    p_model = (mh // 2) * mw + mw // 2
-    overlay = overlay_flow((show(photo) * 255).astype(np.uint8), result.offsets, alpha=0.7,
-                           mask=photo_mask)[0]
-    fig, axes = plt.subplots(1, 5, figsize=(12, 2.8))
-    panels = [(show(photo * (1 - photo_mask[0])), "input"), (show(result.output[0]), "model output"),
-              (overlay, "attention map"),
-              (model_steps.scores.data[0, p_model].reshape(mh, mw), "s[p, ·], hole centre"),
-              (model_steps.attention.data[0, p_model].reshape(mh, mw), "s*[p, ·]")]
-    for a, (picture, title) in zip(axes, panels):
-        a.imshow(picture, cmap="viridis")
-        a.set_title(title, fontsize=9)
+def top_sources(replay, p, k):
+    """The k background cells with the largest s*[p, ·]: [(q, s*, softmax before propagation)]."""
+    before = steps.masked_softmax(replay.scores, replay.mm).data[0, p]
+    after = replay.attention.data[0, p]
+    order = np.argsort(after)[::-1][:k]
+    return [(int(q), float(after[q]), float(before[q])) for q in order], before, after
+
+
+def draw_exploration(label, picture, result, replay, knocked, mask, k=5):
+    grid_h, grid_w = replay.f_small.shape[2:]
+    hole_cells = np.nonzero(replay.mm[0] == 0)[0]
+    rows, cols = np.nonzero(mask[0, ::8, ::8] > 0.5)
+    p = int((rows[len(rows) // 3] * grid_w + cols[len(cols) // 3]))   # a hole cell off the centre
+    top, before, after = top_sources(replay, p, k)
+    fig, axes = plt.subplots(1, 5, figsize=(13, 2.9))
+    axes[0].imshow(show(picture * (1 - mask)))
+    py, px = divmod(p, grid_w)
+    axes[0].add_patch(Rectangle((8 * px - 0.5, 8 * py - 0.5), 8, 8, fill=False, ec="red", lw=2))
+    for rank, (q, weight, _) in enumerate(top, 1):
+        qy, qx = divmod(q, grid_w)
+        axes[0].add_patch(Rectangle((8 * qx - 0.5, 8 * qy - 0.5), 8, 8, fill=False, ec="yellow", lw=1.5))
+        axes[0].text(8 * qx + 4, 8 * qy - 1, f"{rank}", color="yellow", fontsize=7, ha="center")
+    axes[0].set_title(f"p (red), top-{k} sources", fontsize=9)
+    axes[1].imshow(before.reshape(grid_h, grid_w), cmap="viridis")
+    axes[1].set_title("softmax before propagation", fontsize=9)
+    axes[2].imshow(after.reshape(grid_h, grid_w), cmap="viridis")
+    axes[2].set_title("s*[p, ·] after propagation", fontsize=9)
+    for a in axes[1:3]:
+        a.plot(px, py, "rs", mfc="none", ms=6)
+    axes[3].imshow(show(result.output[0]))
+    axes[3].set_title("model output", fontsize=9)
+    axes[4].imshow(show(knocked.output[0]))
+    axes[4].set_title("attention knocked out (probe)", fontsize=9)
+    for a in axes:
         a.axis("off")
+    fig.suptitle(label, fontsize=9, y=1.04)
     plt.tight_layout()
     show_jpeg(fig)
+    hole = mask[0] > 0.5
+    l1 = {name: float(np.abs(out.output[0][:, hole] - picture[:, hole]).mean() / 2 * 100)
+          for name, out in (("model", result), ("knocked out", knocked))}
+    print(f"p = cell {divmod(p, grid_w)} of a {grid_h}×{grid_w} grid; {len(hole_cells)} cells may not be "
+          "copied from (mm = 0: their 3×3 patch touches the hole)")
+    print("rank  source cell  s* after  softmax before")
+    for rank, (q, weight, first) in enumerate(top, 1):
+        print(f"{rank:>4}  {str(divmod(q, grid_w)):>11}  {weight:8.3f}  {first:14.3f}")
+    print(f"largest weight of p: {before.max():.3f} before propagation, {after.max():.3f} after; "
+          f"hole L1 (% of the range): model {l1['model']:.2f}, knocked out {l1['knocked out']:.2f}")
+
+
+if generator is not None:
+    for label, (picture, result, replay, knocked) in explored.items():
+        draw_exploration(label, picture, result, replay, knocked, photo_mask)
 else:
     print("SKIPPED (no trained model, see above)")
+
+# %% [markdown]
+# Read the panels and the table together: where p's top sources lie (on the texture, are
+# they on the same phase of the brick pattern as p?), how much larger p's largest weight is
+# after propagation than before, and how much the hole's L1 error changes when the branch
+# is knocked out. That last number measures how much *this* trained decoder leans on the
+# branch on this image; it says nothing about the paper's ablation.
 
 # %% [markdown]
 # ## Memory

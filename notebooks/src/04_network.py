@@ -19,13 +19,13 @@
 #
 # | equation (spec §2) | code | test |
 # |---|---|---|
-# | coarse input: concat[x_in, 1, M] (5 channels) | `inpainting.networks.InpaintGenerator.forward` | `tests/test_network_reference.py::test_generator_matches_the_spec_reference` |
+# | coarse input: concat[x_in, 1, M] (5 channels) | `inpainting.model.networks.InpaintGenerator.forward` | `tests/test_network_reference.py::test_generator_matches_the_spec_reference` |
 # | x₁ = clip(G₁(concat[x_in, 1, M]), −1, 1) (no tanh in v1) | same | same |
 # | x = x₁·M + x_in·(1−M), refinement input concat[x, 1, M] | same | `tests/test_network_reference.py::test_refinement_input_is_the_pasted_back_image` |
 # | x₂ = clip(G₂(…), −1, 1), attention on pmconv6 at ¼ size, mask resized with the align-corners rule | same, `inpainting.contextual_attention` | `tests/test_network_reference.py::test_generator_matches_the_spec_reference` |
-# | output = x₂·M + x_in·(1−M) | `inpainting.inference.inpaint` | `tests/test_networks.py::test_inpaint_any_size_keeps_known_pixels` |
+# | output = x₂·M + x_in·(1−M) | `inpainting.model.inference.inpaint` | `tests/test_networks.py::test_inpaint_any_size_keeps_known_pixels` |
 # | every conv pads by TF SAME | `nnlite.nn.Conv2d(padding="same")` | `tests/test_networks.py::test_stride_two_convs_use_tensorflow_same_padding` |
-# | 3,601,542 generator parameters at cnum = 32; critics 7,072,770 | `inpainting.networks.gen_conv_table`, `architecture_table` | `tests/test_networks.py::test_parameter_counts_match_the_release` |
+# | 3,601,542 generator parameters at cnum = 32; critics 7,072,770 | `inpainting.model.networks.gen_conv_table`, `architecture_table` | `tests/test_networks.py::test_parameter_counts_match_the_release` |
 #
 # Architecture in words: [docs/architecture.md](../docs/architecture.md); loading the
 # authors' checkpoints: [docs/release_checkpoints.md](../docs/release_checkpoints.md).
@@ -44,7 +44,6 @@ import nnlite
 import nnlite.functional as F
 from nnlite import Tensor
 import inpainting
-import inpainting.model.attention as attention_module
 from inpainting import color_wheel_legend, inpaint
 from inpainting.data.datasets import demo_corpus
 from inpainting.data.masks import centered_bbox_mask
@@ -160,8 +159,9 @@ print(f"critic parameters:    {sum(c.num_parameters() for c in critics):,} "
 # ## 4.2 Shapes flowing through
 #
 # Run the generator (random weights; shapes do not care) and record what each layer
-# produces. We wrap every convolution module's `forward` with a recorder and spy on the
-# call to `contextual_attention`; the network itself runs unchanged.
+# produces. We wrap the `forward` of each convolution of *this model object* with a
+# recorder (no library module is touched; the network runs unchanged), and ask the
+# generator for its attention scores with `return_attention=True`, its supported output.
 
 # %%
 cnum, size = (8, 64) if QUICK else (32, 256)
@@ -180,28 +180,22 @@ def record(name, forward):
 for name, module in model.named_children():
     module.forward = record(name, module.forward)
 
-original_attention = attention_module.contextual_attention
-
-
-def attention_spy(f, b, mask=None, **kwargs):
-    y, offsets = original_attention(f, b, mask, **kwargs)
-    trace.append(("contextual_attention", tuple(f.shape), tuple(y.shape)))
-    return y, offsets
-
-
 image = demo_corpus("heldout", size, resize=True).sample(0, 0)[None]
 mask, _ = centered_bbox_mask(size, size // 2)
-attention_module.contextual_attention = attention_spy
-try:
-    with nnlite.no_grad():
-        x1, x2, offsets = model(Tensor(image * (1 - mask)), Tensor(mask))
-finally:
-    attention_module.contextual_attention = original_attention
+with nnlite.no_grad():
+    x1, x2, offsets, scores = model(Tensor(image * (1 - mask)), Tensor(mask), return_attention=True)
+
+# Contextual attention has no weights and no module of its own: it runs between pmconv6 and
+# the next layer of the branch, so its input is what pmconv6 produced and its output what
+# that layer was given.
+after = [name for name, _, _ in trace].index("pmconv6") + 1
+trace.insert(after, ("contextual_attention", trace[after - 1][2], trace[after][1]))
 
 rows = ["| # | layer | input (N, C, H, W) | output |", "|---:|---|---|---|"]
 rows += [f"| {i} | {name} | {shape_in} | {shape_out} |" for i, (name, shape_in, shape_out) in enumerate(trace)]
 display(Markdown("\n".join(rows)))
-print("x1", x1.shape, "x2", x2.shape, "offsets", offsets.shape)
+print("x1", x1.shape, "x2", x2.shape, "offsets", offsets.shape,
+      "attention scores (N, L, L), L = (H/8)(W/8):", scores.shape)
 
 # %%
 branch_of = {"co": "coarse", "xc": "hallucination", "pm": "attention branch", "al": "decoder"}

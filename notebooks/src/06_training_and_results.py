@@ -4,22 +4,23 @@
 #
 # **After this notebook you will be able to** say what one training iteration of DeepFill v1
 # does (five critic updates, one generator update) and run a miniature of it; compute an
-# Adam update by hand; read the shipped model's results; and compute and interpret the
-# evaluation metrics (ℓ1, ℓ2, PSNR, SSIM, TV) against classical baselines, including why
-# they reward blur.
+# Adam update by hand; read the shipped model's results; run the project's evaluation
+# protocol (seeded crops and holes, every installed baseline, a paired bootstrap over
+# images) and interpret its metrics (ℓ1, ℓ2, PSNR, SSIM, TV, artefact scores), including why
+# they reward blur; and probe what the trained attention branch contributes.
 #
 # *Prerequisites:* notebooks 4 (the network) and 5 (the losses). *Exercises:* 6.1–6.2
 # (solutions in [solutions/06_training_and_results.py](solutions/06_training_and_results.py)).
 #
-# The release's recipe (spec §6), as `inpainting.train.Trainer` runs it: one *iteration*
+# The release's recipe (spec §6), as `inpainting.training.train.Trainer` runs it: one *iteration*
 # is 5 critic updates, each on a fresh batch, a fresh random box and a fresh hole, then
 # one generator update:
 #
 # | update | objective | code | test |
 # |---|---|---|---|
-# | critic (×5) | d_local + d_global + 10·(gp_local + gp_global) | `inpainting.train.Trainer.critic_step` | `tests/test_train.py::test_one_critic_and_one_generator_step_change_every_parameter` |
-# | generator | 0.001·(g_local + g_global) + 1.2·l1 + 1.2·ae | `inpainting.train.Trainer.generator_step` | same |
-# | both | Adam(1e-4, β = (0.5, 0.9)), no decay, no clipping | `inpainting.config.TrainConfig` | `tests/test_train.py::test_config_defaults_toml_and_overrides` |
+# | critic (×5) | d_local + d_global + 10·(gp_local + gp_global) | `inpainting.training.train.Trainer.critic_step` | `tests/test_train.py::test_one_critic_and_one_generator_step_change_every_parameter` |
+# | generator | 0.001·(g_local + g_global) + 1.2·l1 + 1.2·ae | `inpainting.training.train.Trainer.generator_step` | same |
+# | both | Adam(1e-4, β = (0.5, 0.9)), no decay, no clipping | `inpainting.training.config.TrainConfig` | `tests/test_train.py::test_config_defaults_toml_and_overrides` |
 # | resuming | every random draw from saved generators | `Trainer.save_checkpoint`, `Trainer.resume` | `tests/test_train.py::test_resume_after_sigkill_reaches_the_uninterrupted_weights` |
 #
 # The loss terms are notebook 5's. The release trained about 150k generator updates at
@@ -38,12 +39,18 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+import skimage.data
 from IPython.display import Image, Markdown, display
 
 import nnlite
 from inpainting import TrainConfig, Trainer, inpaint
-from inpainting.evaluation.evaluate import (baseline_methods, evaluate_methods, evaluation_images, format_markdown,
-                                 format_per_image, score_methods)
+from inpainting.data.datasets import DEMO_HELDOUT_PHOTOS
+from inpainting.evaluation.evaluate import (BASELINES, MODEL, choose_baselines, crop_windows, evaluation_images,
+                                            hole_mask, image_sources, run_protocol)
+from inpainting.evaluation.evaluation_report import (PAIRED_COLUMNS, PRINTED_COLUMNS, markdown,
+                                                     paired_rows, summary_rows)
+from inpainting.evaluation.evaluation_stats import paired_table
+from inpainting.evaluation.metrics import evaluate_pair
 from inpainting.data.masks import centered_bbox_mask
 from inpainting.evaluation.baselines import harmonic_fill
 from inpainting.evaluation.metrics import psnr, to_unit
@@ -91,7 +98,7 @@ display(Markdown("\n".join(rows)))
 
 # %% [markdown]
 # The bundled corpus (`data = "demo"`) is 17 of scikit-image's sample photographs plus 12
-# procedural textures, all offline (`inpainting.data.demo_corpus`). The loss curves below
+# procedural textures, all offline (`inpainting.data.datasets.demo_corpus`). The loss curves below
 # are drawn live while `Trainer.run` works (its `on_log` callback receives every logged
 # step). Expect noise: each step sees a new batch, box and hole, and a handful of steps is
 # nothing for a GAN. In a run this short the critics move first (their total falls as
@@ -188,10 +195,8 @@ print("Exercise 6.1 solved. The first step moves every parameter by about lr, wh
 # 16 at 256×256 on a GPU); the second stage switched the spatial discount off (γ = 1), because
 # with γ = 0.9 the centre of a 64×64 hole weighs 0.9³² ≈ 0.03 in the loss, and the shipped
 # weights are the mean of that stage's last 11 checkpoints (`inpainting average-weights`).
-# Its fills are blurry, and the table below shows it beating a mean-colour fill and
-# biharmonic inpainting on ℓ1 in the hole, with the best SSIM in the hole, but not harmonic
-# inpainting on ℓ1, nor any classical fill on mean PSNR (docs/training.md, "The shipped
-# model").
+# Its fills are blurry; section 6.3 measures how it compares with classical fills on images
+# it never saw (docs/training.md, "The shipped model", has the same protocol on more data).
 
 # %%
 model_path = Path(os.environ.get("DEEPFILL_NOTEBOOK_MODEL", SHIPPED_MODEL))
@@ -231,39 +236,118 @@ else:
 #
 # The paper's Table 1 compares methods by mean ℓ1 and ℓ2 error, PSNR and total variation
 # on Places2 validation images, and warns that such metrics reward blur: many fills are
-# plausible, only one is the ground truth. Here every method fills the same held-out
-# images with the same centred hole (half the image side), scored inside the hole and on
-# the whole image (`inpainting.evaluate.evaluate_methods`; metrics in
-# `inpainting.metrics`, checked in `tests/test_metrics.py`). The baselines need no
-# training: the mean colour of the known pixels, harmonic (diffusion) interpolation from
-# the border, and scikit-image's biharmonic inpainting.
+# plausible, only one is the ground truth. Here we run the project's evaluation protocol
+# (`inpainting.evaluation.evaluate.run_protocol`, the same code as `inpainting evaluate`;
+# docs/training.md, "Evaluation protocol") on images this notebook may use: the two
+# held-out scikit-image photos (astronaut, coffee; the shipped model never trained on
+# them, but coffee helped choose it) and the built-in texture suite (17 seeded periodic
+# textures, never trained on). Each image gives seeded S×S crops at its own scale; each
+# crop gets a centred S/2 hole and a randomly placed one; every method fills the same
+# crops. The methods: the model and every installed baseline (`choose_baselines()`: the
+# mean colour, harmonic and biharmonic inpainting, and with OpenCV Telea, Navier–Stokes
+# and an exemplar fill that copies patches).
 #
-# Columns: ℓ1 and ℓ2 error in %, PSNR in dB, SSIM, TV in % (how smooth the fill is), each
-# `_hole` (inside the hole) or `_all` (whole image). The same table on the command line:
-# `inpainting evaluate`.
+# Columns (hole = inside the hole): ℓ1 and ℓ2 error in %, PSNR in dB as the mean of the
+# per-crop values and pooled from the mean MSE, SSIM, the artefact scores (colour bias,
+# seam, 8-pixel grid), `wins_l1` (crops on which the method has the lowest hole ℓ1) of `n`,
+# and `attention_hits` (how often the model's attention points at a right source).
 
 # %%
-methods = baseline_methods()
-if generator is not None:
-    def deepfill(batch, hole):
-        return inpaint(generator, batch, hole).output
-    methods = {f"DeepFill v1 ({model_path.name})": deepfill, **methods}
-scores = score_methods(methods, images, mask)            # per image
-table = evaluate_methods(methods, images, mask, scores=scores)   # their means
-print(f"{len(images)} held-out images ({', '.join(names)}), {size}×{size}, centred "
-      f"{size // 2}×{size // 2} hole")
-display(Markdown(format_markdown(table)))
-display(Markdown(format_per_image(scores, names)))
+eval_size = 64 if QUICK else 128
+holes = ("centre", "random")
+baselines = choose_baselines()               # every baseline installed here
+photo_sources = [(f"skimage:{name}", getattr(skimage.data, name)) for name in DEMO_HELDOUT_PHOTOS]
+groups = {"textures": (image_sources(textures=True, size=eval_size), 1 if QUICK else 2),
+          "photos": (photo_sources, 2 if QUICK else 6)}
+evaluated = {}
+for group, (sources, per_image) in groups.items():
+    evaluated[group] = run_protocol(sources, size=eval_size, holes=holes, crops_per_image=per_image,
+                                    seed=0, baselines=baselines, generator=generator)
+    records = evaluated[group][0]
+    print(f"{group}: {len(sources)} images × {per_image} crops × {len(holes)} holes at "
+          f"{eval_size}×{eval_size}, {len(records)} fills")
+    display(Markdown(markdown(summary_rows(records, holes), PRINTED_COLUMNS, digits=2)))
 
-fig, axes = plt.subplots(1, 3, figsize=(9, 2.6))
-for a, key in zip(axes, ("l1_hole", "psnr_hole", "ssim_hole")):
-    a.barh(list(table), [scores[key] for scores in table.values()], color="tab:blue")
-    a.set_title(key, fontsize=9)
-    a.tick_params(labelsize=7)
-for a in axes[1:]:
-    a.set_yticklabels([])
-plt.tight_layout()
-show_figure(fig)
+# %% [markdown]
+# The model minus each baseline on the hole's ℓ1 (negative favours the model) and PSNR
+# (positive favours the model), with a 95 % interval from a paired bootstrap over
+# *images* (all crops of a drawn image move together). With two photos the bootstrap can
+# draw only three distinct sets: their intervals say little, which is itself the result.
+
+# %%
+if generator is not None:
+    for group, (records, _) in evaluated.items():
+        rows = [row for row in paired_rows(records, holes, resamples=2000, seed=0)
+                if row["hole"] == "all" and row["metric"] in ("l1_hole", "psnr_hole_pooled")]
+        print(group)
+        display(Markdown(markdown(rows, PAIRED_COLUMNS, digits=2)))
+else:
+    print("SKIPPED (no trained model: the tables above hold the baselines only)")
+
+# %% [markdown]
+# **A probe: the attention branch knocked out.** `inpaint(..., knockout_attention=True)`
+# runs the trained model with the attention branch's output replaced by zeros before the
+# decoder. It is a probe of *this trained model* (how much its decoder leans on the
+# branch), not the paper's ablation, which trains a second network without the branch
+# (`InpaintGenerator(attention=False)`; docs/contextual_attention.md). The cell below
+# fills exactly the protocol's crops and holes again with the probe and compares it with
+# the intact model, paired over images as above; the figure shows the first crop of each
+# kind filled by the model, the probe, harmonic inpainting and the last installed baseline.
+
+# %%
+KNOCKOUT = "model, attention knocked out"
+examples = {}                                  # group -> the first crop: (crop, hole, probe fill)
+
+
+def group_name(sources):
+    return next(name for name, (group_sources, _) in groups.items() if group_sources is sources)
+
+
+def knockout_records(sources, per_image, records, crops):
+    """The protocol's crops and holes (same seeds as run_protocol), filled with the probe."""
+    probe = []
+    for index, (name, load) in enumerate(sources):
+        windows = crop_windows(load(), eval_size, per_image, np.random.default_rng([0, index, 0, 0]))
+        for k, (crop, top, left, _) in enumerate(windows):
+            hole_rng = np.random.default_rng([0, index, k + 1, 1])
+            for kind in holes:
+                hole, box = hole_mask(kind, eval_size, hole_rng)
+                filled = inpaint(generator, crop[None], hole, knockout_attention=True).output[0]
+                examples.setdefault(group_name(sources), (crop, hole, filled))
+                probe.append({"image": index, "method": KNOCKOUT, "hole": kind,
+                              "where": (top, left, box),
+                              **evaluate_pair(to_unit(filled), to_unit(crop), hole[0])})
+    model_rows = [r for r in records if r["method"] == MODEL]
+    where = {crop_id: (c["top"], c["left"], c["hole_box"]) for crop_id, c in crops.items()}
+    assert [(r["image"], r["hole"], where[r["crop_id"]]) for r in model_rows] == \
+        [(r["image"], r["hole"], r["where"]) for r in probe], "not the protocol's crops and holes"
+    return model_rows + probe
+
+
+if generator is not None:
+    rows = []
+    for group, (sources, per_image) in groups.items():
+        both = knockout_records(sources, per_image, *evaluated[group])
+        for row in paired_table(both, MODEL, [KNOCKOUT], resamples=2000, seed=0):
+            if row["metric"] in ("l1_hole", "psnr_hole_pooled"):
+                rows.append({"data": group, **row})
+        means = {m: np.mean([r["l1_hole"] for r in both if r["method"] == m]) for m in (MODEL, KNOCKOUT)}
+        print(f"{group}: hole ℓ1 {means[MODEL]:.2f} % intact, {means[KNOCKOUT]:.2f} % knocked out")
+    display(Markdown(markdown(rows, ["data", "baseline", "metric", "model_minus_baseline",
+                                     "ci_low", "ci_high", "images"], digits=2)))
+    fig, axes = plt.subplots(len(examples), 6, figsize=(10, 1.9 * len(examples)), squeeze=False)
+    for row, (group, (crop, hole, probe)) in zip(axes, examples.items()):
+        fills = [crop * (1 - hole[0]), inpaint(generator, crop[None], hole).output[0], probe,
+                 BASELINES["harmonic"](crop, hole[0]), BASELINES[baselines[-1]](crop, hole[0]), crop]
+        titles = ["input", "model", "attention knocked out", "harmonic", baselines[-1], "truth"]
+        for a, picture, title in zip(row, fills, titles):
+            a.imshow(np.clip((np.transpose(picture, (1, 2, 0)) + 1) / 2, 0, 1))
+            a.set_title(f"{group}: {title}" if title == "input" else title, fontsize=8)
+            a.axis("off")
+    plt.tight_layout()
+    show_figure(fig)
+else:
+    print("SKIPPED (no trained model, see above)")
 
 # %% [exercise]
 # Exercise 6.2: PSNR by hand. Images in [−1, 1] are first mapped to [0, 1]; the mean
@@ -286,17 +370,17 @@ print(f"Exercise 6.2 solved: harmonic fill of {names[0]}, PSNR in the hole {mine
 # Smooth fills (harmonic, biharmonic) score well on ℓ1/ℓ2/PSNR precisely because they
 # are the blurry average of what could be there; a GAN-trained model that invents
 # texture pays for every misplaced edge. That is the paper's point about Table 1, and why
-# it leans on visual comparisons and a user study.
-#
-# The per-image table shows a second effect of averaging PSNR over images: on the
-# `gradient` texture (a smooth ramp) harmonic interpolation is almost exact (57 dB at 128 px),
-# so that one image lifts the harmonic mean PSNR by several dB however the other images go.
+# it leans on visual comparisons and a user study. Two effects to keep in mind when
+# reading the tables above: a crop that is nearly flat lets a smooth fill be almost exact,
+# so one such crop lifts a method's *mean* PSNR by several dB (the pooled PSNR is not
+# dominated by it); and on periodic textures a method that copies (the exemplar fill)
+# can be nearly exact, which shows what attention could achieve if its decoder copied.
 #
 # ## 6.4 What is not here
 #
-# The paper's ablation — the same network with and without contextual attention — needs
-# two models trained to convergence, far beyond a notebook's CPU budget, and the
-# generator has no switch to replace the attention branch. The attention maps of notebook
-# 3 and of the shipped model above show what the branch does instead.
+# The paper's ablation — the same network trained with and without contextual
+# attention — needs two models trained to convergence, far beyond a notebook's CPU budget.
+# The knockout probe above is the supported substitute for looking at a trained model;
+# notebook 3 (section 3.5) shows, cell by cell, where the shipped model's attention looks.
 #
 # Back to the start: [the documentation index](../docs/index.md).
