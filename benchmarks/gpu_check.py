@@ -370,7 +370,12 @@ def parse_args(argv=None):
     return args
 
 
-def main(argv=None):
+def main(argv=None, *, run_child=None, clock=time.monotonic):
+    """Run the selected checks, each in a child process, within ``--budget``; the exit status.
+
+    ``run_child(check, args, timeout)`` (returning a result dict) and ``clock()`` (seconds)
+    replace the child process and ``time.monotonic``: tests of the budget logic."""
+    run_child = run_child or _run_child
     args = parse_args(argv)
     if args.list:
         for c in CHECKS:
@@ -389,16 +394,16 @@ def main(argv=None):
     header = ["# gpu_check", "", f"* device: {_device_line(args.device)}",
               f"* command: `python benchmarks/gpu_check.py {' '.join(sys.argv[1:] if argv is None else argv)}`",
               f"* started: {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}"]
-    results, started = {}, time.monotonic()
+    results, started = {}, clock()
     selected = [c for c in CHECKS if not args.only or c.name in args.only]
     for c in selected:
-        left = args.budget - (time.monotonic() - started)
+        left = args.budget - (clock() - started)
         if left < min(20.0, c.timeout_s):
             results[c.name] = {"status": "skipped", "seconds": 0.0,
                                "summary": f"not started: {left:.0f} s of the budget left"}
             _write_report(report, header, results)
             continue
-        results[c.name] = _run_child(c, args, min(c.timeout_s, left))
+        results[c.name] = run_child(c, args, min(c.timeout_s, left))
         _write_report(report, header, results)
         print(f"{c.name}: {results[c.name]['status']} ({results[c.name]['seconds']:.1f} s) "
               f"{results[c.name]['summary']}", flush=True)

@@ -15,6 +15,7 @@ This file holds only that plumbing (module lookup, device names, transfers,
 """
 from __future__ import annotations
 
+import contextlib
 import os
 
 import numpy as np
@@ -30,6 +31,7 @@ __all__ = [
     "cupy", "cuda_available", "get_array_module", "is_cupy_array", "device_of",
     "to_device", "default_device", "scatter_add", "BackendMismatchError", "is_device_module",
     "cuda_device_count", "parse_device", "constant", "set_tf32", "tf32_enabled",
+    "simulated_cuda",
 ]
 
 cupy = _cupy
@@ -39,8 +41,14 @@ class BackendMismatchError(TypeError):
     """Raised when NumPy and CuPy arrays meet in one op."""
 
 
+#: set by simulated_cuda(): the device count to answer and the TF32 switch (None: real)
+_SIMULATED = {"count": None, "tf32_switch": None}
+
+
 def cuda_device_count() -> int:
     """How many CUDA devices answer (0 without CuPy or without a GPU)."""
+    if _SIMULATED["count"] is not None:
+        return _SIMULATED["count"]
     if _cupy is None:
         return 0
     try:
@@ -167,11 +175,42 @@ def tf32_enabled() -> bool:
 def _apply_tf32():
     if _TF32["applied"] == _TF32["wanted"]:
         return
+    if _SIMULATED["tf32_switch"] is not None:
+        _SIMULATED["tf32_switch"](_TF32["wanted"])
+        _TF32["applied"] = _TF32["wanted"]
+        return
     from cupy._core import _routines_linalg as linalg   # CuPy's cuBLAS compute-type switch
 
     mode = linalg.COMPUTE_TYPE_TF32 if _TF32["wanted"] else linalg.COMPUTE_TYPE_DEFAULT
     linalg.set_compute_type(np.float32, mode)
     _TF32["applied"] = _TF32["wanted"]
+
+
+@contextlib.contextmanager
+def simulated_cuda(device_count: int, *, tf32_switch=None):
+    """Answer as if ``device_count`` CUDA devices were present, inside the block: tests of
+    device choice ('auto', refusals of 'cuda' and 'cuda:N') on any machine.
+
+    ``cuda_device_count()``, ``cuda_available()``, ``default_device()`` and the checks of
+    ``to_device()`` follow it; nothing runs on a simulated device (a transfer to one still
+    needs CuPy). With ``tf32_switch``, CuPy counts as already configured and each TF32
+    change is handed to ``tf32_switch(enabled)`` instead of CuPy's cuBLAS, so that
+    ``set_tf32`` applying at once can be observed. Everything is restored on exit."""
+    if isinstance(device_count, bool) or not isinstance(device_count, int) or device_count < 0:
+        raise ValueError(f"simulated_cuda: device_count must be an int >= 0, "
+                         f"got {device_count!r}")
+    if tf32_switch is not None and not callable(tf32_switch):
+        raise TypeError(f"simulated_cuda: tf32_switch must be callable, "
+                        f"got {type(tf32_switch).__name__}")
+    previous, applied = dict(_SIMULATED), _TF32["applied"]
+    _SIMULATED.update(count=device_count, tf32_switch=tf32_switch)
+    if tf32_switch is not None:
+        _TF32["applied"] = _TF32["wanted"]        # as after a first transfer
+    try:
+        yield
+    finally:
+        _SIMULATED.update(previous)
+        _TF32["applied"] = applied
 
 
 def _normalise_device(device) -> str:

@@ -164,30 +164,30 @@ def test_default_device_reads_argument_then_environment(monkeypatch):
     assert backend.default_device("CPU") == "cpu"
     monkeypatch.setenv("NNLITE_DEVICE", "cpu")
     assert backend.default_device() == "cpu"
-    monkeypatch.setattr(backend, "cuda_device_count", lambda: 0)
-    assert backend.default_device("auto") == "cpu"
-    assert backend.default_device("fake") == "fake"
-    with pytest.raises(RuntimeError, match="no CUDA device"):
-        backend.default_device("cuda")
-    monkeypatch.setenv("NNLITE_DEVICE", "cuda:0")
-    with pytest.raises(RuntimeError, match="no CUDA device"):
-        backend.default_device()
-    monkeypatch.setattr(backend, "cuda_device_count", lambda: 1)
-    assert backend.default_device("auto") == "cuda"
-    assert backend.default_device() == "cuda"
+    with backend.simulated_cuda(0):
+        assert backend.default_device("auto") == "cpu"
+        assert backend.default_device("fake") == "fake"
+        with pytest.raises(RuntimeError, match="no CUDA device"):
+            backend.default_device("cuda")
+        monkeypatch.setenv("NNLITE_DEVICE", "cuda:0")
+        with pytest.raises(RuntimeError, match="no CUDA device"):
+            backend.default_device()
+    with backend.simulated_cuda(1):
+        assert backend.default_device("auto") == "cuda"
+        assert backend.default_device() == "cuda"
     with pytest.raises(ValueError, match="unknown device 'tpu'"):
         backend.default_device("tpu")
 
 
-def test_a_device_index_is_honoured_or_refused(monkeypatch):
+def test_a_device_index_is_honoured_or_refused():
     """'cuda:1' names device 1: refused in one line when only one device answers (never
     run on device 0 instead); 'cuda' and 'cuda:0' are the same device."""
-    monkeypatch.setattr(backend, "cuda_device_count", lambda: 1)
-    for name in ("cuda:1", "CUDA:3"):
-        with pytest.raises(ValueError, match=r"only 1 CUDA device\(s\) answer"):
-            backend.default_device(name)
-        with pytest.raises(ValueError, match=r"only 1 CUDA device\(s\) answer"):
-            backend.to_device(np.zeros(2), name)
+    with backend.simulated_cuda(1):
+        for name in ("cuda:1", "CUDA:3"):
+            with pytest.raises(ValueError, match=r"only 1 CUDA device\(s\) answer"):
+                backend.default_device(name)
+            with pytest.raises(ValueError, match=r"only 1 CUDA device\(s\) answer"):
+                backend.to_device(np.zeros(2), name)
     assert backend.parse_device("cuda:0") == backend.parse_device("cuda") == ("cuda", 0)
     assert backend.parse_device("cuda:2") == ("cuda", 2)
     assert backend._normalise_device("cuda:0") == "cuda"
@@ -196,10 +196,35 @@ def test_a_device_index_is_honoured_or_refused(monkeypatch):
         backend.parse_device("cuda:x")
 
 
-def test_cuda_available_is_false_without_cupy(monkeypatch):
-    monkeypatch.setattr(backend, "_cupy", None)
-    assert backend.cuda_available() is False
+def test_cuda_available_is_false_without_cupy():
+    """In a fresh interpreter where ``import cupy`` fails, nnlite imports and says False."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['cupy'] = None\n"        # makes `import cupy` fail
+            "import nnlite\n"
+            "from nnlite import backend\n"
+            "print(backend.cupy is None, backend.cuda_available(), backend.cuda_device_count())")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT)
+    assert done.stdout.split() == ["True", "False", "0"], done.stderr
     assert isinstance(nnlite.cuda_available(), bool)
+
+
+def test_simulated_cuda_is_followed_and_restored():
+    real = backend.cuda_device_count()
+    with backend.simulated_cuda(2):
+        assert backend.cuda_device_count() == 2 and backend.cuda_available() is True
+        with backend.simulated_cuda(0):
+            assert backend.cuda_available() is False
+        assert backend.cuda_device_count() == 2
+    assert backend.cuda_device_count() == real
+    with pytest.raises(ValueError, match="device_count must be an int >= 0"):
+        with backend.simulated_cuda(-1):
+            pass
+    with pytest.raises(TypeError, match="tf32_switch must be callable"):
+        with backend.simulated_cuda(1, tf32_switch=True):
+            pass
 
 
 @pytest.mark.skipif(nnlite.cuda_available(), reason="checks the no-GPU error path")
@@ -249,7 +274,7 @@ def test_scatter_add_accumulates_repeated_indices(xp):
     np.testing.assert_array_equal(backend.to_device(target, "cpu"), [8.0, 0.0, 2.0, 0.0])
 
 
-def test_tf32_is_opt_in_by_call_or_environment(monkeypatch):
+def test_tf32_is_opt_in_by_call_or_environment():
     """Off by default (tight-tolerance tests rely on it); nnlite.set_tf32 or NNLITE_TF32=1
     turns it on; once CuPy has been configured, a change is applied at once."""
     import subprocess
@@ -257,13 +282,12 @@ def test_tf32_is_opt_in_by_call_or_environment(monkeypatch):
 
     assert nnlite.tf32_enabled() is False
     applied = []
-    monkeypatch.setitem(backend._TF32, "applied", False)      # as after a first transfer
-    monkeypatch.setattr(backend, "_apply_tf32", lambda: applied.append(backend.tf32_enabled()))
-    try:
-        nnlite.set_tf32(True)
-        assert nnlite.tf32_enabled() is True and applied == [True]
-    finally:
-        nnlite.set_tf32(False)
+    with backend.simulated_cuda(1, tf32_switch=applied.append):   # CuPy already configured
+        try:
+            nnlite.set_tf32(True)
+            assert nnlite.tf32_enabled() is True and applied == [True]
+        finally:
+            nnlite.set_tf32(False)
     assert applied == [True, False]
     for value, expected in (("1", "True"), ("0", "False"), ("", "False")):
         done = subprocess.run([sys.executable, "-c", "import nnlite; print(nnlite.tf32_enabled())"],

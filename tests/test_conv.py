@@ -201,19 +201,21 @@ def test_strategy_choice_follows_the_waste_of_the_wide_grid():
 
 
 @pytest.mark.parametrize("case", GRID[::4], ids=str)
-def test_blocked_wide_columns_give_the_same_conv(case, rng, monkeypatch):
+def test_blocked_wide_columns_give_the_same_conv(case, rng):
     """Large images build the wide columns a block at a time (WIDE_BLOCK_BYTES): same result."""
-    from nnlite.kernels import conv_arrays
+    from nnlite.kernels.conv_arrays import wide_block_bytes
 
     x, w, b = case_arrays(rng, *case)
     stride, dilation, padding, kernel, _ = case
     pads = explicit_pads(padding, x.shape[2], x.shape[3], kernel, stride, dilation)
     expected = conv2d_reference(x.data, w.data, b.data, stride, pads, dilation)
     k = w.shape[1] * kernel * kernel
-    monkeypatch.setattr(conv_arrays, "WIDE_BLOCK_BYTES", 7 * k * 8)   # 7 columns a block
-    with use_strategy("wide"):
+    with use_strategy("wide"), wide_block_bytes(7 * k * 8):            # 7 columns a block
         got = F.conv2d(x, w, b, stride=stride, padding=padding, dilation=dilation)
     np.testing.assert_allclose(got.data, expected, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="nbytes must be a positive int"):
+        with wide_block_bytes(0):
+            pass
 
 
 def test_workspace_never_leaks_into_results(rng):

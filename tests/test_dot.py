@@ -134,8 +134,9 @@ def test_bad_arguments_are_reported():
         dot_module.render_dot("digraph {}", "jpg")
 
 
-def test_without_dot_the_drawing_is_the_text(monkeypatch, tmp_path):
-    monkeypatch.setattr(dot_module.shutil, "which", lambda name: None)
+def test_without_dot_the_drawing_is_the_text(monkeypatch, tmp_path, tmp_path_factory):
+    monkeypatch.setenv("PATH", str(tmp_path_factory.mktemp("empty")))   # no Graphviz `dot`
+    assert not dot_module.dot_available()
     x = Tensor(np.ones(2), requires_grad=True)
     drawing = nnlite.draw_graph((x * x).sum())
     assert drawing.svg is None and drawing._repr_svg_() is None

@@ -94,25 +94,28 @@ def test_python_scalars_in_ops_become_cached_device_constants():
 
 
 # ------------------------------------------------------------------ it catches what a GPU would
-def test_a_deliberately_inserted_implicit_conversion_is_caught(monkeypatch, tmp_path):
+def test_a_deliberately_inserted_implicit_conversion_is_caught(tmp_path):
     """An op that sneaks its input through np.asarray works on the CPU and fails on the fake
-    device exactly as it would on CuPy, inside a real training step."""
-    from nnlite.functional import activation
+    device exactly as it would on CuPy, inside a real training step (a test-local ELU with
+    that bug runs first in each trainer's generator)."""
+    from nnlite.functional.activation import ELU
     from inpainting.training.config import TrainConfig
     from inpainting.training.train import Trainer
 
-    name = next(n for n in ("ELU", "Elu") if hasattr(activation, n))
-    cls = getattr(activation, name)
-    forward = cls.forward
+    class SneakyELU(ELU):
+        def forward(self, x):
+            np.asarray(x)                     # the bug: an implicit device-to-host copy
+            return super().forward(x)
 
-    def sneaky(self, x):
-        np.asarray(x)                         # the bug: an implicit device-to-host copy
-        return forward(self, x)
+    def with_sneaky_op(trainer):
+        forward = trainer.generator.forward
+        trainer.generator.forward = lambda x, *rest, **kw: forward(SneakyELU(1.0)(x), *rest, **kw)
+        return trainer
 
-    monkeypatch.setattr(cls, "forward", sneaky)
-    cpu = Trainer(TrainConfig(out_dir=str(tmp_path / "cpu"), device="cpu", **TINY))
+    cpu = with_sneaky_op(Trainer(TrainConfig(out_dir=str(tmp_path / "cpu"), device="cpu", **TINY)))
     cpu.generator_step()                      # NumPy: silently fine
-    fake = Trainer(TrainConfig(out_dir=str(tmp_path / "fake"), device="fake", **TINY))
+    fake = with_sneaky_op(Trainer(TrainConfig(out_dir=str(tmp_path / "fake"), device="fake",
+                                              **TINY)))
     with pytest.raises(TypeError, match=IMPLICIT_CONVERSION_MESSAGE[:40]):
         fake.generator_step()
 

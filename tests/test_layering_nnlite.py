@@ -29,8 +29,9 @@ LAZY_UPWARD = {("nnlite.tensor", "nnlite.functional"), ("nnlite.tensor", "nnlite
 FUNCTIONAL_FORBIDDEN_MODULES = ("threading", "concurrent", "multiprocessing",
                                 "nnlite.kernels.workspace", "nnlite.kernels.parallel",
                                 "nnlite.kernels.threads", "nnlite.kernels.memory")
-FUNCTIONAL_FORBIDDEN_NAMES = {"use_strategy", "choose_strategy", "scratch", "release_workspace",
-                              "parallel_slices", "ThreadPoolExecutor", "Thread"}
+FUNCTIONAL_FORBIDDEN_NAMES = {"use_strategy", "choose_strategy", "wide_block_bytes", "scratch",
+                              "release_workspace", "parallel_slices", "ThreadPoolExecutor",
+                              "Thread"}
 
 
 def floor(module):

@@ -11,13 +11,15 @@ from nnlite.kernels.conv_arrays import use_strategy
 
 
 @pytest.fixture
-def threaded(monkeypatch):
-    """Every pass threaded (no size threshold), 3 threads; restores the setting afterwards."""
+def threaded():
+    """Every pass threaded (no size threshold), 3 threads; restores the settings afterwards."""
     before = parallel.get_num_threads()
-    monkeypatch.setattr(parallel, "MIN_PARALLEL_BYTES", 0)
-    parallel.set_num_threads(3)
-    yield
-    parallel.set_num_threads(before)
+    with parallel.min_parallel_bytes(0):
+        parallel.set_num_threads(3)
+        try:
+            yield
+        finally:
+            parallel.set_num_threads(before)
 
 
 def test_slices_cover_the_range_once_and_run_on_several_threads(threaded):
@@ -48,6 +50,9 @@ def test_small_passes_and_one_thread_run_inline(monkeypatch):
     calls = []
     parallel.parallel_slices(lambda lo, hi: calls.append((lo, hi)), 8, nbytes=1)
     assert calls == [(0, 8)]                       # under MIN_PARALLEL_BYTES
+    with pytest.raises(ValueError, match="nbytes must be an int >= 0"):
+        with parallel.min_parallel_bytes(-1):
+            pass
     before = parallel.get_num_threads()
     parallel.set_num_threads(1)
     try:

@@ -80,7 +80,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypat
     def explode(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(serialization.np.lib.format, "write_array", explode)
+    monkeypatch.setattr(np.lib.format, "write_array", explode)      # NumPy's, not nnlite's
     with pytest.raises(OSError, match="disk full"):
         nnlite.save(path, {"version": 2})
     monkeypatch.undo()

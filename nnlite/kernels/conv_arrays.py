@@ -20,7 +20,8 @@ weight is that very array). Every map is one of two strategies (``im2col.py``):
   slower strided copies); the choice when the wide grid wastes too much (big
   dilation on small images, deep stride-2 layers), and the GPU path.
 
-``choose_strategy`` picks per shape; ``use_strategy`` forces one (tests, benchmarks).
+``choose_strategy`` picks per shape; ``use_strategy`` forces one (tests, benchmarks);
+``wide_block_bytes`` lowers the block bound for a while (tests of the blocked path).
 GEMM operand orientations are chosen for OpenBLAS: the weight gradient is computed
 as (C*KH*KW, M) @ (M, O) — the (O, M) @ (M, C*KH*KW) orientation is 5x slower.
 (One GEMM per tap on the shifted views would avoid the columns for gradW, but such
@@ -38,7 +39,8 @@ from .im2col import (col2im, col2im_wide, from_wide, im2col, im2col_wide, output
 from .workspace import scratch
 
 __all__ = ["conv2d_array", "conv_transpose2d_array", "conv2d_grad_weight_array",
-           "choose_strategy", "use_strategy", "WIDE_WASTE_LIMIT", "WIDE_BLOCK_BYTES"]
+           "choose_strategy", "use_strategy", "wide_block_bytes", "WIDE_WASTE_LIMIT",
+           "WIDE_BLOCK_BYTES"]
 
 #: the wide layout is used while it computes at most this many positions per output pixel
 WIDE_WASTE_LIMIT = 1.2
@@ -54,6 +56,7 @@ FLIPPED_MAX_RATIO = 1.5
 #: two OpenBLAS threads on a loaded machine.)
 WIDE_BLOCK_BYTES = 4 * 2**30
 _FORCED = [None]
+_BLOCK_BYTES = [None]      # set by wide_block_bytes(); None: WIDE_BLOCK_BYTES
 
 
 @contextlib.contextmanager
@@ -67,6 +70,21 @@ def use_strategy(name):
         yield
     finally:
         _FORCED[0] = previous
+
+
+@contextlib.contextmanager
+def wide_block_bytes(nbytes):
+    """Bound the wide forward's column blocks to ``nbytes`` (instead of ``WIDE_BLOCK_BYTES``)
+    for every conv inside the block: tests and benchmarks of the blocked path on small
+    images. Only the scratch memory changes, never the result."""
+    if isinstance(nbytes, bool) or not isinstance(nbytes, int) or nbytes <= 0:
+        raise ValueError(f"wide_block_bytes: nbytes must be a positive int, got {nbytes!r}")
+    previous = _BLOCK_BYTES[0]
+    _BLOCK_BYTES[0] = nbytes
+    try:
+        yield
+    finally:
+        _BLOCK_BYTES[0] = previous
 
 
 def choose_strategy(g: ConvGeometry, n, xp=None):
@@ -125,7 +143,8 @@ def conv2d_array(x, w, g: ConvGeometry):
         xw = to_wide(x, g, plan)
         yw = scratch(xp, "wide_output", (o, plan.L), x.dtype)
         k = w2d.shape[1]
-        block = max(1, WIDE_BLOCK_BYTES // (k * x.dtype.itemsize))
+        limit = WIDE_BLOCK_BYTES if _BLOCK_BYTES[0] is None else _BLOCK_BYTES[0]
+        block = max(1, limit // (k * x.dtype.itemsize))
         if block >= plan.L:                                # one GEMM straight into yw
             xp.matmul(w2d, im2col_wide(xw, plan).reshape(k, plan.L), out=yw)
         else:                                              # bounded columns, a block at a time

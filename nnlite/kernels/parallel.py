@@ -23,18 +23,20 @@ The work a slice does is ordinary NumPy, so results are bit-identical to one pas
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-__all__ = ["parallel_slices", "set_num_threads", "get_num_threads", "MIN_PARALLEL_BYTES"]
+__all__ = ["parallel_slices", "set_num_threads", "get_num_threads", "min_parallel_bytes",
+           "MIN_PARALLEL_BYTES"]
 
 #: passes touching fewer bytes than this run on the calling thread
 MIN_PARALLEL_BYTES = 4 << 20
 
-_state = {"threads": None, "pool": None}
+_state = {"threads": None, "pool": None, "min_bytes": None}   # min_bytes None: the constant
 _lock = threading.Lock()
 
 
@@ -69,6 +71,21 @@ def set_num_threads(count: int) -> None:
         _state["threads"], _state["pool"] = int(count), None
 
 
+@contextlib.contextmanager
+def min_parallel_bytes(nbytes: int):
+    """Thread every pass touching at least ``nbytes`` bytes inside the block (0: every pass),
+    instead of ``MIN_PARALLEL_BYTES``: tests of the threaded path on small arrays. The
+    number of threads is still ``get_num_threads()``; results never depend on either."""
+    if isinstance(nbytes, bool) or not isinstance(nbytes, (int, np.integer)) or nbytes < 0:
+        raise ValueError(f"min_parallel_bytes: nbytes must be an int >= 0, got {nbytes!r}")
+    previous = _state["min_bytes"]
+    _state["min_bytes"] = int(nbytes)
+    try:
+        yield
+    finally:
+        _state["min_bytes"] = previous
+
+
 def _forget_pool_in_child():
     """A forked child has none of the parent's pool threads: start a new pool when needed."""
     _state["pool"] = None
@@ -91,10 +108,11 @@ def parallel_slices(work, count: int, *, nbytes: int, xp=np) -> None:
 
     ``work`` must write disjoint outputs for disjoint ranges. Runs ``work(0, count)``
     inline for CuPy, for passes under ``MIN_PARALLEL_BYTES`` (``nbytes``: about how
-    many bytes the pass touches), with one thread, or from inside a pool thread.
+    many bytes the pass touches; ``min_parallel_bytes`` changes the bound), with one thread, or from inside a pool thread.
     """
     threads = min(get_num_threads(), count)
-    if (xp is not np or threads <= 1 or nbytes < MIN_PARALLEL_BYTES
+    limit = MIN_PARALLEL_BYTES if _state["min_bytes"] is None else _state["min_bytes"]
+    if (xp is not np or threads <= 1 or nbytes < limit
             or threading.current_thread().name.startswith("nnlite")):
         work(0, count)
         return
