@@ -33,6 +33,8 @@ TRAIN_FLAGS = (("image-size", int), ("batch-size", int), ("cnum", int), ("critic
 def _weights(args):
     from ..weights.model_io import load_generator, shipped_model_path
 
+    if getattr(args, "generator", None) is not None:    # main(..., generator=...)
+        return args.generator
     path = args.weights or shipped_model_path()
     return load_generator(path, device=args.device)
 
@@ -573,15 +575,20 @@ def build_parser():
     return parser
 
 
-def main(argv=None, *, trainer_class=None):
+def main(argv=None, *, trainer_class=None, generator=None):
     """Run the ``inpainting`` command with ``argv`` (default: ``sys.argv[1:]``); the exit status.
 
     ``trainer_class``: what ``inpainting train`` builds instead of ``Trainer`` (a subclass
-    that, say, injects a failure at a given step; tests/mpi_train.py uses it)."""
+    that, say, injects a failure at a given step; tests/mpi_train.py uses it).
+    ``generator``: the model that the commands which load one (``demo``, ``inpaint``, ...)
+    use instead of loading ``--weights`` or the shipped model (a subclass of
+    ``InpaintGenerator`` that, say, records or refuses its calls); None (the default) loads
+    the file as usual."""
     from nnlite.nn import StateDictError
 
     args = build_parser().parse_args(argv)
     args.trainer_class = trainer_class
+    args.generator = generator
     from nnlite.kernels.memory import reuse_freed_memory, reuse_memory_requested
 
     if reuse_memory_requested():     # large arrays without fresh page faults (nnlite/kernels/memory.py)
