@@ -315,6 +315,12 @@ class Trainer:
                          keep=self.config.keep_checkpoints)
         return path
 
+    def read_checkpoint(self, path):
+        """The checkpoint file ``path`` as the nested dict ``resume`` restores
+        (``checkpoint.load``); a subclass may read it another way. ``resume`` turns any
+        error raised here into a ``CheckpointError`` that names the file."""
+        return ckpt.load(path)
+
     def resume(self, force=False):
         """Load the newest checkpoint of ``out_dir``; returns its path (None if none).
 
@@ -327,7 +333,7 @@ class Trainer:
         if found is None:
             return None
         try:
-            state = ckpt.load(found)
+            state = self.read_checkpoint(found)
         except ckpt.CheckpointError:
             raise
         except Exception as error:     # whatever nnlite.load raises on a foreign file
