@@ -446,18 +446,15 @@ def test_train_exit_codes_for_a_finished_run_and_ctrl_c(tmp_path, monkeypatch, c
 def test_train_flags_not_given_leave_the_files_values(tmp_path, monkeypatch, capsys):
     """Precedence on the command line: a flag overrides the --config file, and a flag not given
     (--device included) leaves the file's value instead of a parser default."""
-    import inpainting.training.config as config_module
+    class Reporting:           # the trainer class receives the configuration the CLI built
+        def __init__(self, config):
+            raise ValueError(f"device={config.device} batch={config.batch_size} "
+                             f"seed={config.seed}")
 
-    real = config_module.load_config
-
-    def reporting(path=None, **overrides):
-        config = real(path, **overrides)
-        raise ValueError(f"device={config.device} batch={config.batch_size} seed={config.seed}")
-
-    monkeypatch.setattr(config_module, "load_config", reporting)
     path = tmp_path / "run.toml"
     path.write_text('device = "cuda"\nbatch_size = 8\nseed = 4\n')
-    assert cli.main(["train", "--config", str(path), "--seed", "9"]) == 2
+    assert cli.main(["train", "--config", str(path), "--seed", "9"],
+                    trainer_class=Reporting) == 2
     assert capsys.readouterr().err.strip().endswith("device=cuda batch=8 seed=9")
 
 
@@ -526,20 +523,26 @@ def test_sample_grid_rows_show_each_samples_own_hole_in_white():
 @pytest.mark.skipif(not SHIPPED_MODEL.is_file(), reason="the shipped model is not installed")
 def test_demo_hole_is_the_centred_half_size_box(tmp_path, monkeypatch, capsys):
     """``inpainting demo --size S`` fills a centred (S/2) x (S/2) hole."""
-    import inpainting.app.demo_figure as demo_figure
+    from inpainting import InpaintGenerator
+    from inpainting.weights.model_io import load_generator
 
-    seen = {}
+    shipped = load_generator(SHIPPED_MODEL)
+    masks = []
 
-    def capture(path, rows, arrows=4):
-        seen["masks"] = [np.asarray(row.mask) for row in rows]
-        return path, []
+    class Recording(InpaintGenerator):      # the hole masks the demo's runs are given
+        def forward(self, x, mask, **kwargs):
+            masks.append(np.asarray(mask.data if hasattr(mask, "data") else mask))
+            return super().forward(x, mask, **kwargs)
 
-    monkeypatch.setattr(demo_figure, "save_demo_figure", capture)
-    assert cli.main(["demo", "--size", "32", "--out", str(tmp_path / "d.png")]) == 0
+    generator = Recording(shipped.cnum, attention=shipped.attention)
+    generator.load_state_dict(shipped.state_dict())
+    generator.meta = shipped.meta
+    assert cli.main(["demo", "--size", "32", "--out", str(tmp_path / "d.png"), "--no-probe"],
+                    generator=generator) == 0
     expected = np.zeros((32, 32))
     expected[8:24, 8:24] = 1
-    assert len(seen["masks"]) == 2          # the texture row and the photo row
-    for mask in seen["masks"]:
+    assert len(masks) == 2          # one run for the texture row, one for the photo row
+    for mask in masks:
         np.testing.assert_array_equal(mask.reshape(32, 32), expected)
 
 
@@ -608,21 +611,13 @@ def test_loss_plot_marks_the_end_of_the_warmup(tmp_path, monkeypatch):
 
     import inpainting.training.viz as viz
 
-    made = []
-
-    class Recording(viz.Figure):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            made.append(self)
-
-    monkeypatch.setattr(viz, "Figure", Recording)
     records = [{"step": 1, "l1": 1.0, "ae": 1.0}, {"step": 2, "l1": 0.9, "ae": 0.9}] + [
         {"step": s, "l1": 0.8, "ae": 0.8, "d_loss": 0.1, "d_local": 0.1, "d_global": 0.0,
          "gp_local": 0.0, "gp_global": 0.0, "g_local": 0.1, "g_global": 0.1} for s in (3, 4)]
     log = tmp_path / "log.jsonl"
     log.write_text("".join(json.dumps(r) + "\n" for r in records))
     assert viz.save_loss_plot(log, tmp_path / "loss.png") == tmp_path / "loss.png"
-    axes = made[0].axes
+    axes = viz.loss_figure(log).axes                  # the figure save_loss_plot writes
     assert len(axes) == 4
     for axis in axes:
         dashed = [line for line in axis.lines if line.get_linestyle() == "--"]

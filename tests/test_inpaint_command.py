@@ -9,7 +9,7 @@ from PIL import Image
 
 from inpainting.app import cli
 from inpainting.app.inpaint_files import _write_all, adjust_hole
-from inpainting.weights.model_io import save_generator
+from inpainting.weights.model_io import load_generator, save_generator
 from inpainting.model.networks import InpaintGenerator
 
 
@@ -71,16 +71,52 @@ def test_outputs_that_are_inputs_are_refused_unless_overwrite(tmp_path, tiny_mod
     assert (photos / "a.png").read_bytes() != before["a.png"]
 
 
-def test_every_output_path_is_checked_before_the_work(tmp_path, tiny_model, capsys,
-                                                      monkeypatch):
+class _Refusing(InpaintGenerator):
+    """A generator that fails the test if inference runs."""
+
+    def forward(self, *args, **kwargs):
+        pytest.fail("inference ran")
+
+
+class _Recording(InpaintGenerator):
+    """A generator that records the (height, width) of every input it is run on."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.seen = []
+
+    def forward(self, x, mask, **kwargs):
+        self.seen.append(tuple(x.shape[2:]))
+        return super().forward(x, mask, **kwargs)
+
+
+def _loaded_as(cls, path):
+    """The model file ``path`` loaded into a ``cls`` (a subclass of InpaintGenerator)."""
+    model = load_generator(path)
+    generator = cls(model.cnum, attention=model.attention)
+    generator.load_state_dict(model.state_dict())
+    generator.meta = model.meta
+    return generator
+
+
+def _refused_by(capsys, generator, *argv, fragments):
+    assert cli.main([str(a) for a in argv], generator=generator) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    for fragment in fragments:
+        assert fragment in err, err
+
+
+def test_every_output_path_is_checked_before_the_work(tmp_path, tiny_model, capsys):
     _pair(tmp_path, "p")
-    monkeypatch.setattr(InpaintGenerator, "forward", lambda *a: pytest.fail("inference ran"))
+    refusing = _loaded_as(_Refusing, tiny_model)
     pair = [tmp_path / "p.png", tmp_path / "p_mask.png"]
     weights = ["--weights", tiny_model]
-    _refused(capsys, "inpaint", *pair, "-o", tmp_path / "o.png", "--attention",
-             tmp_path / "nowhere" / "att.png", *weights, fragments=("nowhere does not exist",))
-    _refused(capsys, "inpaint", *pair, "-o", tmp_path / "o.png", "--coarse",
-             tmp_path / "c.xyz", *weights, fragments=("unknown image extension '.xyz'",))
+    _refused_by(capsys, refusing, "inpaint", *pair, "-o", tmp_path / "o.png", "--attention",
+                tmp_path / "nowhere" / "att.png", *weights,
+                fragments=("nowhere does not exist",))
+    _refused_by(capsys, refusing, "inpaint", *pair, "-o", tmp_path / "o.png", "--coarse",
+                tmp_path / "c.xyz", *weights, fragments=("unknown image extension '.xyz'",))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.png", "p_mask.png"]
 
 
@@ -147,7 +183,7 @@ def test_a_folder_run_skips_what_it_cannot_do_and_lists_it(tmp_path, tiny_model,
         assert any(f"{stem}.png" in line and reason in line for line in lines), (stem, error)
 
 
-def test_release_rounding_and_full_image_reach_the_run(tmp_path, tiny_model, monkeypatch):
+def test_release_rounding_and_full_image_reach_the_run(tmp_path, tiny_model):
     image = np.full((40, 64, 3), 20, np.uint8)
     Image.fromarray(image).save(tmp_path / "p.png")
     mask = np.zeros((40, 64), np.uint8)
@@ -159,14 +195,10 @@ def test_release_rounding_and_full_image_reach_the_run(tmp_path, tiny_model, mon
     assert cli.main(args + ["-o", str(tmp_path / "rel.png"), "--release-rounding"]) == 0
     assert np.asarray(Image.open(tmp_path / "own.png"))[0, 0, 0] == 20
     assert np.asarray(Image.open(tmp_path / "rel.png"))[0, 0, 0] == 19     # the truncation
-    seen = []
-    forward = InpaintGenerator.forward
-    monkeypatch.setattr(InpaintGenerator, "forward",
-                        lambda self, x, m, **kw: seen.append(x.shape[2:]) or forward(self, x, m,
-                                                                                   **kw))
-    assert cli.main(args + ["-o", str(tmp_path / "a.png")]) == 0            # crops: 64 > 32
-    assert cli.main(args + ["-o", str(tmp_path / "f.png"), "--full-image"]) == 0
-    assert seen[0] != (40, 64) and seen[1] == (40, 64)
+    cropped, full = _loaded_as(_Recording, tiny_model), _loaded_as(_Recording, tiny_model)
+    assert cli.main(args + ["-o", str(tmp_path / "a.png")], generator=cropped) == 0   # 64 > 32
+    assert cli.main(args + ["-o", str(tmp_path / "f.png"), "--full-image"], generator=full) == 0
+    assert cropped.seen and (40, 64) not in cropped.seen and full.seen == [(40, 64)]
 
 
 def test_options_of_the_inference_commands_state_their_defaults():
@@ -183,17 +215,17 @@ def test_options_of_the_inference_commands_state_their_defaults():
 
 def test_runs_that_cannot_fit_are_refused_in_one_line_before_the_work(tmp_path, tiny_model,
                                                                       capsys, monkeypatch):
-    from inpainting.app import large_images
-
     _pair(tmp_path, "p", size=(40, 64))
-    monkeypatch.setattr(large_images, "available_memory", lambda device="cpu": 1000)
-    monkeypatch.setattr(InpaintGenerator, "forward", lambda *a: pytest.fail("inference ran"))
+    monkeypatch.setenv("INPAINTING_MEMORY_LIMIT", "1000")      # bytes: nothing fits
+    refusing = _loaded_as(_Refusing, tiny_model)
     pair = [tmp_path / "p.png", tmp_path / "p_mask.png", "-o", tmp_path / "o.png",
             "--weights", tiny_model]
-    _refused(capsys, "inpaint", *pair, fragments=("GiB", "choose a smaller --working-size"))
-    _refused(capsys, "inpaint", *pair, "--full-image", fragments=("drop --full-image",))
-    _refused(capsys, "inpaint", *pair, "--border", "crop",
-             fragments=("--border crop runs the whole image",))
+    _refused_by(capsys, refusing, "inpaint", *pair,
+                fragments=("GiB", "choose a smaller --working-size"))
+    _refused_by(capsys, refusing, "inpaint", *pair, "--full-image",
+                fragments=("drop --full-image",))
+    _refused_by(capsys, refusing, "inpaint", *pair, "--border", "crop",
+                fragments=("--border crop runs the whole image",))
     assert not (tmp_path / "o.png").exists()
 
 
@@ -202,3 +234,20 @@ def test_an_all_white_mask_is_an_error_not_a_gray_picture(tmp_path, tiny_model, 
     _refused(capsys, "inpaint", tmp_path / "p.png", tmp_path / "p_mask.png", "-o",
              tmp_path / "o.png", "--weights", tiny_model, fragments=("all hole",))
     assert not (tmp_path / "o.png").exists()
+
+
+def test_the_memory_limit_variable_caps_the_available_memory(monkeypatch):
+    """INPAINTING_MEMORY_LIMIT (bytes) caps available_memory; anything but a whole number
+    of bytes is a one-line error."""
+    from inpainting.app.large_images import available_memory
+
+    monkeypatch.delenv("INPAINTING_MEMORY_LIMIT", raising=False)
+    free = available_memory()
+    assert free > 1000
+    monkeypatch.setenv("INPAINTING_MEMORY_LIMIT", "1000")
+    assert available_memory() == 1000
+    monkeypatch.setenv("INPAINTING_MEMORY_LIMIT", str(10 * free))
+    assert 0 < available_memory() <= 10 * free
+    monkeypatch.setenv("INPAINTING_MEMORY_LIMIT", "2GB")
+    with pytest.raises(ValueError, match="whole number of bytes, got '2GB'"):
+        available_memory()

@@ -171,49 +171,52 @@ def test_generator_step_matches_the_spec_recomputed_by_hand(tmp_path):
         np.testing.assert_array_equal(p.data, old)
 
 
-def _record_schedule(trainer, monkeypatch):
-    """Wrap (and call through) the updates, the data and mask draws, and the loss calls that
-    show which images and holes each update actually used."""
+def _recording_trainer(tmp_path, **overrides):
+    """A Trainer (subclass) that records, calling through, the updates, the data and mask
+    draws, and the loss calls that show which images and holes each update actually used;
+    its dataset is the configured one behind a recording wrapper. Returns (trainer, log)."""
     log = dict(steps=[], batches=[], masks=[], boxes=[], penalties=[], known_l1=[])
+    config = TrainConfig(out_dir=str(tmp_path), **{**TINY, **overrides})
 
-    def counted(name, step):
-        def wrapper(**kwargs):
-            log["steps"].append({"kind": name, "batches": 0, "masks": 0})
-            return step(**kwargs)
-        return wrapper
+    class RecordingData:
+        def __init__(self, dataset):
+            self.dataset = dataset
 
-    for name in ("critic_step", "generator_step"):
-        monkeypatch.setattr(trainer, name, counted(name, getattr(trainer, name)))
-    draw = trainer.dataset.next_batch
+        def __getattr__(self, name):
+            return getattr(self.dataset, name)
 
-    def next_batch(n):
-        log["steps"][-1]["batches"] += 1
-        log["batches"].append(draw(n).copy())
-        return log["batches"][-1]
+        def next_batch(self, n):
+            log["steps"][-1]["batches"] += 1
+            log["batches"].append(self.dataset.next_batch(n).copy())
+            return log["batches"][-1]
 
-    monkeypatch.setattr(trainer.dataset, "next_batch", next_batch)
+    class Recording(Trainer):
+        def critic_step(self, **kwargs):
+            log["steps"].append({"kind": "critic_step", "batches": 0, "masks": 0})
+            return super().critic_step(**kwargs)
 
-    def bbox_mask(*args, **kwargs):
-        masks, boxes = random_bbox_mask(*args, **kwargs)
-        log["steps"][-1]["masks"] += 1
-        log["masks"].append(masks.copy())
-        log["boxes"].append(tuple(int(v) for v in boxes[0]))
-        return masks, boxes
+        def generator_step(self, **kwargs):
+            log["steps"].append({"kind": "generator_step", "batches": 0, "masks": 0})
+            return super().generator_step(**kwargs)
 
-    monkeypatch.setattr(train_module, "random_bbox_mask", bbox_mask)
-    penalty, known_l1 = train_module.gradient_penalty, train_module.known_region_l1
+        def _batch(self):              # one mask and box draw per batch
+            real, masks, boxes = super()._batch()
+            log["steps"][-1]["masks"] += 1
+            log["masks"].append(np.array(masks))
+            log["boxes"].append(tuple(int(v) for v in boxes[0]))
+            return real, masks, boxes
 
-    def recorded_penalty(critic, real, fake, mask, **kwargs):
-        log["penalties"].append((np.array(real.data), np.array(mask)))
-        return penalty(critic, real, fake, mask, **kwargs)
+        @staticmethod
+        def gradient_penalty(critic, real, fake, mask, **kwargs):
+            log["penalties"].append((np.array(real.data), np.array(mask)))
+            return Trainer.gradient_penalty(critic, real, fake, mask, **kwargs)
 
-    def recorded_known_l1(real, x1, x2, mask, **kwargs):
-        log["known_l1"].append((np.array(real.data), np.array(mask)))
-        return known_l1(real, x1, x2, mask, **kwargs)
+        @staticmethod
+        def known_region_l1(real, x1, x2, mask, **kwargs):
+            log["known_l1"].append((np.array(real.data), np.array(mask)))
+            return Trainer.known_region_l1(real, x1, x2, mask, **kwargs)
 
-    monkeypatch.setattr(train_module, "gradient_penalty", recorded_penalty)
-    monkeypatch.setattr(train_module, "known_region_l1", recorded_known_l1)
-    return log
+    return Recording(config, dataset=RecordingData(train_module.make_dataset(config))), log
 
 
 def _all_different(arrays):
@@ -221,12 +224,11 @@ def _all_different(arrays):
 
 
 def test_iteration_is_five_critic_updates_on_fresh_draws_then_one_generator_update(
-        tmp_path, monkeypatch):
+        tmp_path):
     """Spec §6 schedule: critic_steps = 5 critic updates, each on a fresh batch, bbox and
     mask (and what the critics see is that draw), then 1 generator update on another."""
-    trainer = Trainer(TrainConfig(out_dir=str(tmp_path), **TINY))
+    trainer, log = _recording_trainer(tmp_path)
     assert trainer.config.critic_steps == 5
-    log = _record_schedule(trainer, monkeypatch)
     trainer.iteration()
     assert [s["kind"] for s in log["steps"]] == ["critic_step"] * 5 + ["generator_step"]
     assert all(s["batches"] == 1 and s["masks"] == 1 for s in log["steps"]), log["steps"]
@@ -249,20 +251,18 @@ def test_iteration_is_five_critic_updates_on_fresh_draws_then_one_generator_upda
     assert trainer.step == 1
 
 
-def test_critic_steps_setting_is_obeyed(tmp_path, monkeypatch):
+def test_critic_steps_setting_is_obeyed(tmp_path):
     """Spec §6 / config: the number of critic updates per iteration is ``critic_steps``."""
-    trainer = Trainer(TrainConfig(out_dir=str(tmp_path), critic_steps=2, **TINY))
-    log = _record_schedule(trainer, monkeypatch)
+    trainer, log = _recording_trainer(tmp_path, critic_steps=2)
     trainer.iteration()
     assert [s["kind"] for s in log["steps"]] == ["critic_step"] * 2 + ["generator_step"]
 
 
-def test_warm_up_iteration_is_one_generator_update_and_no_critic_update(tmp_path, monkeypatch):
+def test_warm_up_iteration_is_one_generator_update_and_no_critic_update(tmp_path):
     """Warm-up (not in the release, train.py docstring): one generator update on
     1.2 l1 + 1.2 ae alone, one fresh draw, the critics untouched."""
-    trainer = Trainer(TrainConfig(out_dir=str(tmp_path), warmup_iterations=1, **TINY))
+    trainer, log = _recording_trainer(tmp_path, warmup_iterations=1)
     critics_before = [p.data.copy() for p in trainer.critic_params]
-    log = _record_schedule(trainer, monkeypatch)
     got = trainer.iteration()
     assert [s["kind"] for s in log["steps"]] == ["generator_step"]
     assert log["steps"][0]["batches"] == 1 and log["penalties"] == []

@@ -33,6 +33,8 @@ TRAIN_FLAGS = (("image-size", int), ("batch-size", int), ("cnum", int), ("critic
 def _weights(args):
     from ..weights.model_io import load_generator, shipped_model_path
 
+    if getattr(args, "generator", None) is not None:    # main(..., generator=...)
+        return args.generator
     path = args.weights or shipped_model_path()
     return load_generator(path, device=args.device)
 
@@ -40,11 +42,10 @@ def _weights(args):
 def cmd_demo(args):
     """Inpaint a periodic texture and a held-out photo with the shipped model (or --weights)
     and save the teaching figure: where hole cells copy from (inpainting/app/demo_figure.py)."""
-    from ..data.datasets import DEMO_HELDOUT_PHOTOS, demo_corpus
-    from .demo_figure import DEMO_TEXTURE, attention_sources, exact_sources, inpaint_row, \
+    from ..data.datasets import DEMO_HELDOUT_PHOTOS
+    from .demo_figure import DEMO_TEXTURE, attention_sources, demo_rows, exact_sources, \
         save_demo_figure
-    from ..data.masks import centered_bbox_mask
-    from ..data.textures import TEXTURE_SUITE, texture_suite
+    from ..data.textures import TEXTURE_SUITE
     from ..evaluation.metrics import evaluate_pair, to_unit
 
     textures = [name for name, _, _ in TEXTURE_SUITE]
@@ -59,16 +60,10 @@ def cmd_demo(args):
         _check_size("--size", args.size)
     generator = _weights(args)
     args.size = args.size or int(getattr(generator, "meta", {}).get("image_size", 256))
-    dataset = demo_corpus("heldout", args.size, resize=True)
-    photo = dataset.sample(dataset.names.index(f"skimage:{args.image}"), 0)
-    texture = texture_suite(args.size)[1][textures.index(args.texture)]
-    mask, _ = centered_bbox_mask(args.size, args.size // 2)
-    rows = [inpaint_row(generator, f"texture: {args.texture}", texture, mask[0, 0], args.probe),
-            inpaint_row(generator, f"photo: {args.image} (held out)", photo, mask[0, 0],
-                        args.probe)]
+    rows = demo_rows(generator, args.size, args.texture, args.image, args.probe)
     path, _ = save_demo_figure(args.out, rows)
     for row in rows:
-        scores = evaluate_pair(to_unit(row.output), to_unit(row.image), mask[0])
+        scores = evaluate_pair(to_unit(row.output), to_unit(row.image), row.mask[None])
         print(f"inpainted {row.label} ({args.size}x{args.size}, centred {args.size // 2}x"
               f"{args.size // 2} hole): L1 in hole {scores['l1_hole']:.2f}%, "
               f"PSNR in hole {scores['psnr_hole']:.2f} dB")
@@ -573,15 +568,20 @@ def build_parser():
     return parser
 
 
-def main(argv=None, *, trainer_class=None):
+def main(argv=None, *, trainer_class=None, generator=None):
     """Run the ``inpainting`` command with ``argv`` (default: ``sys.argv[1:]``); the exit status.
 
     ``trainer_class``: what ``inpainting train`` builds instead of ``Trainer`` (a subclass
-    that, say, injects a failure at a given step; tests/mpi_train.py uses it)."""
+    that, say, injects a failure at a given step; tests/mpi_train.py uses it).
+    ``generator``: the model that the commands which load one (``demo``, ``inpaint``, ...)
+    use instead of loading ``--weights`` or the shipped model (a subclass of
+    ``InpaintGenerator`` that, say, records or refuses its calls); None (the default) loads
+    the file as usual."""
     from nnlite.nn import StateDictError
 
     args = build_parser().parse_args(argv)
     args.trainer_class = trainer_class
+    args.generator = generator
     from nnlite.kernels.memory import reuse_freed_memory, reuse_memory_requested
 
     if reuse_memory_requested():     # large arrays without fresh page faults (nnlite/kernels/memory.py)

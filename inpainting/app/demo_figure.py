@@ -31,7 +31,7 @@ from nnlite.serialization import atomic_write
 from ..training.viz import attention_rgb, to_display
 
 __all__ = ["CELL", "DEMO_TEXTURE", "DemoRow", "attention_sources", "exact_sources", "inpaint_row",
-           "demo_figure", "save_demo_figure"]
+           "demo_rows", "demo_figure", "save_demo_figure"]
 
 #: pixels per attention cell side at the input scale (two stride-2 stages, then 2x2 patches)
 CELL = 8
@@ -152,6 +152,23 @@ def inpaint_row(generator, label, image, mask, probe=True):
     return DemoRow(label, np.asarray(image), host[0, 0], host_of(result.coarse),
                    host_of(result.output), host_of(result.offsets), host_of(result.attention),
                    host_of(knocked))
+
+
+def demo_rows(generator, size, texture, image, probe=True):
+    """The two rows of ``inpainting demo``: ``inpaint_row`` on the suite's texture named
+    ``texture`` and on the held-out photo named ``image`` (e.g. "astronaut"), both at
+    ``size`` x ``size`` with the centred (size/2) x (size/2) hole."""
+    from ..data.datasets import demo_corpus
+    from ..data.masks import centered_bbox_mask
+    from ..data.textures import TEXTURE_SUITE, texture_suite
+
+    dataset = demo_corpus("heldout", size, resize=True)
+    photo = dataset.sample(dataset.names.index(f"skimage:{image}"), 0)
+    textures = [name for name, _, _ in TEXTURE_SUITE]
+    pattern = texture_suite(size)[1][textures.index(texture)]
+    mask, _ = centered_bbox_mask(size, size // 2)
+    return [inpaint_row(generator, f"texture: {texture}", pattern, mask[0, 0], probe),
+            inpaint_row(generator, f"photo: {image} (held out)", photo, mask[0, 0], probe)]
 
 
 def exact_sources(image, pairs, tolerance=0.02):

@@ -165,7 +165,20 @@ def estimate_bytes(height, width, cnum, *, itemsize=4, attention_chunk=None):
 
 def available_memory(device="cpu"):
     """Bytes that can be allocated now: ``MemAvailable`` of /proc/meminfo on Linux (else the
-    free physical pages), or the free memory of the current CUDA device."""
+    free physical pages), or the free memory of the current CUDA device.
+
+    The environment variable ``INPAINTING_MEMORY_LIMIT`` (a whole number of bytes), when
+    set, caps the figure: the runs then plan for at most that much."""
+    text = os.environ.get("INPAINTING_MEMORY_LIMIT", "").strip()
+    if text:
+        if not text.isdigit():
+            raise ValueError(f"INPAINTING_MEMORY_LIMIT must be a whole number of bytes, "
+                             f"got {text!r}")
+        return min(int(text), _free_memory(device))
+    return _free_memory(device)
+
+
+def _free_memory(device):
     if device == "cuda":
         from nnlite.backend import cupy
         free, _ = cupy.cuda.runtime.memGetInfo()

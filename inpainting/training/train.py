@@ -99,6 +99,12 @@ def crop(x, bboxes):
 class Trainer:
     """Holds the networks, optimisers, data and random state of one training run."""
 
+    # The two loss terms that see a batch's real images and masks, called as methods so that
+    # a subclass can wrap them (e.g. to record what each update was given); the functions
+    # themselves are inpainting.model.losses'.
+    gradient_penalty = staticmethod(gradient_penalty)
+    known_region_l1 = staticmethod(known_region_l1)
+
     def __init__(self, config: TrainConfig, dataset=None, comm=None):
         if not isinstance(config, TrainConfig):
             raise TypeError(f"Trainer expects a TrainConfig, got {type(config).__name__}; build "
@@ -190,9 +196,9 @@ class Trainer:
         d_global = wgan_critic_loss(self.global_critic(real), self.global_critic(fake))
         alphas = (self.comm.share(self.rng.random(c.batch_size), c.batch_size),
                   self.comm.share(self.rng.random(c.batch_size), c.batch_size))
-        gp_local = gradient_penalty(self.local_critic, real_local, fake_local, mask_local,
-                                    alpha=alphas[0])
-        gp_global = gradient_penalty(self.global_critic, real, fake, mask, alpha=alphas[1])
+        gp_local = self.gradient_penalty(self.local_critic, real_local, fake_local, mask_local,
+                                         alpha=alphas[0])
+        gp_global = self.gradient_penalty(self.global_critic, real, fake, mask, alpha=alphas[1])
         total = critic_total(d_local, d_global, gp_local, gp_global,
                              gp_lambda=c.losses.wgan_gp_lambda)
         terms = {"d_local": d_local, "d_global": d_global, "gp_local": gp_local,
@@ -214,7 +220,7 @@ class Trainer:
         x1, x2, _, fake = self._complete(real, mask)
         l1 = discounted_l1(crop(real, bboxes), crop(x1, bboxes), crop(x2, bboxes),
                            self.discount, coarse_alpha=w.coarse_l1_alpha)
-        ae = known_region_l1(real, x1, x2, mask, coarse_alpha=w.coarse_l1_alpha)
+        ae = self.known_region_l1(real, x1, x2, mask, coarse_alpha=w.coarse_l1_alpha)
         ae = ae * self.comm.known_weight(mask)   # ranks, one mask per sample: global fraction
         terms = {"l1": l1, "ae": ae}
         g_gan = None                   # warm-up: reconstruction terms alone
@@ -309,6 +315,12 @@ class Trainer:
                          keep=self.config.keep_checkpoints)
         return path
 
+    def read_checkpoint(self, path):
+        """The checkpoint file ``path`` as the nested dict ``resume`` restores
+        (``checkpoint.load``); a subclass may read it another way. ``resume`` turns any
+        error raised here into a ``CheckpointError`` that names the file."""
+        return ckpt.load(path)
+
     def resume(self, force=False):
         """Load the newest checkpoint of ``out_dir``; returns its path (None if none).
 
@@ -321,7 +333,7 @@ class Trainer:
         if found is None:
             return None
         try:
-            state = ckpt.load(found)
+            state = self.read_checkpoint(found)
         except ckpt.CheckpointError:
             raise
         except Exception as error:     # whatever nnlite.load raises on a foreign file
@@ -368,6 +380,12 @@ class Trainer:
         return any(name in DATA_FIELDS for name, _, _ in changed)
 
     # ------------------------------------------------------------------ loop
+    def progress_bar(self, start, total, enabled):
+        """The bar ``run`` draws from step ``start`` to ``total`` (tqdm on stderr, hidden
+        unless ``enabled``): an object with ``update``, ``set_postfix``, ``set_description``
+        and ``close``. A subclass may return its own, e.g. to record what the bar is told."""
+        return _progress(start, total, enabled)
+
     def run(self, iterations=None, *, progress=True, on_log=None):
         """Train until ``iterations`` generator steps in total (default: the config's).
 
@@ -394,7 +412,7 @@ class Trainer:
         log_path = self.out_dir / "log.jsonl"
         run_files.repair_log(log_path, self.step)      # steps past the checkpoint run again
         run_files.record_config(self.out_dir, c, self.step)
-        bar = _progress(self.step, target, progress)
+        bar = self.progress_bar(self.step, target, progress)
         last, started, done_at_start = {}, time.perf_counter(), self.step
         stop, finished = ckpt.StopRequest(), False
         with stop.installed():

@@ -12,7 +12,8 @@ from matplotlib.figure import Figure   # drawn without pyplot: no global backend
 
 from nnlite.serialization import atomic_write
 
-__all__ = ["to_display", "attention_rgb", "sample_grid", "save_sample_grid", "save_loss_plot"]
+__all__ = ["to_display", "attention_rgb", "sample_grid", "save_sample_grid", "loss_figure",
+           "save_loss_plot"]
 
 
 def to_display(chw):
@@ -101,6 +102,19 @@ def save_loss_plot(log_path, path):
     over the steps that have it; a dashed line marks where the adversarial phase starts.
     Nothing is drawn (None) while the log is missing or empty.
     """
+    figure = loss_figure(log_path)
+    if figure is None:
+        return None
+    with atomic_write(path) as stream:
+        figure.savefig(stream, format="png", dpi=80)
+    return path
+
+
+def loss_figure(log_path):
+    """The matplotlib ``Figure`` that ``save_loss_plot`` writes: one panel per group of loss
+    terms (critic, penalty, generator, reconstruction) against the generator step, with a
+    dashed line at the first step that logs the critic when the run began with a warm-up.
+    None while the log is missing or empty."""
     from .run_files import read_log
 
     records = read_log(log_path)    # [] before the first line (log_every > sample_every)
@@ -127,7 +141,5 @@ def save_loss_plot(log_path, path):
             axis.text(0.5, 0.5, "not logged yet\n(reconstruction warm-up)", ha="center",
                       va="center", transform=axis.transAxes, color="gray")
     figure.tight_layout()
-    with atomic_write(path) as stream:
-        figure.savefig(stream, format="png", dpi=80)
-    return path
+    return figure
 
