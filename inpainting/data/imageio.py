@@ -15,6 +15,7 @@ logic (see ``inpainting.data``).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -115,27 +116,33 @@ def _read_pixels(path: str | os.PathLike) -> np.ndarray:
     Palette images are expanded to RGB(A), 1-bit images to 0 / 255, 16-bit grayscale to 8 bits.
     Raises ImageReadError naming the path for any missing, unreadable or truncated file.
     """
-    path = check_path(path, "read image")
+    with opened_image(check_path(path, "read image")) as image:
+        if image.mode in ("P", "PA"):
+            image = image.convert("RGBA")
+        elif image.mode == "1":
+            image = image.convert("L")
+        elif image.mode in _WIDE_GRAY_MODES:
+            wide = np.asarray(image, dtype=np.float64)
+            return np.clip(np.round(wide / 257.0), 0, 255).astype(np.uint8)
+        elif image.mode not in ("L", "LA", "RGB", "RGBA"):
+            image = image.convert("RGB")  # CMYK, YCbCr, LAB, HSV, float, ...
+        pixels = np.asarray(image)
+    return np.array(pixels, dtype=np.uint8)
+
+
+@contextlib.contextmanager
+def opened_image(path: Path):
+    """``Image.open(path)`` with its EXIF orientation applied. Any failure to open or decode
+    it, inside the ``with`` block too, becomes an ImageReadError naming the path."""
     try:
         with Image.open(path) as image:
-            image = ImageOps.exif_transpose(image)
-            if image.mode in ("P", "PA"):
-                image = image.convert("RGBA")
-            elif image.mode == "1":
-                image = image.convert("L")
-            elif image.mode in _WIDE_GRAY_MODES:
-                wide = np.asarray(image, dtype=np.float64)
-                return np.clip(np.round(wide / 257.0), 0, 255).astype(np.uint8)
-            elif image.mode not in ("L", "LA", "RGB", "RGBA"):
-                image = image.convert("RGB")  # CMYK, YCbCr, LAB, HSV, float, ...
-            pixels = np.asarray(image)
+            yield ImageOps.exif_transpose(image)
     except FileNotFoundError:
         raise ImageReadError(f"cannot read image {str(path)!r}: no such file") from None
     except IsADirectoryError:
         raise ImageReadError(f"cannot read image {str(path)!r}: it is a directory") from None
     except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as error:
         raise ImageReadError(f"cannot read image {str(path)!r}: {error}") from error
-    return np.array(pixels, dtype=np.uint8)
 
 
 def read_rgb_uint8(path: str | os.PathLike) -> np.ndarray:

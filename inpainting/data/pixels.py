@@ -30,16 +30,16 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
-from .imageio import ImageReadError, as_rgb_uint8, check_path, hwc_uint8_to_chw
+from .imageio import (_WIDE_GRAY_MODES, as_rgb_uint8, check_path, hwc_uint8_to_chw,
+                      opened_image)
 
 __all__ = ["NativeImage", "read_native", "model_input", "composite", "write_native",
            "check_writable", "to_pil", "LUMA_WEIGHTS"]
 
 #: ITU-R 601-2 luma, what Pillow's RGB -> L conversion uses.
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
-_WIDE_GRAY_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 
 
 class NativeImage(NamedTuple):
@@ -54,27 +54,18 @@ def read_native(path) -> NativeImage:
     The EXIF orientation is applied, as everywhere in the project. Raises ImageReadError
     (a ValueError) naming the path for a missing or undecodable file.
     """
-    path = check_path(path, "read_native")
-    try:
-        with Image.open(path) as image:
-            image = ImageOps.exif_transpose(image)
-            if image.mode in _WIDE_GRAY_MODES:
-                wide = np.asarray(image)
-                return NativeImage(np.clip(wide, 0, 65535).astype(np.uint16), "I;16")
-            if image.mode == "1":
-                image = image.convert("L")
-            elif image.mode in ("P", "PA"):
-                has_alpha = image.mode == "PA" or "transparency" in image.info
-                image = image.convert("RGBA" if has_alpha else "RGB")
-            elif image.mode not in ("L", "LA", "RGB", "RGBA"):
-                image = image.convert("RGB")
-            return NativeImage(np.array(image, dtype=np.uint8), image.mode)
-    except FileNotFoundError:
-        raise ImageReadError(f"cannot read image {str(path)!r}: no such file") from None
-    except IsADirectoryError:
-        raise ImageReadError(f"cannot read image {str(path)!r}: it is a directory") from None
-    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as error:
-        raise ImageReadError(f"cannot read image {str(path)!r}: {error}") from error
+    with opened_image(check_path(path, "read_native")) as image:
+        if image.mode in _WIDE_GRAY_MODES:
+            wide = np.asarray(image)
+            return NativeImage(np.clip(wide, 0, 65535).astype(np.uint16), "I;16")
+        if image.mode == "1":
+            image = image.convert("L")
+        elif image.mode in ("P", "PA"):
+            has_alpha = image.mode == "PA" or "transparency" in image.info
+            image = image.convert("RGBA" if has_alpha else "RGB")
+        elif image.mode not in ("L", "LA", "RGB", "RGBA"):
+            image = image.convert("RGB")
+        return NativeImage(np.array(image, dtype=np.uint8), image.mode)
 
 
 def _as_uint8(native: NativeImage) -> np.ndarray:
