@@ -26,7 +26,6 @@ import sys
 from pathlib import Path
 
 from inpainting.weights.checkpoint import list_checkpoints
-from inpainting.data.datasets import list_images
 from inpainting.evaluation.evaluate import image_sources, run_protocol
 from inpainting.evaluation.evaluation_stats import summarise
 from inpainting.weights.model_io import load_generator
@@ -45,11 +44,8 @@ def validation_sets(val, texture_stride, size):
         if not (val / folder).is_dir():
             raise SystemExit(f"--val {val}: expected the corpus's validation split with "
                              f"photos/ and textures/ inside, found no {folder}/")
-    textures = [str(p) for p in list_images(val / "textures")][::texture_stride]
     return {"suite": image_sources(None, True, size),
-            "textures": [(name, load) for name, load in image_sources(val / "textures", False,
-                                                                          size)
-                         if name in set(textures)],
+            "textures": image_sources(val / "textures", False, size)[::texture_stride],
             "photos": image_sources(val / "photos", False, size)}
 
 

@@ -134,14 +134,13 @@ def paired_table(records, model, baselines, *, resamples=2000, seed=0):
     rows, indices = [], None
     capped = [dict(r, psnr_capped=min(r["psnr_hole"], PSNR_CAP), mse_hole=r["l2_hole"] / 100)
               for r in records]
+    metrics = [(metric, key, pooled) for metric, key, pooled in (
+        ("l1_hole", "l1_hole", False), ("psnr_hole", "psnr_capped", False),
+        ("psnr_hole_pooled", "mse_hole", True), ("colour_bias_hole", "colour_bias_hole", False),
+        ("seam_hole", "seam_hole", False))
+        if all(key in r for r in capped)]       # records scored without artefacts lack some
     for baseline in baselines:
-        for metric, key, pooled in (("l1_hole", "l1_hole", False),
-                                    ("psnr_hole", "psnr_capped", False),
-                                    ("psnr_hole_pooled", "mse_hole", True),
-                                    ("colour_bias_hole", "colour_bias_hole", False),
-                                    ("seam_hole", "seam_hole", False)):
-            if not all(key in r for r in capped):   # records scored without artefacts
-                continue
+        for metric, key, pooled in metrics:
             images, model_sums, counts = per_image_sums(capped, model, key)
             base_images, base_sums, _ = per_image_sums(capped, baseline, key)
             if images != base_images:
