@@ -61,7 +61,6 @@ from inpainting import color_wheel_legend, contextual_attention, flow_to_image, 
 from inpainting.data.datasets import demo_corpus
 from inpainting.model.attention_colours import overlay_flow
 from inpainting.data.masks import centered_bbox_mask
-from inpainting.model.networks import gen_conv_table
 from inpainting.data.textures import SUITE_SEED, texture_suite
 from inpainting.weights.model_io import SHIPPED_MODEL, load_generator
 
@@ -517,8 +516,8 @@ plt.show()
 # its final scores s* as `result.attention` (N, h, w, h, w) and the offsets as
 # `result.offsets`. For the intermediate scores we rebuild the layer's input from supported
 # pieces only: the coarse result x₁ (`result.coarse`) pasted into the known pixels, as the
-# network does, then the model's own layers `pmconv1` … `pmconv6` in the order and with the
-# activations of its layer table (`gen_conv_table`). The named steps run on that input, and
+# network does, then the model's own stage `attention_encoder` (`pmconv1` … `pmconv6`, run by
+# `generator.run_stage` exactly as `forward` runs it). The named steps run on that input, and
 # the check is that their s* and offsets *equal* what the network returned: nothing is
 # patched or spied on. This needs a trained model: the shipped demo model
 # (`inpainting/weights/demo_cnum16.npz`), or any model file named by the environment
@@ -530,10 +529,7 @@ def attention_inputs(generator, image, mask, coarse):
     hole = Tensor(mask[None])
     pasted = coarse * mask + image * (1 - mask)           # x₁ in the hole, the input elsewhere
     h = F.concat([Tensor(pasted[None]), Tensor(np.ones_like(mask[None])), hole], axis=1)
-    for name, *_, activation in gen_conv_table(generator.cnum):
-        if name.startswith("pmconv") and int(name[6:].split("_")[0]) <= 6:
-            h = getattr(generator, name)(h)               # stride-2 layers downsample by themselves
-            h = {"elu": F.elu, "relu": F.relu}.get(activation, lambda t: t)(h)
+    h = generator.run_stage("attention_encoder", h)       # pmconv1..pmconv6, as forward runs them
     return h, F.interpolate_nearest(hole, size=h.shape[2:], align_corners=True)
 
 
