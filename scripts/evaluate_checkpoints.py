@@ -16,6 +16,11 @@ hits, colour bias, seam and grid scores, with harmonic's beside them (computed o
 are the same for every checkpoint). The choice of the shipped checkpoint is made on this table
 only. Rows are appended as each checkpoint finishes, so an interrupted call keeps its work and
 a second call skips the (step, set) rows already in ``--out``.
+
+A run that started from another run's weights (``--init-weights``) counts its steps from 0;
+``--step-offset K`` adds the K steps those weights had trained, so both runs share one step
+axis in the table. ``run`` may also be a single model file (the shipped model, a committed
+generator): it is scored as one row per set at step ``--step-offset``.
 """
 from __future__ import annotations
 
@@ -65,9 +70,23 @@ def row(step, name, sources, model, harmonic):
     return {key: (f"{v:.4g}" if isinstance(v, float) else v) for key, v in out.items()}
 
 
+def chosen_checkpoints(run, every, offset):
+    """[(step on the table's axis, model file)]: every ``every``-th checkpoint and the newest;
+    a model file given instead of a run folder is one entry at step ``offset``."""
+    if run.is_file():
+        return [(offset, run)]
+    paths = list_checkpoints(run / "checkpoints")
+    if not paths:
+        raise SystemExit(f"{run}: no checkpoints in {run / 'checkpoints'}")
+    steps = [int(path.stem.split("_")[1]) for path in paths]     # step_0001000.npz
+    return [(offset + step, path) for step, path in zip(steps, paths)
+            if step % every == 0 or path == paths[-1]]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("run", type=Path, help="a training run folder (holds checkpoints/)")
+    parser.add_argument("run", type=Path,
+                        help="a training run folder (holds checkpoints/) or one model file")
     parser.add_argument("--val", type=Path, required=True,
                         help="the corpus's validation split (photos/ and textures/)")
     parser.add_argument("--every", type=int, default=1000,
@@ -76,16 +95,15 @@ def main(argv=None):
                         help="score every k-th validation texture (default 8)")
     parser.add_argument("--size", type=int, default=128, help="crop side (default 128)")
     parser.add_argument("--seed", type=int, default=0, help="crop and hole seed (default 0)")
+    parser.add_argument("--step-offset", type=int, default=0,
+                        help="steps the run's initial weights had trained, added to each "
+                             "checkpoint's step (default 0)")
     parser.add_argument("--out", type=Path, required=True, help="CSV to append rows to")
     args = parser.parse_args(argv)
-    if args.every < 1 or args.texture_stride < 1:
-        raise SystemExit("--every and --texture-stride must be at least 1")
-    paths = list_checkpoints(args.run / "checkpoints")
-    if not paths:
-        raise SystemExit(f"{args.run}: no checkpoints in {args.run / 'checkpoints'}")
-    steps = [int(path.stem.split("_")[1]) for path in paths]     # step_0001000.npz
-    chosen = [(step, path) for step, path in zip(steps, paths)
-              if step % args.every == 0 or path == paths[-1]]
+    if args.every < 1 or args.texture_stride < 1 or args.step_offset < 0:
+        raise SystemExit("--every and --texture-stride must be at least 1, --step-offset at "
+                         "least 0")
+    chosen = chosen_checkpoints(args.run, args.every, args.step_offset)
     done = set()
     if args.out.is_file():
         with open(args.out, newline="") as stream:

@@ -72,3 +72,22 @@ def test_bad_folders_are_one_line_errors(run_and_val, tmp_path):
         selection.main([str(run), "--val", str(tmp_path), "--out", str(tmp_path / "x.csv")])
     with pytest.raises(SystemExit, match="no checkpoints"):
         selection.main([str(tmp_path), "--val", str(val), "--out", str(tmp_path / "x.csv")])
+
+
+def test_step_offset_and_a_single_model_file(run_and_val, tmp_path):
+    """A run continued from weights trained K steps files its rows at K + step; a model file
+    is one row per set at step K, scoring exactly what the same checkpoint in a run scores."""
+    run, val = run_and_val
+    common = ["--val", str(val), "--texture-stride", "3", "--size", "32"]
+    assert selection.main([str(run), *common, "--every", "4", "--step-offset", "100",
+                           "--out", str(tmp_path / "run.csv")]) == 0
+    in_run = _rows(tmp_path / "run.csv")
+    assert [(r["step"], r["set"]) for r in in_run] == [
+        ("104", name) for name in ("suite", "textures", "photos")]
+    model_file = run / "checkpoints" / "step_0000004.npz"
+    assert selection.main([str(model_file), *common, "--step-offset", "104",
+                           "--out", str(tmp_path / "file.csv")]) == 0
+    assert _rows(tmp_path / "file.csv") == in_run
+    with pytest.raises(SystemExit, match="--step-offset"):
+        selection.main([str(model_file), *common, "--step-offset", "-1",
+                        "--out", str(tmp_path / "x.csv")])
