@@ -28,8 +28,10 @@ LAZY_UPWARD = {("nnlite.tensor", "nnlite.functional"), ("nnlite.tensor", "nnlite
 #: what functional/ must not import (modules, or names from any module)
 FUNCTIONAL_FORBIDDEN_MODULES = ("threading", "concurrent", "multiprocessing",
                                 "nnlite.kernels.workspace", "nnlite.kernels.parallel",
-                                "nnlite.kernels.threads", "nnlite.kernels.memory")
-FUNCTIONAL_FORBIDDEN_NAMES = {"use_strategy", "choose_strategy", "wide_block_bytes", "scratch",
+                                "nnlite.kernels.threads", "nnlite.kernels.memory",
+                                "nnlite.kernels.conv_strategy")
+FUNCTIONAL_FORBIDDEN_NAMES = {"use_strategy", "choose_strategy", "wide_block_bytes",
+                              "wide_block_limit", "prefers_flipped_conv", "scratch",
                               "release_workspace", "parallel_slices", "ThreadPoolExecutor",
                               "Thread"}
 
@@ -91,8 +93,12 @@ def violations(source, module, is_package=False):
             if module_level or (module, ".".join(target.split(".")[:2])) not in LAZY_UPWARD:
                 problems.append(f"{module} imports {target} from a higher floor ({own} < {up})")
         if module.startswith("nnlite.functional"):
-            if any(target == m or target.startswith(m + ".") for m in FUNCTIONAL_FORBIDDEN_MODULES):
-                problems.append(f"{module} imports {target}: threads/workspaces belong in kernels/")
+            # ``from ..kernels import workspace`` imports the module nnlite.kernels.workspace
+            for imported in [target] + [f"{target}.{name}" for name in names]:
+                if any(imported == m or imported.startswith(m + ".")
+                       for m in FUNCTIONAL_FORBIDDEN_MODULES):
+                    problems.append(f"{module} imports {imported}: threads/workspaces/strategies "
+                                    "belong in kernels/")
             for name in FUNCTIONAL_FORBIDDEN_NAMES.intersection(names):
                 problems.append(f"{module} imports {name} from {target}: that belongs in kernels/")
     return problems
@@ -122,6 +128,9 @@ def test_no_import_from_a_higher_floor(path):
     ("from concurrent.futures import ThreadPoolExecutor\n", "nnlite.functional.basic", "kernels/"),
     ("from ..kernels.workspace import scratch\n", "nnlite.functional.conv", "kernels/"),
     ("from ..kernels.conv_arrays import use_strategy\n", "nnlite.functional.conv", "use_strategy"),
+    ("from ..kernels import conv_strategy\n", "nnlite.functional.conv", "kernels/"),
+    ("from ..kernels import elementwise, workspace\n", "nnlite.functional.basic", "workspace"),
+    ("from ..kernels.conv_strategy import WIDE_WASTE_LIMIT\n", "nnlite.functional.x", "kernels/"),
     ("def f():\n    from ..kernels.parallel import parallel_slices\n", "nnlite.functional.x", "kernels/"),
 ])
 def test_the_checker_catches_a_bad_import(source, module, expected):

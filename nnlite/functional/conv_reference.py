@@ -16,7 +16,8 @@ import math
 
 import numpy as np
 
-__all__ = ["conv2d_reference", "conv_transpose2d_reference", "unfold_reference",
+__all__ = ["conv2d_reference", "conv_transpose2d_reference", "conv2d_grad_weight_reference",
+           "unfold_reference",
            "fold_reference", "nearest_index_reference", "interpolate_nearest_reference"]
 
 
@@ -92,6 +93,28 @@ def conv_transpose2d_reference(y, w, b=None, stride=1, padding=0, output_padding
     if b is not None:
         out += np.asarray(b).reshape(1, -1, 1, 1)
     return out
+
+
+def conv2d_grad_weight_reference(x, gy, kernel_size, stride=1, padding=0, dilation=1):
+    """G[o, c, i, j] = sum_{n,oh,ow} gy[n, o, oh, ow] * x[n, c, oh*SH-PT+i*DH, ow*SW-PL+j*DW].
+
+    The gradient of ``conv2d_reference`` w.r.t. its weight: x (N, C, H, W), gy (N, O, OH, OW)
+    -> (O, C, KH, KW).
+    """
+    (KH, KW), (SH, SW), (DH, DW) = _pair(kernel_size), _pair(stride), _pair(dilation)
+    PT, PB, PL, PR = _pads(padding)
+    N, C, H, W = x.shape
+    _, O, OH, OW = gy.shape
+    g = np.zeros((O, C, KH, KW))
+    for n in range(N):
+        for oh in range(OH):
+            for ow in range(OW):
+                for i in range(KH):
+                    for j in range(KW):
+                        r, s = oh * SH - PT + i * DH, ow * SW - PL + j * DW
+                        if 0 <= r < H and 0 <= s < W:
+                            g[:, :, i, j] += np.outer(gy[n, :, oh, ow], x[n, :, r, s])
+    return g
 
 
 def unfold_reference(x, kernel_size, dilation=1, padding=0, stride=1):

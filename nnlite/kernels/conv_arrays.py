@@ -20,84 +20,30 @@ weight is that very array). Every map is one of two strategies (``im2col.py``):
   slower strided copies); the choice when the wide grid wastes too much (big
   dilation on small images, deep stride-2 layers), and the GPU path.
 
-``choose_strategy`` picks per shape; ``use_strategy`` forces one (tests, benchmarks);
-``wide_block_bytes`` lowers the block bound for a while (tests of the blocked path).
-GEMM operand orientations are chosen for OpenBLAS: the weight gradient is computed
-as (C*KH*KW, M) @ (M, O) — the (O, M) @ (M, C*KH*KW) orientation is 5x slower.
+Which layout a call uses, the flipped-conv choice and the wide block bound come from
+``conv_strategy.py`` (``choose_strategy``, ``prefers_flipped_conv``, ``wide_block_limit``;
+forced there by ``use_strategy`` and ``wide_block_bytes``, re-exported here for the tests
+and benchmarks that import them from this module); this file only computes in the layout
+it is given. GEMM operand orientations are chosen for OpenBLAS: the weight gradient is
+computed as (C*KH*KW, M) @ (M, O) — the (O, M) @ (M, C*KH*KW) orientation is 5x slower.
 (One GEMM per tap on the shifted views would avoid the columns for gradW, but such
 thin GEMMs with a huge inner dimension measured no faster on 2 cores and collapse
-when other processes load the machine.) Thresholds: measured with benchmarks/conv.py.
+when other processes load the machine.)
 """
 from __future__ import annotations
 
-import contextlib
-
 from ..backend import get_array_module, is_device_module
+from .conv_strategy import (FLIPPED_MAX_RATIO, WIDE_BLOCK_BYTES, WIDE_WASTE_LIMIT, choose_strategy,
+                            prefers_flipped_conv, use_strategy, wide_block_bytes, wide_block_limit)
 from .conv_utils import ConvGeometry
 from .im2col import (col2im, col2im_wide, from_wide, im2col, im2col_wide, output_to_wide,
                      to_wide, wide_plan)
 from .workspace import scratch
 
 __all__ = ["conv2d_array", "conv_transpose2d_array", "conv2d_grad_weight_array",
+           # the strategy, defined in conv_strategy.py and importable from here too
            "choose_strategy", "use_strategy", "wide_block_bytes", "WIDE_WASTE_LIMIT",
-           "WIDE_BLOCK_BYTES"]
-
-#: the wide layout is used while it computes at most this many positions per output pixel
-WIDE_WASTE_LIMIT = 1.2
-#: a stride-1 transposed conv runs as a flipped conv while O <= this * C: it copies
-#: O*KH*KW rows (read + write) where col2im adds C*KH*KW rows (2 reads + write)
-FLIPPED_MAX_RATIO = 1.5
-#: the wide forward builds its columns in blocks of at most this many bytes, so a large
-#: image's conv needs O(block) scratch instead of C*KH*KW*L floats (9.3 GB for a 3x3
-#: 64-channel conv at 2048x2048). Only a memory bound: blocking costs 10-20 % on the GEMM's
-#: speed, so the bound sits above every DeepFill conv of the release's training (batch 16
-#: at 256x256: at most 2.4 GB of columns) and of inference up to ~1400x1400. (Blocks of
-#: 1-4 MB, which stay in cache, measured 25-30 % faster on one thread but collapse 10x with
-#: two OpenBLAS threads on a loaded machine.)
-WIDE_BLOCK_BYTES = 4 * 2**30
-_FORCED = [None]
-_BLOCK_BYTES = [None]      # set by wide_block_bytes(); None: WIDE_BLOCK_BYTES
-
-
-@contextlib.contextmanager
-def use_strategy(name):
-    """Force ``"wide"`` or ``"strided"`` for every conv inside the block (None: automatic)."""
-    if name not in (None, "wide", "strided"):
-        raise ValueError(f"strategy must be 'wide', 'strided' or None, got {name!r}")
-    previous = _FORCED[0]
-    _FORCED[0] = name
-    try:
-        yield
-    finally:
-        _FORCED[0] = previous
-
-
-@contextlib.contextmanager
-def wide_block_bytes(nbytes):
-    """Bound the wide forward's column blocks to ``nbytes`` (instead of ``WIDE_BLOCK_BYTES``)
-    for every conv inside the block: tests and benchmarks of the blocked path on small
-    images. Only the scratch memory changes, never the result."""
-    if isinstance(nbytes, bool) or not isinstance(nbytes, int) or nbytes <= 0:
-        raise ValueError(f"wide_block_bytes: nbytes must be a positive int, got {nbytes!r}")
-    previous = _BLOCK_BYTES[0]
-    _BLOCK_BYTES[0] = nbytes
-    try:
-        yield
-    finally:
-        _BLOCK_BYTES[0] = previous
-
-
-def choose_strategy(g: ConvGeometry, n, xp=None):
-    """``"wide"`` when its grid wastes little (L + tail <= limit * N*OH*OW), else ``"strided"``.
-
-    CuPy arrays always take the strided path, whose im2col/col2im are single GPU kernels.
-    """
-    if _FORCED[0] is not None:
-        return _FORCED[0]
-    if xp is not None and is_device_module(xp):
-        return "strided"
-    plan = wide_plan(g, n)
-    return "wide" if plan.L + plan.tail <= WIDE_WASTE_LIMIT * n * g.OH * g.OW else "strided"
+           "WIDE_BLOCK_BYTES", "FLIPPED_MAX_RATIO"]
 
 
 def _cupy_kernels(xp):
@@ -143,8 +89,7 @@ def conv2d_array(x, w, g: ConvGeometry):
         xw = to_wide(x, g, plan)
         yw = scratch(xp, "wide_output", (o, plan.L), x.dtype)
         k = w2d.shape[1]
-        limit = WIDE_BLOCK_BYTES if _BLOCK_BYTES[0] is None else _BLOCK_BYTES[0]
-        block = max(1, limit // (k * x.dtype.itemsize))
+        block = max(1, wide_block_limit() // (k * x.dtype.itemsize))
         if block >= plan.L:                                # one GEMM straight into yw
             xp.matmul(w2d, im2col_wide(xw, plan).reshape(k, plan.L), out=yw)
         else:                                              # bounded columns, a block at a time
@@ -196,7 +141,7 @@ def conv_transpose2d_array(y, w, g: ConvGeometry):
     c = w.shape[1]
     if choose_strategy(g, n, xp) == "wide":
         flipped = _flipped_conv_geometry(g)
-        if flipped is not None and o <= FLIPPED_MAX_RATIO * c:   # else O*KH*KW row copies cost more
+        if flipped is not None and prefers_flipped_conv(o, c):
             w_flip = xp.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
             return conv2d_array(y, w_flip, flipped)
         plan = wide_plan(g, n)

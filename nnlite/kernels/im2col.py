@@ -19,7 +19,7 @@ positions of the grid (columns ow >= OW, rows oh >= OH) are computed and
 thrown away. Copies are plain memcpy-like row copies, for any stride and
 dilation, at the price of computing L / (N*OH*OW) more columns: little for large
 images, a lot for big dilations on small images — the caller chooses
-(``conv_arrays.choose_strategy``).
+(``conv_strategy.choose_strategy``).
 
 Slice copies are the fastest way to move this data in NumPy (fancy indexing
 is ~2.6x slower, ``np.add.at`` ~6x slower for col2im); the same code runs on
