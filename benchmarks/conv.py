@@ -84,7 +84,7 @@ def measure(shape, batch, repeat, rng, min_seconds=0.5, xp=np, sync=_no_sync):
     import nnlite
     import nnlite.functional as F
     from nnlite import Tensor
-    from nnlite.kernels.conv_arrays import choose_strategy
+    from nnlite.kernels.conv_strategy import choose_strategy
     from nnlite.kernels.conv_utils import conv_geometry
 
     _, cin, cout, k, s, d, size = shape
@@ -163,7 +163,7 @@ def main(argv=None):
         args.batch, args.repeat = min(args.batch, 2), min(args.repeat, 2)
     min_seconds = 0.0 if args.quick else 0.5
 
-    from nnlite.kernels.conv_arrays import use_strategy
+    from nnlite.kernels.conv_strategy import use_strategy
 
     xp, sync = np, _no_sync
     if args.device == "cuda":

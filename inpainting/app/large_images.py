@@ -146,7 +146,7 @@ def estimate_bytes(height, width, cnum, *, itemsize=4, attention_chunk=None):
     from ..model.attention import CHUNK_BYTES_PER_SCORE
     from ..model.networks import gen_conv_table
 
-    from nnlite.kernels.conv_arrays import WIDE_BLOCK_BYTES
+    from nnlite.kernels.conv_strategy import WIDE_BLOCK_BYTES
 
     padded_h, padded_w = -(-height // 8) * 8, -(-width // 8) * 8
     per_cnum, constant = CONV_FLOATS_PER_PIXEL
