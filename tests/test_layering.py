@@ -98,3 +98,32 @@ def test_the_architecture_picture_is_generated_from_the_code():
             break
         else:
             raise AssertionError(f"{dotted} does not import")
+
+
+#: the most lines a module of the library may have: files by concept, each one readable whole
+MAX_MODULE_LINES = 400
+
+
+def oversized_modules(*packages, limit=MAX_MODULE_LINES):
+    """'folder/file.py: N lines' for every ``.py`` file under ``packages`` (at any depth) that
+    has more than ``limit`` lines."""
+    found = []
+    for package in map(Path, packages):
+        for path in sorted(package.rglob("*.py")):
+            count = len(path.read_text(encoding="utf-8").splitlines())
+            if count > limit:
+                found.append(f"{path.relative_to(package.parent).as_posix()}: {count} lines")
+    return found
+
+
+def test_every_module_of_inpainting_and_nnlite_has_at_most_400_lines():
+    offenders = oversized_modules(ROOT / "inpainting", ROOT / "nnlite")
+    assert offenders == [], (f"modules over {MAX_MODULE_LINES} lines; split each by concept: "
+                             + "; ".join(offenders))
+
+
+def test_a_synthetic_module_over_the_limit_is_named(tmp_path):
+    _write(tmp_path / "pkg" / "short.py", "x = 1\n" * MAX_MODULE_LINES)
+    _write(tmp_path / "pkg" / "sub" / "long.py", "x = 1\n" * (MAX_MODULE_LINES + 1))
+    _write(tmp_path / "pkg" / "notes.txt", "x\n" * 1000)          # only Python modules count
+    assert oversized_modules(tmp_path / "pkg") == [f"pkg/sub/long.py: {MAX_MODULE_LINES + 1} lines"]

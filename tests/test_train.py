@@ -12,7 +12,8 @@ import pytest
 
 from inpainting.weights import checkpoint as ckpt
 from inpainting.training.config import TrainConfig, dump_toml, load_config
-from inpainting.training.train import Trainer, TrainingDiverged, _postfix
+from inpainting.training.loop import _postfix
+from inpainting.training.train import Trainer, TrainingDiverged
 
 TINY = dict(image_size=32, bbox_size=16, max_delta=2, batch_size=2, cnum=4, critic_cnum=4,
             checkpoint_every=2, sample_every=1000, log_every=1)

@@ -1,5 +1,8 @@
 """Training images: folders and file lists, the release's crop rule, a resumable seeded sampler.
 
+The file lists are ``image_lists.py``; the epoch order and the crop transform ``sampling.py``;
+this module puts them together over lazily loaded images, and builds the demo corpus.
+
 * ``ImageFolder(root_or_flist, image_size)``: every image under a folder (recursive, sorted) or
   every path of an flist text file; ``next_batch(N)`` returns float32 (N, 3, S, S) in [-1, 1].
 * ``BatchSampler``: the epoch order (a fresh permutation per epoch, seeded by (seed, epoch)) and
@@ -9,204 +12,29 @@
   over in-memory arrays: scikit-image's bundled photographs plus seeded procedural textures
   (offline, nothing downloaded, nothing written to disk).
 
-Training transform (spec §6, neuralgym's ``np_random_crop``): if the image is smaller than S on
-either side, scale it up keeping its aspect ratio by ``max(S / H, S / W)`` (sizes rounded up) so
-both sides are >= S; then crop an S x S window at a uniform corner. ``resize=True`` instead
-resizes the whole image to S x S. No flips in the release (``random_flip`` off by default).
-The crop corner and flip of image i in epoch e are drawn from a generator seeded by
-(seed, e, i) only, so they do not depend on what came before and survive a resume.
+Training transform: the release's crop rule (spec §6; ``random_crop_transform`` in
+sampling.py). The crop corner and flip of image i in epoch e are drawn from a generator seeded
+by (seed, e, i) only, so they do not depend on what came before and survive a resume.
 
 Bad files are reported once with ``warnings.warn`` (path and reason) and skipped.
 """
 from __future__ import annotations
 
-import codecs
-import math
 import os
 import warnings
-from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
-from PIL import Image
 
+from .image_lists import IMAGE_EXTENSIONS, list_images, read_flist  # noqa: F401 - importable here
 from .imageio import ImageReadError, as_rgb_uint8, hwc_uint8_to_chw, read_rgb_uint8
 from .periodic import periodic_tile
+from .sampling import (_CROP_STREAM, BatchSampler, _check_crop_options, _generator,
+                       random_crop_transform)
 
 __all__ = ["DEMO_HELDOUT_PHOTOS", "DEMO_TRAIN_PHOTOS", "IMAGE_EXTENSIONS", "TEXTURE_KINDS",
            "BatchSampler", "ImageDataset", "ImageFolder", "demo_corpus", "list_images",
            "procedural_texture", "random_crop_transform", "read_flist"]
-
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
-                    ".pgm")
-
-# Stream tags keep the order and crop generators apart (SeedSequence pads short keys with zeros,
-# so keys of different lengths could collide: every key here has the same length 4).
-_ORDER_STREAM, _CROP_STREAM = 0, 1
-
-
-def _generator(seed: int, stream: int, epoch: int, index: int) -> np.random.Generator:
-    """PCG64 generator for one (seed, stream, epoch, index) key."""
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, stream, epoch, index])))
-
-
-def read_flist(flist: str | os.PathLike) -> list[Path]:
-    """Paths listed in an flist file: one per line; blank lines and ``#`` comments ignored.
-
-    Relative paths are taken relative to the flist's own folder. An image file or any other
-    binary file raises ValueError saying so (it is not a list of paths).
-    """
-    flist = Path(flist)
-    base = flist.parent
-    with open(flist, "rb") as handle:
-        head = handle.read(4096)
-    kind = _binary_kind(flist, head)
-    if not kind:
-        try:
-            text = flist.read_text(encoding="utf-8")
-        except UnicodeDecodeError as error:
-            kind = f"a file that is not UTF-8 text (byte {error.object[error.start]:#04x} at " \
-                   f"offset {error.start})"
-    if kind:
-        raise ValueError(f"{flist} is {kind}, not a folder or an flist (a text file of image "
-                         "paths, one per line)")
-    paths = []
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        path = Path(line).expanduser()
-        paths.append(path if path.is_absolute() else base / path)
-    return paths
-
-
-# Leading bytes of the binary image formats Pillow reads most often.
-_IMAGE_SIGNATURES = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*",
-                     b"RIFF")
-
-
-def _binary_kind(path: Path, head: bytes) -> str:
-    """What a file starting with ``head`` is when it cannot be an flist ('an image file',
-    'a binary file', ...); '' when it may be one."""
-    image_suffix = path.suffix.lower() in IMAGE_EXTENSIONS
-    if b"\x00" in head:
-        reason = "a binary file"
-    else:
-        try:   # incremental: a character cut at the end of ``head`` is not an error
-            codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
-            return "an image file" if image_suffix else ""
-        except UnicodeDecodeError as error:
-            reason = (f"a file that is not UTF-8 text (byte {head[error.start]:#04x} at offset "
-                      f"{error.start})")
-    return "an image file" if image_suffix or head.startswith(_IMAGE_SIGNATURES) else reason
-
-
-def list_images(root_or_flist: str | os.PathLike) -> list[Path]:
-    """The image paths of a folder (recursive, by extension, sorted) or of an flist file."""
-    source = Path(root_or_flist)
-    if source.is_dir():
-        paths = sorted(p for p in source.rglob("*")
-                       if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
-        where = f"folder {str(source)!r} (searched recursively for {', '.join(IMAGE_EXTENSIONS)})"
-    elif source.is_file():
-        paths = read_flist(source)
-        where = f"file list {str(source)!r}"
-    else:
-        raise FileNotFoundError(f"image source {str(source)!r} is neither a folder nor an flist file")
-    if not paths:
-        raise ValueError(f"no images found in {where}")
-    return paths
-
-
-def random_crop_transform(pixels: np.ndarray, image_size: int, rng: np.random.Generator, *,
-                          resize: bool = False, random_flip: bool = False,
-                          min_crop_scale: float = 0.0) -> np.ndarray:
-    """(H, W, 3) uint8 -> float32 (3, S, S) in [-1, 1] by the release's rule (module docstring).
-
-    ``min_crop_scale`` = s in (0, 1] (not in the release; 0 = off): a square crop whose side is
-    ``round(f * min(H, W))`` with f uniform in [s, 1], at a uniform corner, resized to S x S.
-    f = 1 sees the whole shorter side at S pixels, the scale of ``resize=True`` evaluation;
-    s = S / min(H, W) reaches down to the release's pixel-for-pixel crops.
-    """
-    _check_crop_options(resize, min_crop_scale)
-    height, width = pixels.shape[:2]
-    image = Image.fromarray(pixels)
-    if resize:
-        image = image.resize((image_size, image_size), Image.BILINEAR)
-    elif min_crop_scale:
-        side = max(1, round(float(rng.uniform(min_crop_scale, 1.0)) * min(height, width)))
-        top = int(rng.integers(0, height - side + 1))
-        left = int(rng.integers(0, width - side + 1))
-        image = image.crop((left, top, left + side, top + side))
-        image = image.resize((image_size, image_size), Image.BILINEAR)
-    else:
-        if height < image_size or width < image_size:
-            scale = max(image_size / height, image_size / width)
-            width, height = math.ceil(width * scale), math.ceil(height * scale)
-            image = image.resize((width, height), Image.BILINEAR)
-        top = int(rng.integers(0, height - image_size + 1))
-        left = int(rng.integers(0, width - image_size + 1))
-        image = image.crop((left, top, left + image_size, top + image_size))
-    array = np.asarray(image)
-    if random_flip and rng.random() < 0.5:
-        array = array[:, ::-1]
-    return hwc_uint8_to_chw(array)
-
-
-def _check_crop_options(resize: bool, min_crop_scale: float) -> None:
-    if not (min_crop_scale == 0 or 0 < min_crop_scale <= 1):
-        raise ValueError(f"min_crop_scale must be 0 (off) or in (0, 1], got {min_crop_scale!r}")
-    if resize and min_crop_scale:
-        raise ValueError("resize=True and min_crop_scale > 0 both choose the crop's scale: "
-                         "use one of them")
-
-
-class BatchSampler:
-    """Seeded, resumable epoch order over ``num_items`` indices.
-
-    Epoch e visits ``permutation(num_items)`` drawn from PCG64 seeded by (seed, e); the sampler
-    keeps (epoch, position) and nothing else, so ``state_dict()`` is two ints plus checks.
-    """
-
-    def __init__(self, num_items: int, seed: int = 0):
-        if int(num_items) != num_items or num_items < 1:
-            raise ValueError(f"BatchSampler needs at least one item, got num_items={num_items!r}")
-        if int(seed) != seed or seed < 0:
-            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-        self.num_items, self.seed = int(num_items), int(seed)
-        self.epoch, self.position = 0, 0
-        self._order_epoch, self._order = -1, None
-
-    def order(self, epoch: int) -> np.ndarray:
-        """The permutation of item indices visited in ``epoch`` (cached for the current epoch)."""
-        if epoch != self._order_epoch:
-            self._order = _generator(self.seed, _ORDER_STREAM, epoch, 0).permutation(self.num_items)
-            self._order_epoch = epoch
-        return self._order
-
-    def next_index(self) -> tuple[int, int]:
-        """Advance by one and return ``(epoch, item index)``; rolls over to the next epoch."""
-        epoch, index = self.epoch, int(self.order(self.epoch)[self.position])
-        self.position += 1
-        if self.position == self.num_items:
-            self.epoch, self.position = self.epoch + 1, 0
-        return epoch, index
-
-    def state_dict(self) -> dict:
-        return {"epoch": self.epoch, "position": self.position, "seed": self.seed,
-                "num_items": self.num_items}
-
-    def load_state_dict(self, state: dict) -> None:
-        """Restore (epoch, position); seed and number of items must match this sampler's."""
-        for key in ("seed", "num_items"):
-            if int(state[key]) != getattr(self, key):
-                raise ValueError(f"sampler state has {key}={state[key]}, this sampler has "
-                                 f"{key}={getattr(self, key)}: the state belongs to another data set")
-        epoch, position = int(state["epoch"]), int(state["position"])
-        if epoch < 0 or not 0 <= position < self.num_items:
-            raise ValueError(f"sampler state epoch={epoch}, position={position} is out of range "
-                             f"for {self.num_items} items")
-        self.epoch, self.position = epoch, position
 
 
 class ImageDataset:

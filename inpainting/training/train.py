@@ -14,13 +14,13 @@ an iteration is one generator update on ``1.2 * l1 + 1.2 * ae`` alone.
 Everything random (data order, crops, boxes, holes, gradient-penalty alphas) comes
 from seeded generators whose state is saved in every checkpoint, so
 ``Trainer.resume`` continues exactly where a run stopped.
+
+This module holds the updates (``critic_step``, ``generator_step``, ``iteration``);
+``resume.py`` the checkpoints and resuming, ``loop.py`` the ``run`` loop.
 """
 from __future__ import annotations
 
-import json
 import math
-import signal
-import time
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +29,7 @@ import nnlite
 import nnlite.functional as F
 from nnlite.backend import get_array_module, to_device
 
-from ..weights import checkpoint as ckpt
-from . import distributed, run_files
+from . import distributed
 from .config import TrainConfig
 from ..model.losses import (critic_total, discounted_l1, generator_total, gradient_penalty,
                      known_region_l1, spatial_discount_mask, wgan_critic_loss,
@@ -38,22 +37,14 @@ from ..model.losses import (critic_total, discounted_l1, generator_total, gradie
 from ..data.masks import bboxes_around_holes, free_form_mask, random_bbox_mask
 from ..model.networks import GlobalCritic, InpaintGenerator, LocalCritic
 from .prefetch import Prefetching
+from .loop import NothingToTrain, TrainingLoop
+from .resume import DATA_FIELDS, RESUME_FIELDS, Resumable  # noqa: F401 - still importable from here
 
 __all__ = ["NothingToTrain", "Trainer", "TrainingDiverged", "make_dataset"]
-
-#: configuration fields that decide the networks' shapes: a checkpoint can only be resumed by
-#: a run that has the same values (any other recipe field: the same unless forced)
-RESUME_FIELDS = ("cnum", "attention", "critic_cnum", "image_size", "bbox_size")
-#: recipe fields that name the training images: a forced change restarts the data order
-DATA_FIELDS = ("data", "data_manifest_sha256")
 
 
 class TrainingDiverged(RuntimeError):
     """A loss became NaN or infinite; the last good checkpoint is kept."""
-
-
-class NothingToTrain(ValueError):
-    """``run`` was asked for a total of steps the run has already reached; nothing written."""
 
 
 def make_dataset(config: TrainConfig):
@@ -96,8 +87,11 @@ def crop(x, bboxes):
     return F.concat(patches, axis=0)
 
 
-class Trainer:
-    """Holds the networks, optimisers, data and random state of one training run."""
+class Trainer(TrainingLoop, Resumable):
+    """Holds the networks, optimisers, data and random state of one training run.
+
+    The updates are here; saving and resuming come from ``Resumable`` (training/resume.py),
+    the ``run`` loop from ``TrainingLoop`` (training/loop.py)."""
 
     # The two loss terms that see a batch's real images and masks, called as methods so that
     # a subclass can wrap them (e.g. to record what each update was given); the functions
@@ -111,7 +105,7 @@ class Trainer:
                             "one with TrainConfig(**values), TrainConfig.from_dict(values) or "
                             "load_config(path)")
         self.config = config.validate()
-        # ranks of a data-parallel run (inpainting/distributed.py); one process: no-ops
+        # ranks of a data-parallel run (training/distributed.py); one process: no-ops
         self.comm = distributed.communicator(config.device) if comm is None else comm
         self.comm.local_batch(config.batch_size)
         seeds = np.random.SeedSequence(config.seed).spawn(4)
@@ -280,183 +274,6 @@ class Trainer:
             results.append(values)
         return results
 
-    # ------------------------------------------------------------------ state
-    def state(self):
-        """Everything needed to continue exactly: weights, optimisers, RNG, data position."""
-        return {
-            "step": np.asarray(self.step),
-            "generator": self.generator.state_dict(),
-            "local_critic": self.local_critic.state_dict(),
-            "global_critic": self.global_critic.state_dict(),
-            "g_optimizer": self.g_optimizer.state_dict(),
-            "d_optimizer": self.d_optimizer.state_dict(),
-            "rng": np.asarray(json.dumps(self.rng.bit_generator.state)),
-            "data": self.dataset.state_dict(),
-            "config": np.asarray(json.dumps(self.config.to_dict())),
-        }
-
-    def load_state(self, state, *, new_data=False):
-        """Restore a checkpoint's state. ``new_data``: the checkpoint was trained on another
-        data set (a forced recipe change): the data order starts a fresh epoch of this one."""
-        self.step = int(state["step"])
-        self.generator.load_state_dict(state["generator"])
-        self.local_critic.load_state_dict(state["local_critic"])
-        self.global_critic.load_state_dict(state["global_critic"])
-        self.g_optimizer.load_state_dict(state["g_optimizer"])
-        self.d_optimizer.load_state_dict(state["d_optimizer"])
-        self.rng.bit_generator.state = json.loads(str(state["rng"]))
-        data = {k: int(v) for k, v in state["data"].items()}
-        if new_data:     # the old position means nothing in another list of images
-            data = dict(self.dataset.state_dict(), epoch=data["epoch"] + 1, position=0)
-        self.dataset.load_state_dict(data)
-
-    def save_checkpoint(self):
-        path = ckpt.save(self.out_dir / "checkpoints", self.step, self.state(),
-                         keep=self.config.keep_checkpoints)
-        return path
-
-    def read_checkpoint(self, path):
-        """The checkpoint file ``path`` as the nested dict ``resume`` restores
-        (``checkpoint.load``); a subclass may read it another way. ``resume`` turns any
-        error raised here into a ``CheckpointError`` that names the file."""
-        return ckpt.load(path)
-
-    def resume(self, force=False):
-        """Load the newest checkpoint of ``out_dir``; returns its path (None if none).
-
-        A checkpoint that cannot be read, or was written by a run whose networks have other
-        shapes (``RESUME_FIELDS``), raises ``CheckpointError`` (a ValueError) naming the file;
-        so does one written with another recipe (any field but ``run_files.FREE_FIELDS``:
-        batch size, data, learning rate, ...) unless ``force``.
-        """
-        found = ckpt.latest(self.out_dir / "checkpoints")
-        if found is None:
-            return None
-        try:
-            state = self.read_checkpoint(found)
-        except ckpt.CheckpointError:
-            raise
-        except Exception as error:     # whatever nnlite.load raises on a foreign file
-            raise ckpt.CheckpointError(f"{found} is not a readable training checkpoint "
-                                       f"({_short(error)}); delete it to resume from the "
-                                       "previous one") from None
-        new_data = self._check_resume_config(found, state, force)
-        try:
-            self.load_state(state, new_data=new_data)
-        except (KeyError, ValueError, TypeError, IndexError) as error:   # StateDictError too
-            reason = (f"it has no {error.args[0]!r} entry" if type(error) is KeyError
-                      else _short(error))
-            raise ckpt.CheckpointError(f"cannot resume from {found}: {reason}") from None
-        return found
-
-    def _check_resume_config(self, path, state, force=False):
-        """One line naming the file and every differing shape (or, unless ``force``, recipe)
-        field, before any weight moves. Returns whether the forced change is of the data
-        (``DATA_FIELDS``)."""
-        try:
-            saved = json.loads(str(state["config"]))
-        except (KeyError, ValueError, TypeError):
-            return False               # no stored configuration: load_state_dict will tell
-        if not isinstance(saved, dict):
-            return False
-        differing = [name for name in RESUME_FIELDS
-                     if name in saved and saved[name] != getattr(self.config, name)]
-        if differing:
-            was = ", ".join(f"{name}={saved[name]!r}" for name in differing)
-            now = ", ".join(f"{name}={getattr(self.config, name)!r}" for name in differing)
-            flags = " ".join(f"--{name.replace('_', '-')} {saved[name]}" if name != "attention"
-                             else "--no-attention" if not saved[name] else "no --no-attention"
-                             for name in differing)
-            raise ckpt.CheckpointError(f"{path} was trained with {was}, this run has {now}: "
-                                       f"pass {flags} (or the same --config) to resume it")
-        changed = run_files.recipe_changes(saved, self.config)
-        if changed and not force:
-            was = ", ".join(f"{name}={old!r}" for name, old, _ in changed)
-            now = ", ".join(f"{name}={new!r}" for name, _, new in changed)
-            raise ckpt.CheckpointError(f"{path} was trained with {was}, this run has {now}: "
-                                       "the run would not continue exactly; resume with the "
-                                       "recorded values, or with force=True (--force) to "
-                                       "change the recipe")
-        return any(name in DATA_FIELDS for name, _, _ in changed)
-
-    # ------------------------------------------------------------------ loop
-    def progress_bar(self, start, total, enabled):
-        """The bar ``run`` draws from step ``start`` to ``total`` (tqdm on stderr, hidden
-        unless ``enabled``): an object with ``update``, ``set_postfix``, ``set_description``
-        and ``close``. A subclass may return its own, e.g. to record what the bar is told."""
-        return _progress(start, total, enabled)
-
-    def run(self, iterations=None, *, progress=True, on_log=None):
-        """Train until ``iterations`` generator steps in total (default: the config's).
-
-        Writes ``config.toml``, ``log.jsonl``, checkpoints every
-        ``checkpoint_every`` steps and on Ctrl-C or SIGTERM (then raises ``ckpt.Stopped``, a
-        KeyboardInterrupt), and sample/loss figures every ``sample_every`` steps. First
-        removes the temporary files of interrupted writes, repairs ``log.jsonl`` and records
-        any configuration change in ``config.toml`` (``run_files``). Returns the last
-        logged losses.
-        """
-        from .viz import save_loss_plot, save_sample_grid
-
-        c = self.config
-        target = c.iterations if iterations is None else iterations
-        if self.step >= target:
-            raise NothingToTrain(
-                f"the run in {self.out_dir} is already at step {self.step} >= iterations "
-                f"{target}: nothing was trained and no file was written; set iterations "
-                f"(--iterations) above {self.step} to train further")
-        if not self.comm.is_root:          # ranks > 0: the same updates, no file written
-            return distributed.run_other_rank(self, target)
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        run_files.remove_interrupted_writes(self.out_dir)
-        log_path = self.out_dir / "log.jsonl"
-        run_files.repair_log(log_path, self.step)      # steps past the checkpoint run again
-        run_files.record_config(self.out_dir, c, self.step)
-        bar = self.progress_bar(self.step, target, progress)
-        last, started, done_at_start = {}, time.perf_counter(), self.step
-        stop, finished = ckpt.StopRequest(), False
-        with stop.installed():
-            try:
-                while self.step < target:
-                    last = self.iteration()
-                    stopping = self.comm.any(stop.requested)   # every rank stops at one step
-                    rate = (self.step - done_at_start) / max(time.perf_counter() - started, 1e-9)
-                    last["steps_per_s"] = rate
-                    if self.step % c.log_every == 0 or self.step == target:
-                        with open(log_path, "a") as handle:
-                            handle.write(json.dumps({"step": self.step, **last}) + "\n")
-                        if on_log is not None:
-                            on_log(self.step, last)
-                    bar.update(1)
-                    bar.set_postfix(_postfix(last, rate))
-                    if self.step - done_at_start == 1:     # the first step sets things up
-                        first_done = time.perf_counter()
-                    if self.step - done_at_start == 1 + run_files.ESTIMATE_AFTER:
-                        estimate = run_files.estimate(
-                            target - done_at_start, time.perf_counter() - first_done,
-                            warmup=self.warming_up and c.warmup_iterations < target)
-                        if estimate:
-                            bar.set_description(estimate)
-                    if stopping or self.step % c.checkpoint_every == 0 \
-                            or self.step == target:
-                        path = self.save_checkpoint()
-                    if self.step % c.sample_every == 0 or self.step == target:
-                        save_sample_grid(self, self.out_dir / f"samples_{self.step:07d}.png")
-                        save_loss_plot(log_path, self.out_dir / "losses.png")
-                    if stopping:
-                        finished = True
-                        print(f"\ninterrupted: checkpoint saved to {path} at the end of step "
-                              f"{self.step}; continue with --resume")
-                        raise ckpt.Stopped(stop.signum or signal.SIGINT)   # stopped by another rank: as Ctrl-C
-            except KeyboardInterrupt:
-                bar.close()
-                if not finished:   # a second Ctrl-C: no half-iteration checkpoint
-                    print(f"\nstopped at once: the newest checkpoint in "
-                          f"{self.out_dir / 'checkpoints'} is kept; continue with --resume")
-                raise
-        bar.close()
-        return last
-
 
 def _apply(optimizer, params, loss, comm=None):
     """Gradients by ``nnlite.grad`` (no graph is kept in ``.grad``), averaged over the ranks
@@ -468,22 +285,3 @@ def _apply(optimizer, params, loss, comm=None):
         param.grad = g
     optimizer.step()
     optimizer.zero_grad()
-
-
-def _short(error, limit=300):
-    """An exception's message on one line, cut to ``limit`` characters."""
-    text = " ".join(str(error).split()) or type(error).__name__
-    return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
-def _postfix(terms, rate):
-    """The progress bar's figures: the critic loss only once critics train (not in warm-up)."""
-    shown = {"d": terms["d_loss"]} if "d_loss" in terms else {}
-    shown.update(g=terms["g_loss"], l1=terms["l1"])
-    return {**{key: f"{value:.3f}" for key, value in shown.items()}, "it_s": f"{rate:.2f}"}
-
-
-def _progress(start, total, enabled):
-    from tqdm import tqdm
-
-    return tqdm(total=total, initial=start, disable=not enabled, unit="it", dynamic_ncols=True)
