@@ -199,11 +199,24 @@ class _Broken:
         raise ImageReadError("broken on purpose")
 
 
-def _corpus_with_unreadable(unreadable):
+def _corpus_with_unreadable(unreadable, decoded=None):
+    """The demo corpus with failing loaders at ``unreadable``; each image decoded is logged in
+    ``decoded`` when given (its loader is wrapped: the corpus itself is not touched)."""
     corpus = demo_corpus("train", 32, random_flip=True, seed=3)
     for index in unreadable:
         corpus._loaders[index] = _Broken()
+    if decoded is not None:
+        for index, load in enumerate(corpus._loaders):
+            corpus._loaders[index] = _logging_loader(load, index, decoded)
     return corpus
+
+
+def _logging_loader(load, index, log):
+    def logged():
+        image = load()
+        log.append(index)
+        return image
+    return logged
 
 
 def test_ranks_load_only_their_share_of_the_batch_a_single_process_draws():
@@ -211,14 +224,9 @@ def test_ranks_load_only_their_share_of_the_batch_a_single_process_draws():
     halves of next_batch, unreadable images included, and leaves the sampler where it does."""
     unreadable = (0, 5, 6, 7, 20)
     single = _corpus_with_unreadable(unreadable)
-    ranks = [_corpus_with_unreadable(unreadable) for _ in range(2)]
-    barrier, flags, loaded = threading.Barrier(2), [None, None], [[], []]
-    for corpus, log in zip(ranks, loaded):
-        def counted(index, epoch, sample=corpus.sample, log=log):
-            image = sample(index, epoch)
-            log.append(index)          # images decoded by this rank
-            return image
-        corpus.sample = counted
+    loaded = [[], []]                  # images decoded by each rank
+    ranks = [_corpus_with_unreadable(unreadable, decoded=log) for log in loaded]
+    barrier, flags = threading.Barrier(2), [None, None]
 
     def agree(rank):
         def total(failed):

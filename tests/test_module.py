@@ -128,6 +128,67 @@ def test_repr_lists_the_tree(rng):
                     "  (1): LeakyReLU(negative_slope=0.2)\n)")
 
 
+# ------------------------------------------------------------------ forward hooks
+def test_a_forward_hook_sees_the_module_its_inputs_and_output(rng):
+    net, x = Net(rng), _x(rng)
+    seen = []
+    net.block.register_forward_hook(lambda module, inputs, output: seen.append((module, inputs, output)))
+    y = net(x)
+    [(module, inputs, output)] = seen
+    assert module is net.block and inputs == (x,) and isinstance(output, Tensor)
+    np.testing.assert_array_equal(net.head(output).data + 0.5, y.data)   # the output used on
+
+
+def test_a_hook_that_returns_a_value_replaces_the_output_and_remove_unregisters_it(rng):
+    net, x = Net(rng), _x(rng)
+    before = net(x).data
+    handle = net.block.register_forward_hook(lambda module, inputs, output: output * 0.0)
+    np.testing.assert_allclose(net(x).data, net.head(Tensor(np.zeros((4, 2), np.float32))).data + 0.5)
+    handle.remove()
+    handle.remove()                                     # twice is harmless
+    np.testing.assert_array_equal(net(x).data, before)
+    with net.register_forward_hook(lambda module, inputs, output: output + 1.0):
+        np.testing.assert_allclose(net(x).data, before + 1.0)
+    np.testing.assert_array_equal(net(x).data, before)
+
+
+def test_hooks_run_in_registration_order_each_seeing_the_last_replacement(rng):
+    layer, calls = nn.Tanh(), []
+
+    def hook(tag, replacement=None):
+        def run(module, inputs, output):
+            calls.append((tag, float(output.data.sum())))
+            return replacement
+        return run
+
+    handles = [layer.register_forward_hook(hook("a")),
+               layer.register_forward_hook(hook("b", Tensor(np.full(2, 3.0, np.float32)))),
+               layer.register_forward_hook(hook("c"))]
+    assert float(layer(Tensor(np.zeros(2, np.float32))).data.sum()) == 6.0
+    assert calls == [("a", 0.0), ("b", 0.0), ("c", 6.0)]
+    handles[1].remove()
+    calls.clear()
+    layer(Tensor(np.zeros(2, np.float32)))
+    assert [tag for tag, _ in calls] == ["a", "c"]
+
+
+def test_hooks_are_not_state_and_forward_itself_skips_them(rng, tmp_path):
+    net, x = Net(rng), _x(rng)
+    plain = net.state_dict()
+    net.block.register_forward_hook(lambda module, inputs, output: output * 2.0)
+    state = net.state_dict()
+    assert list(state) == list(plain)
+    assert all(np.array_equal(state[k], plain[k]) for k in plain)
+    assert [n for n, _ in net.named_modules()] == ["", "block", "block.second", "block.first",
+                                                   "head", "head.0", "head.1"]
+    nnlite.save(tmp_path / "hooked.npz", {"model": state})
+    fresh = Net(np.random.default_rng(5))
+    fresh.load_state_dict(nnlite.load(tmp_path / "hooked.npz")["model"])
+    np.testing.assert_array_equal(fresh.block(x).data * 2.0, net.block(x).data)
+    np.testing.assert_array_equal(fresh.block.forward(x).data, net.block.forward(x).data)
+    assert "RemovableHandle" not in repr(net) and repr(net) == repr(fresh)
+
+
 # ------------------------------------------------------------------ state
 def test_state_dict_is_an_ordered_copy_with_buffers(rng):
     net = Net(rng)

@@ -13,16 +13,14 @@
   ``notebooks/solutions/``; the quick run fills the solutions in (every cell must pass),
   then runs each stub again followed by its check, which must fail with AssertionError.
 * Each notebook opens by saying what the learner will be able to do after it.
-* No notebook patches a library module (assigns to an attribute of an ``nnlite`` or
-  ``inpainting`` module): they use the supported outputs (``return_attention``, the named
-  attention steps, ``knockout_attention``) instead of spying on the library.
+* No notebook patches the library (``tools/patch_detector.py``: assigns to an attribute of
+  an ``nnlite`` or ``inpainting`` module, or replaces a method of a model object): they
+  use the supported outputs (``return_attention``, the named attention steps,
+  ``knockout_attention``, forward hooks) instead of spying on the library.
 """
-import ast
-import importlib
 import importlib.util
 import json
 import re
-import types
 from pathlib import Path
 
 import pytest
@@ -35,15 +33,15 @@ pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
 
 
-def _builder():
-    spec = importlib.util.spec_from_file_location("build_notebooks",
-                                                  NOTEBOOKS / "build_notebooks.py")
+def _load(name, path):
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-build = _builder()
+build = _load("build_notebooks", NOTEBOOKS / "build_notebooks.py")
+patch_detector = _load("patch_detector", ROOT / "tools" / "patch_detector.py")
 SOURCES = build.notebook_sources()
 IDS = [source.stem for source in SOURCES]
 EXPECTED = ["01_autograd", "02_convolutions", "03_contextual_attention", "04_network",
@@ -165,55 +163,13 @@ def test_notebook_runs_in_quick_mode_solved_and_unsolved_checks_fail(source):
     assert unsolved == len(build.load_solutions(source))
 
 
-LIBRARIES = ("nnlite", "inpainting")
-
-
-def _is_module(package, name):
-    try:
-        importlib.import_module(f"{package}.{name}")
-        return True
-    except ImportError:
-        return isinstance(getattr(importlib.import_module(package), name, None), types.ModuleType)
-
-
-def library_patches(text):
-    """The lines of ``text`` that assign to (or setattr on) an imported nnlite/inpainting module."""
-    tree = ast.parse(text)
-    modules = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            modules |= {alias.asname or alias.name.split(".")[0] for alias in node.names
-                        if alias.name.split(".")[0] in LIBRARIES}
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in LIBRARIES:
-            modules |= {alias.asname or alias.name for alias in node.names
-                        if _is_module(node.module, alias.name)}
-
-    def root(node):
-        while isinstance(node, ast.Attribute):
-            node = node.value
-        return node.id if isinstance(node, ast.Name) else None
-
-    lines = []
-    for node in ast.walk(tree):
-        targets = (node.targets if isinstance(node, ast.Assign) else
-                   [node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else [])
-        if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("setattr", "delattr") \
-                and node.args and root(node.args[0]) in modules:
-            lines.append(node.lineno)
-        lines += [node.lineno for target in targets
-                  if isinstance(target, ast.Attribute) and root(target) in modules]
-    return lines
-
-
-def test_library_patch_detector_finds_a_monkeypatch():
-    assert library_patches("import inpainting.model.attention as a\na.contextual_attention = print\n") == [2]
-    assert library_patches("from inpainting.model import attention\nsetattr(attention, 'x', 1)\n") == [2]
-    assert library_patches("import nnlite.functional as F\nx = F.relu\nmodel.forward = x\n") == []
-
-
 @pytest.mark.parametrize("source", SOURCES, ids=IDS)
 def test_notebooks_do_not_patch_library_modules(source):
-    for path in (source, build.solution_path(source)):
-        if path.exists():
-            assert not library_patches(path.read_text()), (
-                f"{path.name} patches a library module at lines {library_patches(path.read_text())}")
+    """tools/patch_detector.py (its own tests: tests/test_no_patching.py) on the notebook's
+    source and on its solutions, read as running inside the notebook."""
+    text = source.read_text()
+    assert patch_detector.patches(text) == [], f"{source.name} patches the library"
+    solutions = build.solution_path(source)
+    if solutions.exists():
+        assert patch_detector.patches(solutions.read_text(), runs_in=text) == [], (
+            f"{solutions.name} patches the library")

@@ -34,13 +34,25 @@ LR, EPS, GAMMA, GP_LAMBDA = 1e-4, 1e-8, 0.9, 10.0      # spec §6
 TOL = dict(rtol=1e-10, atol=1e-12)
 
 
+class _Float64Data:
+    """The configured dataset, its batches in float64."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __getattr__(self, name):
+        return getattr(self.dataset, name)
+
+    def next_batch(self, n):
+        return self.dataset.next_batch(n).astype(np.float64)
+
+
 def _float64_trainer(tmp_path, **overrides):
-    trainer = Trainer(TrainConfig(out_dir=str(tmp_path), **{**TINY, **overrides}))
+    config = TrainConfig(out_dir=str(tmp_path), **{**TINY, **overrides})
+    trainer = Trainer(config, dataset=_Float64Data(train_module.make_dataset(config)))
     for module in (trainer.generator, trainer.local_critic, trainer.global_critic):
         for p in module.parameters():
             p.data = p.data.astype(np.float64)    # same Tensor objects: optimisers still see them
-    draw = trainer.dataset.next_batch
-    trainer.dataset.next_batch = lambda n: draw(n).astype(np.float64)
     return trainer
 
 

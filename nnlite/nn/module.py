@@ -5,19 +5,24 @@ attribute registers it, in insertion order (ordered dicts, never sets, so
 ``parameters()`` comes out the same on every run and every machine). Names are
 dotted paths (``conv1.weight``), the keys of ``state_dict()``.
 
+``register_forward_hook`` lets code outside a model watch (or replace) what one of its
+modules returns, without rewriting the module: the way notebooks trace shapes and tests
+insert a faulty op.
+
 What this file does not hold: layers (``layers.py``, ``conv.py``), initialisers
 (``init.py``), optimizers (``nnlite.optim``) and files on disk (``nnlite.serialization``).
 """
 from __future__ import annotations
 
 from collections import OrderedDict, namedtuple
+from itertools import count
 
 import numpy as np
 
 from .. import backend
 from ..tensor import Tensor
 
-__all__ = ["Parameter", "Module", "StateDictError", "IncompatibleKeys"]
+__all__ = ["Parameter", "Module", "StateDictError", "IncompatibleKeys", "RemovableHandle"]
 
 
 class Parameter(Tensor):
@@ -49,6 +54,26 @@ class StateDictError(KeyError):
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
 
+class RemovableHandle:
+    """What ``register_forward_hook`` returns: ``handle.remove()`` unregisters the hook.
+
+    Also a context manager (``with module.register_forward_hook(hook): ...``).
+    """
+    _ids = count()
+
+    def __init__(self, hooks):
+        self.hooks, self.id = hooks, next(RemovableHandle._ids)
+
+    def remove(self) -> None:
+        self.hooks.pop(self.id, None)        # removing twice is harmless
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
 class Module:
     """Base class of every layer and model.
 
@@ -60,6 +85,7 @@ class Module:
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_forward_hooks", OrderedDict())
         object.__setattr__(self, "training", True)
 
     # ----------------------------------------------------------- registration
@@ -108,7 +134,25 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must implement forward")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        output = self.forward(*args, **kwargs)
+        for hook in list(self._forward_hooks.values()):
+            replaced = hook(self, args, output)
+            if replaced is not None:
+                output = replaced
+        return output
+
+    def register_forward_hook(self, hook) -> RemovableHandle:
+        """Call ``hook(module, inputs, output)`` after every ``module(...)``.
+
+        ``inputs`` is the tuple of positional arguments; a hook that returns something
+        other than None replaces the output (the next hook sees the replacement). Hooks
+        run in registration order, only through ``module(...)`` (not ``module.forward``),
+        and are no part of ``state_dict``. Returns a handle whose ``remove()`` unregisters
+        the hook (PyTorch's ``Module.register_forward_hook``).
+        """
+        handle = RemovableHandle(self._forward_hooks)
+        self._forward_hooks[handle.id] = hook
+        return handle
 
     # ----------------------------------------------------------- traversal
     def named_children(self):

@@ -159,9 +159,10 @@ print(f"critic parameters:    {sum(c.num_parameters() for c in critics):,} "
 # ## 4.2 Shapes flowing through
 #
 # Run the generator (random weights; shapes do not care) and record what each layer
-# produces. We wrap the `forward` of each convolution of *this model object* with a
-# recorder (no library module is touched; the network runs unchanged), and ask the
-# generator for its attention scores with `return_attention=True`, its supported output.
+# produces. A **forward hook** (`module.register_forward_hook(hook)`, as in PyTorch) is
+# called as `hook(module, inputs, output)` after the layer runs: it watches without
+# changing anything, and `handle.remove()` takes it off again. We also ask the generator
+# for its attention scores with `return_attention=True`, its supported output.
 
 # %%
 cnum, size = (8, 64) if QUICK else (32, 256)
@@ -169,21 +170,19 @@ model = InpaintGenerator(cnum, rng=np.random.default_rng(0))
 trace = []
 
 
-def record(name, forward):
-    def wrapped(x):
-        y = forward(x)
-        trace.append((name, tuple(x.shape), tuple(y.shape)))
-        return y
-    return wrapped
+def record(name):
+    def hook(module, inputs, output):
+        trace.append((name, tuple(inputs[0].shape), tuple(output.shape)))
+    return hook
 
 
-for name, module in model.named_children():
-    module.forward = record(name, module.forward)
-
+handles = [module.register_forward_hook(record(name)) for name, module in model.named_children()]
 image = demo_corpus("heldout", size, resize=True).sample(0, 0)[None]
 mask, _ = centered_bbox_mask(size, size // 2)
 with nnlite.no_grad():
     x1, x2, offsets, scores = model(Tensor(image * (1 - mask)), Tensor(mask), return_attention=True)
+for handle in handles:
+    handle.remove()                       # the model is as it was built
 
 # Contextual attention has no weights and no module of its own: it runs between pmconv6 and
 # the next layer of the branch, so its input is what pmconv6 produced and its output what
