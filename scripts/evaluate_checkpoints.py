@@ -71,7 +71,8 @@ def row(step, name, sources, model, harmonic):
 
 
 def chosen_checkpoints(run, every, offset):
-    """[(step on the table's axis, model file)]: every ``every``-th checkpoint and the newest;
+    """[(step on the table's axis, model file)]: the checkpoints whose step on the table's axis
+    (offset + own step) is a multiple of ``every``, and the newest;
     a model file given instead of a run folder is one entry at step ``offset``."""
     if run.is_file():
         return [(offset, run)]
@@ -80,7 +81,7 @@ def chosen_checkpoints(run, every, offset):
         raise SystemExit(f"{run}: no checkpoints in {run / 'checkpoints'}")
     steps = [int(path.stem.split("_")[1]) for path in paths]     # step_0001000.npz
     return [(offset + step, path) for step, path in zip(steps, paths)
-            if step % every == 0 or path == paths[-1]]
+            if (offset + step) % every == 0 or path == paths[-1]]
 
 
 def main(argv=None):

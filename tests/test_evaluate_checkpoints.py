@@ -84,6 +84,9 @@ def test_step_offset_and_a_single_model_file(run_and_val, tmp_path):
     in_run = _rows(tmp_path / "run.csv")
     assert [(r["step"], r["set"]) for r in in_run] == [
         ("104", name) for name in ("suite", "textures", "photos")]
+    # --every counts on the table's axis: offset 98 puts local steps 2 and 4 at 100 and 102
+    assert [step for step, _ in selection.chosen_checkpoints(run, 50, 98)] == [100, 102]
+    assert [step for step, _ in selection.chosen_checkpoints(run, 50, 100)] == [104]  # newest only
     model_file = run / "checkpoints" / "step_0000004.npz"
     assert selection.main([str(model_file), *common, "--step-offset", "104",
                            "--out", str(tmp_path / "file.csv")]) == 0
