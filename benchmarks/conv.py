@@ -85,7 +85,7 @@ def measure(shape, batch, repeat, rng, min_seconds=0.5, xp=np, sync=_no_sync):
     import nnlite.functional as F
     from nnlite import Tensor
     from nnlite.kernels.conv_strategy import choose_strategy
-    from nnlite.kernels.conv_utils import conv_geometry
+    from nnlite.conv_geometry import conv_geometry
 
     _, cin, cout, k, s, d, size = shape
 

@@ -108,7 +108,7 @@ def nvrtc_kernels(device, quick):
 
     from nnlite import backend
     from nnlite.kernels import im2col_cupy as kernels
-    from nnlite.kernels.conv_utils import conv_geometry
+    from nnlite.conv_geometry import conv_geometry
 
     rng = np.random.default_rng(0)
     cases = [((2, 3, 9, 8), (4, 3, 3, 3), 1, 1, 1), ((2, 3, 9, 8), (4, 3, 5, 5), 2, 2, 1),

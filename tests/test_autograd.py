@@ -478,7 +478,7 @@ def test_grad_computes_only_the_gradients_on_a_path_to_its_inputs(rng):
     (it leads to no requested input), and the input gradient is the same as when both
     are requested. A test-local Conv2d records which gradients its backward returns."""
     from nnlite.functional.conv import Conv2d
-    from nnlite.kernels.conv_utils import conv_geometry
+    from nnlite.conv_geometry import conv_geometry
 
     returned = []
 

@@ -18,7 +18,7 @@ from nnlite import Tensor, nn
 from nnlite.functional import conv as conv_module
 from nnlite.kernels.conv_arrays import choose_strategy, use_strategy
 from nnlite.functional.conv_reference import conv2d_reference, conv_transpose2d_reference
-from nnlite.kernels.conv_utils import same_padding
+from nnlite.conv_geometry import same_padding
 from nnlite.testing import gradcheck, gradgradcheck
 
 STRIDES = (1, 2, 3)
@@ -133,7 +133,7 @@ def _pytorch_output_size(size, stride, pad_before, pad_after, dilation, kernel, 
 @pytest.mark.parametrize("stride,padding,output_padding,dilation,kernel", LARGE_OUTPUT_PADDING)
 def test_output_padding_may_reach_the_stride_when_below_the_dilation(
         stride, padding, output_padding, dilation, kernel, rng, strategy):
-    from nnlite.kernels.conv_utils import pair, parse_padding
+    from nnlite.conv_geometry import pair, parse_padding
 
     y = rng.standard_normal((2, 3, 4, 5))
     w = rng.standard_normal((3, 2, kernel, kernel))
@@ -186,7 +186,7 @@ def test_the_issue_case_stride_1_dilation_2_output_padding_1(rng):
 
 
 def test_strategy_choice_follows_the_waste_of_the_wide_grid():
-    from nnlite.kernels.conv_utils import conv_geometry
+    from nnlite.conv_geometry import conv_geometry
     big = conv_geometry((8, 128, 64, 64), (128, 128, 3, 3), 1, "same", 1)
     dilated = conv_geometry((8, 128, 64, 64), (128, 128, 3, 3), 1, "same", 16)
     tiny = conv_geometry((8, 256, 8, 8), (512, 256, 5, 5), 2, "same", 1)
@@ -529,7 +529,7 @@ def test_grad_weight_entries_against_the_loop(padding, rng, strategy):
 def test_output_size_counts_the_window_positions():
     """OH = floor((H + pt + pb - d(k-1) - 1) / s) + 1, against counting by hand the top rows
     y = i*s (in padded coordinates) whose dilated window ends inside the padded input."""
-    from nnlite.kernels.conv_utils import conv_output_size
+    from nnlite.conv_geometry import conv_output_size
 
     for size, kernel, stride, before, after, dilation in itertools.product(
             (1, 2, 5, 8, 9), (1, 2, 3, 5), (1, 2, 3), (0, 1, 2), (0, 1, 3), (1, 2)):

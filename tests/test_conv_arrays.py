@@ -15,7 +15,7 @@ from nnlite.functional.conv_reference import (conv2d_grad_weight_reference, conv
 from nnlite.kernels import conv_arrays, conv_strategy
 from nnlite.kernels.conv_arrays import (conv2d_array, conv2d_grad_weight_array,
                                         conv_transpose2d_array, use_strategy, wide_block_bytes)
-from nnlite.kernels.conv_utils import conv_geometry
+from nnlite.conv_geometry import conv_geometry
 from nnlite.kernels.im2col import col2im, col2im_wide, im2col, im2col_wide, to_wide, wide_plan
 
 # (stride, dilation, padding (PT, PB, PL, PR), kernel, (H, W)), each a (h, w) pair

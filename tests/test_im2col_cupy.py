@@ -11,7 +11,7 @@ import nnlite
 import nnlite.functional as F
 from nnlite import Tensor, backend, fake_device
 from nnlite.functional.conv_reference import conv2d_reference
-from nnlite.kernels.conv_utils import conv_geometry
+from nnlite.conv_geometry import conv_geometry
 from nnlite.kernels.im2col import col2im, im2col
 from nnlite.kernels import im2col_cupy as kernels
 

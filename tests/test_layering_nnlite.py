@@ -3,6 +3,7 @@ readable definitions) never meets a thread, a workspace or a strategy switch.
 
 Floors, lowest first (docs/architecture.md, "nnlite's floors"):
   0 backend, fake_device, fake_cupy     arrays and devices
+    conv_geometry                       shape arithmetic of convolutions (pure Python)
   1 tensor < autograd                   Tensor; the graph engine built on it
   2 kernels/                            speed: im2col, workspaces, threads, raw CUDA kernels
   3 functional/                         one readable definition per op
@@ -21,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "nnlite"
 
 FLOORS = {"nnlite.backend": 0, "nnlite.fake_device": 0, "nnlite.fake_cupy": 0,
+          "nnlite.conv_geometry": 0,
           "nnlite.tensor": 1, "nnlite.autograd": 1.5, "nnlite.kernels": 2,
           "nnlite.functional": 3, "nnlite.nn": 4, "nnlite.testing": 4, "nnlite.optim": 5,
           "nnlite.serialization": 5, "nnlite.dot": 5, "nnlite.demo": 6, "nnlite": 6}
@@ -122,6 +124,7 @@ def test_no_import_from_a_higher_floor(path):
 @pytest.mark.parametrize("source, module, expected", [
     ("from ..functional import conv2d\n", "nnlite.kernels.im2col", "higher floor"),
     ("from .tensor import Tensor\n", "nnlite.backend", "higher floor"),
+    ("from .kernels.im2col import im2col\n", "nnlite.conv_geometry", "higher floor"),
     ("from . import autograd\n", "nnlite.tensor", "higher floor"),
     ("def f():\n    from ..nn import Module\n", "nnlite.functional.conv", "higher floor"),
     ("import threading\n", "nnlite.functional.activation", "kernels/"),
@@ -142,3 +145,5 @@ def test_the_checker_accepts_a_good_import():
     assert violations("from ..kernels.elementwise import elu_forward\n", "nnlite.functional.a") == []
     assert violations("def f():\n    from .functional import cast\n", "nnlite.tensor") == []
     assert violations("from .tensor import Tensor\n", "nnlite.autograd") == []
+    assert violations("from ..conv_geometry import ConvGeometry\n", "nnlite.kernels.im2col") == []
+    assert violations("from ..conv_geometry import pair\n", "nnlite.functional.conv") == []

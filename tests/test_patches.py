@@ -6,7 +6,7 @@ import pytest
 import nnlite.functional as F
 from nnlite import Tensor
 from nnlite.functional.conv_reference import fold_reference, unfold_reference
-from nnlite.kernels.conv_utils import same_padding
+from nnlite.conv_geometry import same_padding
 from nnlite.testing import gradcheck, gradgradcheck
 
 CASES = [  # kernel, dilation, padding, stride

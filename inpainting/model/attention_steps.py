@@ -35,7 +35,7 @@ import numpy as np
 import nnlite.functional as F
 from nnlite import Tensor, as_tensor
 from nnlite.backend import get_array_module
-from nnlite.kernels.conv_utils import same_padding
+from nnlite.conv_geometry import same_padding
 
 __all__ = ["raw_patches", "downsample", "matching_patches", "valid_patches", "patch_scores",
            "propagate", "masked_softmax", "attention_offsets", "reconstruct",

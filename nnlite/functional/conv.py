@@ -17,7 +17,7 @@ incoming gradient ``g``:
 
 so derivatives of any order come out right (the WGAN-GP penalty needs the
 second). All three share one ``ConvGeometry`` (shapes, stride, padding,
-dilation: see ``nnlite/kernels/conv_utils.py``); the array work (im2col + one GEMM)
+dilation: see ``nnlite/conv_geometry.py``); the array work (im2col + one GEMM)
 is in ``nnlite/kernels/conv_arrays.py``.
 Weight layouts are PyTorch's: conv2d (O, C, KH, KW); conv_transpose2d
 (C_in, C_out, KH, KW) — the very same array as the conv it is the adjoint of.
@@ -27,9 +27,9 @@ from __future__ import annotations
 from ..autograd import Function
 from ..backend import get_array_module
 from ..tensor import as_tensor
+from ..conv_geometry import (ConvGeometry, conv_geometry, parse_padding, pair, split_output_padding,
+                             transposed_input_size)
 from ..kernels.conv_arrays import conv2d_array, conv2d_grad_weight_array, conv_transpose2d_array
-from ..kernels.conv_utils import (ConvGeometry, conv_geometry, parse_padding, pair, split_output_padding,
-                         transposed_input_size)
 from .basic import sum
 from .shape import pad, reshape
 

@@ -6,7 +6,7 @@ definition that the fused op next to it (``conv.py``, ``patches.py``,
 arithmetic. Padding is explicit ``(PT, PB, PL, PR)`` (no "same" here: the tests
 work the SAME numbers out separately from the spec).
 
-Notation as in ``conv_utils``: a kernel tap (i, j) of output pixel (oh, ow) reads
+Notation as in ``nnlite.conv_geometry``: a kernel tap (i, j) of output pixel (oh, ow) reads
 padded-input row ``oh*SH + i*DH``, i.e. input row ``r = oh*SH - PT + i*DH``
 (zero when ``r`` is outside ``[0, H)``), and the same for columns.
 """

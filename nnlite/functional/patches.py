@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from ..autograd import Function
 from ..backend import get_array_module
+from ..conv_geometry import ConvGeometry, conv_geometry, pair
 from ..tensor import as_tensor
-from ..kernels.conv_utils import ConvGeometry, conv_geometry, pair
 from ..kernels.im2col import col2im, im2col
 
 __all__ = ["unfold", "fold"]

@@ -1,7 +1,7 @@
 """The three convolution maps on raw arrays, each as im2col/col2im plus GEMMs.
 
 ``conv.py`` wraps these in autograd Functions; this file only computes. With the
-notation of ``conv_utils`` and ``<a, b>`` the sum of elementwise products:
+notation of ``nnlite.conv_geometry`` and ``<a, b>`` the sum of elementwise products:
 
 * ``conv2d_array(x, w, g)``          y  = conv(x, W):      (N, C, H, W) -> (N, O, OH, OW)
 * ``conv_transpose2d_array(y, w, g)`` x' = conv^T(y, W):    (N, O, OH, OW) -> (N, C, H, W)
@@ -33,9 +33,9 @@ when other processes load the machine.)
 from __future__ import annotations
 
 from ..backend import get_array_module, is_device_module
+from ..conv_geometry import ConvGeometry
 from .conv_strategy import (FLIPPED_MAX_RATIO, WIDE_BLOCK_BYTES, WIDE_WASTE_LIMIT, choose_strategy,
                             prefers_flipped_conv, use_strategy, wide_block_bytes, wide_block_limit)
-from .conv_utils import ConvGeometry
 from .im2col import (col2im, col2im_wide, from_wide, im2col, im2col_wide, output_to_wide,
                      to_wide, wide_plan)
 from .workspace import scratch

@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 
 from ..backend import is_device_module
-from .conv_utils import ConvGeometry
+from ..conv_geometry import ConvGeometry
 from .im2col import wide_plan
 
 __all__ = ["choose_strategy", "use_strategy", "wide_block_bytes", "wide_block_limit",

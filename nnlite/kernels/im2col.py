@@ -35,8 +35,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from ..backend import get_array_module
+from ..conv_geometry import ConvGeometry
 from .parallel import parallel_slices
-from .conv_utils import ConvGeometry
 from .workspace import scratch
 
 __all__ = ["im2col", "col2im", "pad_input", "WidePlan", "wide_plan", "to_wide",

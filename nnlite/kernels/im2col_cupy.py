@@ -19,7 +19,7 @@ GPU) and each twin with the slice-copy ``im2col`` / ``col2im`` (always). On the 
 device (``nnlite.fake_device``) ``RawKernel`` runs the twins (registered below), so
 the launch code, its argument list and the 32/64-bit choice run in CI without a GPU.
 
-Notation of ``conv_utils``; cols has shape (C, KH, KW, N, OH, OW)::
+Notation of ``nnlite.conv_geometry``; cols has shape (C, KH, KW, N, OH, OW)::
 
     im2col: cols[c, i, j, n, oh, ow] = x[n, c, oh*SH - PT + i*DH, ow*SW - PL + j*DW]  (0 outside)
     col2im: x[n, c, r, s] = sum over (i, j) with r + PT - i*DH = oh*SH, 0 <= oh < OH
@@ -37,7 +37,7 @@ from types import SimpleNamespace
 
 from .. import fake_device
 from ..backend import get_array_module
-from .conv_utils import ConvGeometry
+from ..conv_geometry import ConvGeometry
 
 __all__ = ["im2col_gpu", "col2im_gpu", "im2col_twin", "col2im_twin", "im2col_source",
            "KERNEL_SOURCE", "kernel_source", "index_type",

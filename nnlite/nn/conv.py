@@ -23,7 +23,7 @@ class Conv2d(Module):
     """``y = conv2d(x, weight, bias)``; weight (out, in, kh, kw), bias (out,).
 
     Shapes: (N, in_channels, H, W) -> (N, out_channels, OH, OW); see
-    ``nnlite.kernels.conv_utils`` for OH/OW and the SAME rule.
+    ``nnlite.conv_geometry`` for OH/OW and the SAME rule.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,

@@ -20,7 +20,7 @@
 # |---|---|---|
 # | y[o, oh, ow] = Σ_{c,i,j} x[c, oh·s − p + i·d, ow·s − p + j·d] · W[o, c, i, j] | `nnlite.functional.conv2d`, loop reference `nnlite.functional.conv_reference.conv2d_reference` | `tests/test_conv.py::test_conv2d_matches_loop_reference` |
 # | im2col + one matrix product | `nnlite.functional.unfold`, `nnlite/kernels/im2col.py` | `tests/test_patches.py::test_unfold_and_fold_match_loop_references` |
-# | TF SAME padding: out = ⌈n/s⌉, total = max((out−1)s + (k−1)d + 1 − n, 0), before = ⌊total/2⌋ | `nnlite.kernels.conv_utils.same_padding` | `tests/test_conv.py::test_same_padding_numbers` |
+# | TF SAME padding: out = ⌈n/s⌉, total = max((out−1)s + (k−1)d + 1 − n, 0), before = ⌊total/2⌋ | `nnlite.conv_geometry.same_padding` | `tests/test_conv.py::test_same_padding_numbers` |
 # | transposed conv = adjoint: ⟨conv(x, W), y⟩ = ⟨x, convᵀ(y, W)⟩ | `nnlite.functional.conv_transpose2d` | `tests/test_conv.py::test_adjoint_identities` |
 # | nearest resize, TF1 align-corners rule | `nnlite.functional.interpolate_nearest`, `nearest_indices` | `tests/test_resize.py::test_spec_example_64_to_32_align_corners` |
 #
@@ -37,7 +37,7 @@ import nnlite
 import nnlite.functional as F
 from nnlite import Tensor
 from nnlite.functional.conv_reference import conv2d_reference
-from nnlite.kernels.conv_utils import same_padding
+from nnlite.conv_geometry import same_padding
 from inpainting.data.datasets import demo_corpus
 from inpainting.model.networks import gen_conv_table
 

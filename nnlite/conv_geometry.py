@@ -1,4 +1,5 @@
-"""Shape arithmetic of convolutions, in one place.
+"""Shape arithmetic of convolutions, in one place: plain Python, no arrays, on nnlite's
+lowest floor so that ``kernels/`` and ``functional/`` both read it.
 
 Notation (used by every conv file)::
 
