@@ -26,6 +26,8 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from nnlite.serialization import atomic_write
+
 SETS = ("suite", "textures", "photos")
 TITLES = {"suite": "periodic texture suite", "textures": "validation textures",
           "photos": "validation photos"}
@@ -130,9 +132,8 @@ def main(argv=None):
     selections = [(name, read_selection(path))
                   for name, path in (named(t, "--selection") for t in args.selection)]
     figure = curves_figure(logs, selections, args.smooth)
-    temporary = args.out.with_name(args.out.name + ".partial")
-    figure.savefig(temporary, format="png", dpi=80)
-    temporary.replace(args.out)                     # atomic: never a half-written picture
+    with atomic_write(args.out) as stream:          # never a half-written picture
+        figure.savefig(stream, format="png", dpi=80)
     print(f"wrote {args.out}")
     return 0
 
